@@ -1,0 +1,183 @@
+"""The `shenbao` command: the one entry point, and the only place that chooses exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+from .campaign import MIB, CallRules
+from .config import ConfigError, Settings, load
+from .domain import Verdict
+from .explain import OUTCOME_WORDS, title
+from .intake.archive import UNRAR_HELP, self_test
+from .intake.match import Roster
+from .pipeline import judge
+from .staff.roster import RosterError, read_roster
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_ENVIRONMENT = 3
+
+
+class UsageError(Exception):
+    """Bad arguments or configuration: exit 2 with the message."""
+
+
+class EnvironmentProblem(Exception):
+    """Something outside shenbao is missing (the RAR tool, the database): exit 3 with the message."""
+
+
+def _deadline(text: str) -> datetime:
+    try:
+        stamp = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from error
+    if stamp.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"the deadline needs a UTC offset, e.g. {text}+08:00")
+    return stamp
+
+
+def _megabytes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from error
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shenbao", description="申报 mailbox: judge, file and answer submissions.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser("check", help="judge saved messages (.eml) and print the verdicts; stores nothing")
+    check.add_argument("messages", nargs="+", type=Path, metavar="MSG.eml")
+    check.add_argument("--json", action="store_true", help="one JSON object per message, one per line")
+    check.add_argument("--roster", type=Path, metavar="FILE.xlsx", help="the summary table (汇总表) to match against")
+    check.add_argument("--deadline", type=_deadline, metavar="ISO", help="e.g. 2022-07-05T23:59:59+08:00")
+    check.add_argument("--max-archive-mb", type=_megabytes, metavar="N", help="archive size limit in MiB (default 200)")
+    check.add_argument("--config", type=Path, metavar="F", help="take the campaign's rules from this file")
+    check.set_defaults(run=run_check)
+
+    process = commands.add_parser("process", help="judge saved messages and record them in the database")
+    process.add_argument("paths", nargs="+", type=Path, metavar="FILE.eml|DIR")
+    process.add_argument("--config", type=Path, required=True, metavar="F")
+    process.add_argument("--json", action="store_true")
+    process.set_defaults(run=run_process)
+
+    roster = commands.add_parser("roster", help="the summary table of invited enterprises")
+    roster_commands = roster.add_subparsers(dest="roster_command", required=True, metavar="ACTION")
+    roster_import = roster_commands.add_parser("import", help="load a summary table (.xlsx) into the database")
+    roster_import.add_argument("file", type=Path, metavar="FILE.xlsx")
+    roster_import.add_argument("--config", type=Path, required=True, metavar="F")
+    roster_import.add_argument("--json", action="store_true")
+    roster_import.set_defaults(run=run_roster_import)
+
+    doctor = commands.add_parser("doctor", help="check the configuration, the RAR tool and the database")
+    doctor.add_argument("--config", type=Path, required=True, metavar="F")
+    doctor.set_defaults(run=run_doctor)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except UsageError as error:
+        print(f"shenbao: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except EnvironmentProblem as error:
+        print(f"shenbao: {error}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    return code
+
+
+# -- helpers shared by the commands ---------------------------------------------------------------------------
+
+
+def settings_from(path: Path | None) -> Settings:
+    if path is None:
+        return Settings()
+    try:
+        return load(path)
+    except ConfigError as error:
+        raise UsageError("configuration is not usable:\n" + str(error)) from error
+
+
+def require_rar_tool(rules: CallRules) -> None:
+    problem = self_test(rules.limits)
+    if problem:
+        raise EnvironmentProblem(f"{problem}.\n{UNRAR_HELP}")
+
+
+def roster_from_file(path: Path) -> Roster:
+    try:
+        return Roster(read_roster(path))
+    except RosterError as error:
+        raise UsageError(str(error)) from error
+
+
+def verdict_json(verdict: Verdict) -> dict[str, object]:
+    return {
+        "verdict": verdict.outcome.value,
+        "enterprise": verdict.enterprise,
+        "problems": [p.as_dict() for p in verdict.problems],
+        "documents": [d.as_dict() for d in verdict.documents],
+    }
+
+
+def verdict_text(label: str, verdict: Verdict, rules: CallRules) -> str:
+    lines = [f"{label}: {OUTCOME_WORDS[verdict.outcome]} ({verdict.outcome}) — {verdict.enterprise or '企业未识别'}"]
+    for problem in verdict.problems:
+        extra = "".join(f"; {key}: {value}" for key, value in problem.as_dict().items() if key not in ("code", "role"))
+        lines.append(f"  ✗ {title(problem, rules)} [{problem.code}{extra}]")
+    for document in verdict.documents:
+        lines.append(f"  · {document.role}: {document.name} ({document.size:,} bytes, sha256 {document.sha256[:12]}…)")
+    return "\n".join(lines)
+
+
+# -- commands ------------------------------------------------------------------------------------------------
+
+
+def run_check(args: argparse.Namespace) -> int:
+    settings = settings_from(args.config)
+    rules = settings.call_rules()
+    if args.deadline is not None:
+        rules = replace(rules, deadline=args.deadline)
+    if args.max_archive_mb is not None:
+        rules = replace(rules, max_archive_bytes=int(args.max_archive_mb * MIB))
+    roster_path = args.roster or settings.roster_path
+    roster = roster_from_file(roster_path) if roster_path else None
+    require_rar_tool(rules)
+    for path in args.messages:
+        with tempfile.TemporaryDirectory(prefix="shenbao-check-") as workdir:
+            source: Path | bytes = path if path.is_file() else b""
+            verdict = judge(source, roster=roster, rules=rules, workdir=Path(workdir)).verdict
+        if args.json:
+            print(json.dumps({"file": str(path), **verdict_json(verdict)}, ensure_ascii=False), flush=True)
+        else:
+            print(verdict_text(str(path), verdict, rules), flush=True)
+    return EXIT_OK
+
+
+def run_process(args: argparse.Namespace) -> int:
+    raise UsageError("not implemented yet")
+
+
+def run_roster_import(args: argparse.Namespace) -> int:
+    raise UsageError("not implemented yet")
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    raise UsageError("not implemented yet")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""MIME bytes -> ParsedMessage: charsets, file names, received time, attachments written to disk.
+
+The email package parses the structure; every header value and file name is decoded here from its raw
+bytes (see charsets.py for why). A file that cannot be parsed at all becomes an `Unreadable`, never an
+exception: the caller keeps the raw message and rejects it politely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import Compat32
+from email.utils import getaddresses, parsedate_to_datetime
+from pathlib import Path
+
+from ..domain import Attachment, ParsedMessage
+from .charsets import decode_bytes, decode_header_value, raw_bytes
+
+
+class _RawHeaders(Compat32):
+    """Hands header values back exactly as they arrived (8-bit bytes as surrogate escapes).
+
+    compat32 otherwise replaces undecodable bytes before we can read them as GBK.
+    """
+
+    def header_fetch_parse(self, name: str, value: str) -> str:  # type: ignore[override]
+        return value
+
+
+_POLICY = _RawHeaders()
+
+_BODY_TYPES = frozenset({"text/plain", "text/html"})
+_SIGNATURE_TYPES = frozenset(
+    {"application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature"}
+)
+_MAX_BODY_CHARS = 1 << 20
+_HEAD_BYTES = 16
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    reason: str
+
+
+def parse_message(source: Path | bytes, workdir: Path, internaldate: datetime | None = None) -> ParsedMessage | Unreadable:
+    """Parse one message; attachments are decoded into `workdir`, which the caller owns."""
+    try:
+        parser = BytesParser(policy=_POLICY)
+        if isinstance(source, bytes):
+            message = parser.parsebytes(source)
+        else:
+            with source.open("rb") as stream:
+                message = parser.parse(stream)
+        if not message.keys():
+            return Unreadable("no header could be read")
+        return _build(message, workdir, internaldate)
+    except (RecursionError, MemoryError) as error:  # pathological nesting
+        return Unreadable(f"{type(error).__name__}")
+    except Exception as error:  # noqa: BLE001 - anything a sender can send must end as a verdict
+        return Unreadable(f"{type(error).__name__}: {error}"[:300])
+
+
+def _build(message: Message, workdir: Path, internaldate: datetime | None) -> ParsedMessage:
+    headers = tuple((name.lower(), decode_header_value(str(value))) for name, value in message.raw_items())
+    sender, sender_name = _single_sender(message)
+    attachments, bodies = _walk(message, workdir)
+    return ParsedMessage(
+        message_id=_first(message, "message-id"),
+        subject=decode_header_value(_first(message, "subject") or "").strip(),
+        sender=sender,
+        sender_name=sender_name,
+        received_at=internaldate or received_time(message),
+        headers=headers,
+        content_type=message.get_content_type(),
+        attachments=tuple(attachments),
+        body_text="\n".join(bodies),
+        defects=tuple(type(d).__name__ for d in message.defects),
+    )
+
+
+def _first(message: Message, name: str) -> str | None:
+    value = message.get(name)
+    return None if value is None else str(value).strip()
+
+
+def _single_sender(message: Message) -> tuple[str | None, str]:
+    values = [decode_header_value(str(v)) for v in message.get_all("from") or []]
+    mailboxes = [(name, address) for name, address in getaddresses(values) if "@" in address]
+    if len(mailboxes) != 1:
+        return None, mailboxes[0][0] if mailboxes else ""
+    name, address = mailboxes[0]
+    return address.strip().lower(), name.strip()
+
+
+def received_time(message: Message) -> datetime | None:
+    """When our server got the message: the topmost parsable Received: date, else Date:.
+
+    Date: is whatever the sender's clock said, so it is trusted only when no server stamped the message.
+    """
+    for value in message.get_all("received") or []:
+        stamp = _parse_date(str(value).rpartition(";")[2]) if ";" in str(value) else None
+        if stamp:
+            return stamp
+    return _parse_date(str(message.get("date") or ""))
+
+
+def _parse_date(text: str) -> datetime | None:
+    text = re.sub(r"\s+", " ", text).strip()
+    if not text:
+        return None
+    try:
+        stamp = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def attachment_filename(part: Message) -> str:
+    """The file name a sender's client meant, from whichever place it put it, decoded."""
+    for header, param in (("content-disposition", "filename"), ("content-type", "name")):
+        value = part.get_param(param, header=header)
+        if not value:
+            continue
+        if isinstance(value, tuple):  # RFC 2231: (charset, language, percent-decoded Latin-1 text)
+            charset, _language, text = value
+            name = decode_bytes(raw_bytes(text), charset or None)
+        else:
+            name = decode_header_value(str(value))
+        name = _clean_filename(name)
+        if name:
+            return name
+    return ""
+
+
+def _clean_filename(name: str) -> str:
+    """Drop the folders some clients leave in (C:\\fakepath\\x.rar) and any control characters."""
+    name = re.split(r"[\\/]", name.strip())[-1]
+    return "".join(ch for ch in name if ch.isprintable()).strip()
+
+
+def _walk(root: Message, workdir: Path) -> tuple[list[Attachment], list[str]]:
+    """Leaves of the MIME tree in order: attached files to disk, body texts to a list.
+
+    Iterative, so that a message nested thousands deep cannot exhaust the stack.
+    """
+    attachments: list[Attachment] = []
+    bodies: list[str] = []
+    stack: list[tuple[Message, str]] = [(root, "")]
+    while stack:
+        part, parent_type = stack.pop()
+        if part.is_multipart():
+            children = part.get_payload()
+            if isinstance(children, list):
+                stack.extend((child, part.get_content_type()) for child in reversed(children))
+            continue
+        content_type = part.get_content_type()
+        filename = attachment_filename(part)
+        disposition = part.get_content_disposition()
+        if content_type in _SIGNATURE_TYPES:
+            continue
+        if content_type in _BODY_TYPES and not filename and disposition != "attachment":
+            bodies.append(_body_text(part))
+            continue
+        if parent_type == "multipart/related" and part.get("content-id") and disposition != "attachment":
+            continue  # a picture shown inside the HTML body, e.g. a signature logo
+        attachments.append(_save(part, filename, content_type, workdir, len(attachments)))
+    return attachments, bodies
+
+
+def _body_text(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    return decode_bytes(payload[: _MAX_BODY_CHARS * 4], part.get_content_charset())[:_MAX_BODY_CHARS]
+
+
+def _save(part: Message, filename: str, content_type: str, workdir: Path, index: int) -> Attachment:
+    payload = part.get_payload(decode=True)
+    data = payload if isinstance(payload, bytes) else b""
+    path = workdir / f"attachment-{index:03d}"
+    path.write_bytes(data)
+    return Attachment(
+        filename=filename,
+        content_type=content_type,
+        path=path,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        head=data[:_HEAD_BYTES],
+    )

@@ -1,0 +1,48 @@
+"""The call's rules applied to one message: each broken rule is a Problem.
+
+Pure functions of the parsed message, the matched enterprise, the archive inspection and the rules; the
+order of the checks is the order in which the reply explains them.
+"""
+
+from __future__ import annotations
+
+from ..campaign import CallRules
+from ..domain import ArchiveFile, Code, Document, ParsedMessage, Problem
+from .archive import Inspection, Status
+from .documents import check_documents
+from .match import normalise
+
+_STATUS_CODES = {
+    Status.ENCRYPTED: Code.ENCRYPTED_ARCHIVE,
+    Status.INCOMPLETE: Code.INCOMPLETE_ARCHIVE,
+    Status.CORRUPT: Code.CORRUPT_ARCHIVE,
+    Status.UNSAFE: Code.UNSAFE_ARCHIVE,
+}
+
+
+def check_deadline(message: ParsedMessage, rules: CallRules) -> list[Problem]:
+    if rules.deadline is None or message.received_at is None or message.received_at <= rules.deadline:
+        return []
+    return [Problem(Code.LATE, detail=message.received_at.isoformat())]
+
+
+def check_before_opening(archive: ArchiveFile, rules: CallRules) -> list[Problem]:
+    """Problems that make the archive unfit to open at all, known before opening it."""
+    if archive.size > rules.max_archive_bytes:
+        return [Problem(Code.TOO_LARGE, detail=f"{archive.size} > {rules.max_archive_bytes} bytes")]
+    if archive.missing:
+        return [Problem(Code.INCOMPLETE_ARCHIVE, detail="、".join(archive.missing))]
+    return []
+
+
+def check_inspection(
+    archive: ArchiveFile, inspection: Inspection, enterprise: str | None, rules: CallRules
+) -> tuple[list[Document], list[Problem]]:
+    """Problems found by reading the archive: its state, its name, then the documents inside."""
+    if inspection.status is not Status.OK:
+        return [], [Problem(_STATUS_CODES[inspection.status], detail=inspection.detail)]
+    problems = []
+    if enterprise is not None and normalise(archive.name) != normalise(enterprise):
+        problems.append(Problem(Code.ARCHIVE_NAME_MISMATCH, suggestion=f"{enterprise}.rar", detail=archive.name))
+    documents, document_problems = check_documents(inspection.members, rules.roles)
+    return documents, problems + document_problems
