@@ -7,9 +7,13 @@ import json
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 
 from .campaign import MIB, CallRules
 from .config import ConfigError, Settings, load
@@ -18,7 +22,11 @@ from .explain import OUTCOME_WORDS, title
 from .intake.archive import UNRAR_HELP, self_test
 from .intake.match import Roster
 from .pipeline import judge
+from .service.recorder import Recorder
+from .service.roster_sync import database_roster, import_roster, refresh_roster
 from .staff.roster import RosterError, read_roster
+from .storage.blobs import BlobStore
+from .storage.db import open_database, roster_entries
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -99,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-# -- helpers shared by the commands ---------------------------------------------------------------------------
+# -- helpers shared by the commands ----------------------------------------------------------------------
 
 
 def settings_from(path: Path | None) -> Settings:
@@ -143,7 +151,7 @@ def verdict_text(label: str, verdict: Verdict, rules: CallRules) -> str:
     return "\n".join(lines)
 
 
-# -- commands ------------------------------------------------------------------------------------------------
+# -- commands -------------------------------------------------------------------------------------------
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -167,16 +175,117 @@ def run_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _eml_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*.eml") if p.is_file())
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UsageError(f"{path}: no such file or folder")
+    return files
+
+
+def open_database_from(settings: Settings) -> Engine:
+    try:
+        return open_database(settings.database_url)
+    except SQLAlchemyError as error:
+        raise EnvironmentProblem(f"cannot open the database {settings.storage.database}: {error}") from error
+
+
 def run_process(args: argparse.Namespace) -> int:
-    raise UsageError("not implemented yet")
+    settings = settings_from(args.config)
+    rules = settings.call_rules()
+    files = _eml_files(args.paths)
+    require_rar_tool(rules)
+    engine = open_database_from(settings)
+    try:
+        refresh_roster(engine, settings.roster_path)
+    except (RosterError, OSError) as error:
+        raise UsageError(f"campaign.roster: {error}") from error
+    recorder = Recorder(engine, BlobStore(settings.files_dir), rules, database_roster(engine))
+    for path in files:
+        result = recorder.record(path.read_bytes(), source=str(path.resolve()))
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "file": str(path),
+                        "id": result.record_id,
+                        "verdict": result.outcome.value,
+                        "enterprise": result.enterprise,
+                        "new": result.created,
+                    },
+                    ensure_ascii=False,
+                ),
+                flush=True,
+            )
+        else:
+            state = "recorded" if result.created else "already recorded"
+            print(
+                f"{path}: {OUTCOME_WORDS[result.outcome]} ({result.outcome}) — "
+                f"{result.enterprise or '企业未识别'} [#{result.record_id}, {state}]",
+                flush=True,
+            )
+    return EXIT_OK
 
 
 def run_roster_import(args: argparse.Namespace) -> int:
-    raise UsageError("not implemented yet")
+    settings = settings_from(args.config)
+    try:
+        entries = read_roster(args.file)
+    except RosterError as error:
+        raise UsageError(str(error)) from error
+    engine = open_database_from(settings)
+    with Session(engine) as session:
+        change = import_roster(session, entries)
+        session.commit()
+    if args.json:
+        print(json.dumps({"enterprises": len(entries), **asdict(change)}))
+    else:
+        print(
+            f"{len(entries)} enterprises in {args.file}: {change.added} added, {change.updated} updated, "
+            f"{change.withdrawn} no longer in the table"
+        )
+    return EXIT_OK
 
 
 def run_doctor(args: argparse.Namespace) -> int:
-    raise UsageError("not implemented yet")
+    """One line per check; exit 0 only when everything works."""
+    failures = 0
+
+    def report(name: str, problem: str | None, fine: str) -> None:
+        nonlocal failures
+        failures += problem is not None
+        print(f"{'FAIL' if problem else 'ok  '}  {name}: {problem or fine}")
+
+    try:
+        settings = load(args.config)
+    except ConfigError as error:
+        for line in error.lines:
+            report("config", line, "")
+        return EXIT_ENVIRONMENT
+    report("config", None, str(args.config))
+    problem = self_test(settings.call_rules().limits)
+    report("rar tool", problem and f"{problem}. {UNRAR_HELP}", "unrar reads the bundled RAR5 archive exactly")
+    try:
+        engine = open_database(settings.database_url)
+        with Session(engine) as session:
+            count = len(roster_entries(session))
+        report("database", None, f"{settings.storage.database} ({count} enterprises in the roster)")
+    except SQLAlchemyError as error:
+        report("database", f"{settings.storage.database}: {error}", "")
+    if settings.roster_path is not None:
+        try:
+            report(
+                "roster",
+                None,
+                f"{len(read_roster(settings.roster_path))} enterprises in {settings.roster_path}",
+            )
+        except (RosterError, OSError) as error:
+            report("roster", str(error), "")
+    return EXIT_OK if failures == 0 else EXIT_ENVIRONMENT
 
 
 if __name__ == "__main__":

@@ -125,8 +125,10 @@ class Settings(_Section):
         return CallRules(
             deadline=self.campaign.deadline,
             max_archive_bytes=int(self.campaign.max_archive_mb * MIB),
-            roles=tuple(Role(r.code, r.label, r.keywords, tuple(f.lower().lstrip(".") for f in r.formats))
-                        for r in self.campaign.roles),
+            roles=tuple(
+                Role(r.code, r.label, r.keywords, tuple(f.lower().lstrip(".") for f in r.formats))
+                for r in self.campaign.roles
+            ),
             limits=ArchiveLimits(
                 max_members=archive.max_members,
                 max_unpacked_bytes=int(archive.max_unpacked_mb * MIB),

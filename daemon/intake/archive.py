@@ -7,8 +7,10 @@ memory cap, and a wall-clock limit after which the child's whole process group i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -18,6 +20,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from ..campaign import ArchiveLimits
 from ..domain import ArchiveFile, Attachment
@@ -58,13 +61,18 @@ def inspect_archive(archive: ArchiveFile, workdir: Path, limits: ArchiveLimits) 
     report = _run_worker(request, private, limits)
     if report is None:
         return Inspection(Status.UNSAFE, f"inspection exceeded its time limit of {limits.timeout_seconds:g} s")
-    status = report.get("status")
-    if status not in Status.__members__.values():
-        return Inspection(Status.UNSAFE, str(report.get("detail") or "inspection failed"))
     members = tuple(
         Member(m["name"], m["size"], m["sha256"], Content(m["content"]), m["stored_as"]) for m in report["members"]
     )
-    return Inspection(Status(status), report.get("detail"), members, outdir)
+    return Inspection(Status(report["status"]), _in_sender_terms(report["detail"], private, archive), members, outdir)
+
+
+def _in_sender_terms(detail: str | None, private: Path, archive: ArchiveFile) -> str | None:
+    """The worker speaks of its private copies (/tmp/.../archive.part2.rar); the sender knows X.part2.rar."""
+    if detail is None:
+        return None
+    detail = detail.replace(f"{private}{os.sep}", "")
+    return re.sub(r"\barchive(?=\.(?:part\d+\.rar|r\d\d|rar)\b)", lambda _: archive.name, detail)
 
 
 def _place(source: Path, target: Path) -> None:
@@ -74,9 +82,12 @@ def _place(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def _run_worker(request: dict[str, object], cwd: Path, limits: ArchiveLimits) -> dict[str, object] | None:
+def _run_worker(request: dict[str, Any], cwd: Path, limits: ArchiveLimits) -> dict[str, Any] | None:
     """The worker's report; None when it ran out of time. Its whole process group dies either way."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(_PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(_PACKAGE_ROOT), os.environ.get("PYTHONPATH")])),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "daemon.intake.archive_worker"],
         stdin=subprocess.PIPE,
@@ -98,17 +109,15 @@ def _run_worker(request: dict[str, object], cwd: Path, limits: ArchiveLimits) ->
         report = json.loads(out)
     except ValueError:
         report = None
-    if process.returncode != 0 or not isinstance(report, dict):
+    if process.returncode != 0 or not isinstance(report, dict) or report.get("status") not in set(Status):
         tail = err.decode("utf-8", errors="replace").strip().splitlines()[-1:] or [f"exit {process.returncode}"]
         return {"status": "unsafe", "detail": f"inspection failed: {tail[0][:200]}"}
     return report
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def self_test(limits: ArchiveLimits | None = None) -> str | None:
@@ -126,7 +135,9 @@ def self_test(limits: ArchiveLimits | None = None) -> str | None:
         copy = work / "selftest.rar"
         copy.write_bytes((fixture / "selftest.rar").read_bytes())
         volume = Attachment("selftest.rar", "application/x-rar", copy, copy.stat().st_size, "", b"")
-        inspection = inspect_archive(ArchiveFile("selftest", (volume,), ("archive.rar",)), work, limits or ArchiveLimits())
+        inspection = inspect_archive(
+            ArchiveFile("selftest", (volume,), ("archive.rar",)), work, limits or ArchiveLimits()
+        )
         found = {m.name: m.sha256 for m in inspection.members}
         if inspection.status is not Status.OK or found != expected:
             return f"`unrar` failed the RAR5 self-test ({inspection.status}: {inspection.detail or 'wrong content'})"

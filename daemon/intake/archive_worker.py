@@ -148,7 +148,7 @@ def _check_growth(unpacked: int, packed_size: int, limits: dict[str, float]) -> 
 
 
 def _limit_memory(limit: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))

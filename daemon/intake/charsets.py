@@ -16,8 +16,23 @@ import re
 
 _GB_FAMILY = frozenset(
     {
-        "gb2312", "gb_2312", "gb_2312-80", "gb231280", "csgb2312", "euc-cn", "euccn", "x-euc-cn", "chinese",
-        "gbk", "x-gbk", "cp936", "ms936", "windows-936", "936", "gb18030", "gb-18030",
+        "gb2312",
+        "gb_2312",
+        "gb_2312-80",
+        "gb231280",
+        "csgb2312",
+        "euc-cn",
+        "euccn",
+        "x-euc-cn",
+        "chinese",
+        "gbk",
+        "x-gbk",
+        "cp936",
+        "ms936",
+        "windows-936",
+        "936",
+        "gb18030",
+        "gb-18030",
     }
 )
 _BIG5_FAMILY = frozenset({"big5", "big-5", "x-x-big5", "cn-big5", "csbig5", "cp950", "big5-hkscs", "big5hkscs"})

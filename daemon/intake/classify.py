@@ -18,7 +18,8 @@ _BOUNCE_SUBJECT = re.compile(
     re.IGNORECASE,
 )
 _AUTO_REPLY_SUBJECT = re.compile(
-    r"^\s*(?:自动回复|自动答复|自動回覆|自動回復|自动应答|Auto[\s_-]*Reply|Automatic reply|AutoReply|Out of (?:the )?Office)",
+    r"^\s*(?:自动回复|自动答复|自動回覆|自動回復|自动应答"
+    r"|Auto[\s_-]*Reply|Automatic reply|AutoReply|Out of (?:the )?Office)",
     re.IGNORECASE,
 )
 _BULK_PRECEDENCE = frozenset({"bulk", "list", "junk"})

@@ -51,7 +51,7 @@ def sniff(path: str) -> Content:
                 names = set(archive.namelist())
         except (zipfile.BadZipFile, OSError, ValueError, EOFError):
             return Content.OTHER
-        return Content.DOCX if _DOCX_PARTS <= names else Content.ZIP
+        return Content.DOCX if names >= _DOCX_PARTS else Content.ZIP
     if head == _OLE_MAGIC:
         return _sniff_ole(path)
     if head.startswith(b"%PDF"):
@@ -68,7 +68,7 @@ def _sniff_ole(path: str) -> Content:
                 return Content.DOC
             if ole.exists("EncryptedPackage"):
                 return Content.ENCRYPTED_OFFICE
-    except Exception:  # noqa: BLE001 - olefile raises many types on damaged files
+    except Exception:
         return Content.OTHER
     return Content.OLE
 

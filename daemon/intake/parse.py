@@ -27,7 +27,7 @@ class _RawHeaders(Compat32):
     compat32 otherwise replaces undecodable bytes before we can read them as GBK.
     """
 
-    def header_fetch_parse(self, name: str, value: str) -> str:  # type: ignore[override]
+    def header_fetch_parse(self, name: str, value: str) -> str:
         return value
 
 
@@ -46,22 +46,43 @@ class Unreadable:
     reason: str
 
 
-def parse_message(source: Path | bytes, workdir: Path, internaldate: datetime | None = None) -> ParsedMessage | Unreadable:
+def parse_message(
+    source: Path | bytes, workdir: Path, internaldate: datetime | None = None
+) -> ParsedMessage | Unreadable:
     """Parse one message; attachments are decoded into `workdir`, which the caller owns."""
     try:
-        parser = BytesParser(policy=_POLICY)
-        if isinstance(source, bytes):
-            message = parser.parsebytes(source)
-        else:
-            with source.open("rb") as stream:
-                message = parser.parse(stream)
+        raw = source if isinstance(source, bytes) else source.read_bytes()
+        message = BytesParser(policy=_POLICY).parsebytes(repair_head(raw))
         if not message.keys():
             return Unreadable("no header could be read")
         return _build(message, workdir, internaldate)
     except (RecursionError, MemoryError) as error:  # pathological nesting
         return Unreadable(f"{type(error).__name__}")
-    except Exception as error:  # noqa: BLE001 - anything a sender can send must end as a verdict
+    except Exception as error:
         return Unreadable(f"{type(error).__name__}: {error}"[:300])
+
+
+_HEADER_LINE = re.compile(rb"^[!-9;-~]+[ \t]*:")
+_SPACE_BEFORE_COLON = re.compile(rb"^([!-9;-~]+)[ \t]+:", re.MULTILINE)
+_HEAD_SEARCH_LINES = 20
+
+
+def repair_head(raw: bytes) -> bytes:
+    """Undo what keeps the email package from finding the headers at all.
+
+    A UTF-8 byte-order mark, a few stray lines before the first header (a mangled copy-paste), and the
+    obsolete `Subject :` syntax with white space before the colon (RFC 5322 section 4.5).
+    """
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    lines = raw.split(b"\n", _HEAD_SEARCH_LINES)
+    if lines and not _HEADER_LINE.match(lines[0]):
+        for index, line in enumerate(lines[:_HEAD_SEARCH_LINES]):
+            if _HEADER_LINE.match(line) and not line[:1].isspace():
+                raw = b"\n".join(lines[index:])
+                break
+    ends = [index for index in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if index >= 0]
+    cut = min(ends, default=len(raw))
+    return _SPACE_BEFORE_COLON.sub(rb"\1:", raw[:cut]) + raw[cut:]
 
 
 def _build(message: Message, workdir: Path, internaldate: datetime | None) -> ParsedMessage:
@@ -155,14 +176,17 @@ def _walk(root: Message, workdir: Path) -> tuple[list[Attachment], list[str]]:
         if part.is_multipart():
             children = part.get_payload()
             if isinstance(children, list):
-                stack.extend((child, part.get_content_type()) for child in reversed(children))
+                stack.extend(
+                    (child, part.get_content_type()) for child in reversed(children) if isinstance(child, Message)
+                )
             continue
         content_type = part.get_content_type()
         filename = attachment_filename(part)
         disposition = part.get_content_disposition()
         if content_type in _SIGNATURE_TYPES:
             continue
-        if content_type in _BODY_TYPES and not filename and disposition != "attachment":
+        is_body = content_type in _BODY_TYPES or part.get_content_maintype() == "multipart"  # unparsable multipart
+        if is_body and not filename and disposition != "attachment":
             bodies.append(_body_text(part))
             continue
         if parent_type == "multipart/related" and part.get("content-id") and disposition != "attachment":

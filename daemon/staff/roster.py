@@ -43,7 +43,9 @@ def read_roster(path: Path) -> list[RosterEntry]:
                 return entries
     finally:
         workbook.close()
-    raise RosterError(f"{path}: no column headed 企业名称 or 单位名称 in the first {_HEADER_SEARCH_ROWS} rows of any sheet")
+    raise RosterError(
+        f"{path}: no column headed 企业名称 or 单位名称 in the first {_HEADER_SEARCH_ROWS} rows of any sheet"
+    )
 
 
 def _text(value: object) -> str:

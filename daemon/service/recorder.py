@@ -1,0 +1,167 @@
+"""Judging a raw message and recording it: the raw bytes, its files and its verdict, exactly once.
+
+The raw message is stored (content-addressed, fsync'ed) before it is judged, so nothing a sender sent can be
+lost; the database rows are written in one transaction, keyed by the raw message's SHA-256, so processing the
+same message again changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, func, select
+
+from ..campaign import CallRules
+from ..domain import Outcome
+from ..intake.match import Roster, normalise
+from ..pipeline import Judgement, judge
+from ..storage.blobs import BlobStore
+from ..storage.models import (
+    AttachmentRecord,
+    DocumentRecord,
+    Enterprise,
+    MessageRecord,
+    ProblemRecord,
+    Submission,
+    now,
+)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    record_id: int
+    outcome: Outcome
+    enterprise: str | None
+    created: bool
+    """False when this exact message had been recorded before (nothing was changed)."""
+
+
+class Recorder:
+    def __init__(self, engine: Engine, blobs: BlobStore, rules: CallRules, roster: Roster | None) -> None:
+        self.engine = engine
+        self.blobs = blobs
+        self.rules = rules
+        self.roster = roster
+
+    def record(self, raw: bytes, source: str, internaldate: datetime | None = None) -> Recorded:
+        sha256 = hashlib.sha256(raw).hexdigest()
+        existing = self._existing(sha256)
+        if existing is not None:
+            return existing
+        self.blobs.put_bytes(raw)
+        with tempfile.TemporaryDirectory(prefix="shenbao-intake-") as workdir:
+            judgement = judge(
+                raw, roster=self.roster, rules=self.rules, workdir=Path(workdir), internaldate=internaldate
+            )
+            self._store_files(judgement)
+        try:
+            return self._insert(judgement, sha256, len(raw), source)
+        except IntegrityError:  # recorded meanwhile by another process
+            existing = self._existing(sha256)
+            if existing is None:
+                raise
+            return existing
+
+    def _existing(self, sha256: str) -> Recorded | None:
+        with Session(self.engine) as session:
+            row = session.exec(select(MessageRecord).where(MessageRecord.raw_sha256 == sha256)).first()
+            if row is None or row.id is None:
+                return None
+            return Recorded(row.id, Outcome(row.outcome), row.enterprise_name, created=False)
+
+    def _store_files(self, judgement: Judgement) -> None:
+        """Every attached file, and each document found in the archive, into the blob store."""
+        if judgement.message is not None:
+            for attachment in judgement.message.attachments:
+                self.blobs.put_file(attachment.path, attachment.sha256)
+        inspection = judgement.inspection
+        if inspection is not None and inspection.folder is not None:
+            wanted = {d.sha256 for d in judgement.verdict.documents}
+            for member in inspection.members:
+                if member.sha256 in wanted:
+                    self.blobs.put_file(inspection.folder / member.stored_as, member.sha256)
+
+    def _insert(self, judgement: Judgement, sha256: str, size: int, source: str) -> Recorded:
+        verdict, message = judgement.verdict, judgement.message
+        processed_at = now()
+        with Session(self.engine) as session:
+            enterprise = self._enterprise(session, verdict.enterprise)
+            row = MessageRecord(
+                raw_sha256=sha256,
+                raw_size=size,
+                source=source,
+                message_id=message.message_id if message else None,
+                subject=message.subject if message else "",
+                sender=message.sender if message else None,
+                sender_name=message.sender_name if message else "",
+                received_at=(message.received_at if message and message.received_at else processed_at),
+                processed_at=processed_at,
+                outcome=verdict.outcome.value,
+                enterprise_id=enterprise.id if enterprise else None,
+                enterprise_name=verdict.enterprise,
+                archive_name=verdict.archive.name if verdict.archive else None,
+            )
+            session.add(row)
+            session.flush()
+            assert row.id is not None
+            for position, problem in enumerate(verdict.problems):
+                session.add(
+                    ProblemRecord(
+                        message_id=row.id,
+                        position=position,
+                        code=problem.code.value,
+                        role=problem.role,
+                        suggestion=problem.suggestion,
+                        detail=problem.detail,
+                    )
+                )
+            archive_volumes = {v.sha256 for v in verdict.archive.volumes} if verdict.archive else set()
+            for position, attachment in enumerate(message.attachments if message else ()):
+                session.add(
+                    AttachmentRecord(
+                        message_id=row.id,
+                        position=position,
+                        filename=attachment.filename,
+                        content_type=attachment.content_type,
+                        size=attachment.size,
+                        sha256=attachment.sha256,
+                        is_archive=attachment.sha256 in archive_volumes,
+                    )
+                )
+            for document in verdict.documents:
+                session.add(
+                    DocumentRecord(
+                        message_id=row.id,
+                        role=document.role,
+                        name=document.name,
+                        size=document.size,
+                        sha256=document.sha256,
+                        is_word=document.is_word,
+                    )
+                )
+            if verdict.outcome is Outcome.ACCEPTED and enterprise is not None and enterprise.id is not None:
+                versions = session.exec(
+                    select(func.count()).select_from(Submission).where(Submission.enterprise_id == enterprise.id)
+                ).one()
+                session.add(Submission(enterprise_id=enterprise.id, message_id=row.id, version=versions + 1))
+            session.commit()
+            return Recorded(row.id, verdict.outcome, verdict.enterprise, created=True)
+
+    @staticmethod
+    def _enterprise(session: Session, name: str | None) -> Enterprise | None:
+        """The enterprise's row; created on first sight when there is no roster to hold it."""
+        if name is None:
+            return None
+        key = normalise(name)
+        row = session.exec(select(Enterprise).where(Enterprise.key == key)).first()
+        if row is None:
+            row = Enterprise(name=name, key=key, in_roster=False)
+            session.add(row)
+            session.flush()
+        return row

@@ -1,0 +1,70 @@
+"""Content-addressed files: each stored once under its SHA-256, durable before anyone is told it is.
+
+Written to a temporary name in the same folder, fsync'ed, renamed into place, and the folder fsync'ed, so
+a crash leaves either the whole file or nothing under the final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+_CHUNK = 1 << 20
+
+
+class BlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256
+
+    def has(self, sha256: str) -> bool:
+        return self.path(sha256).is_file()
+
+    def put_bytes(self, data: bytes) -> str:
+        sha256 = hashlib.sha256(data).hexdigest()
+        if not self.has(sha256):
+            self._write(sha256, lambda target: target.write(data))
+        return sha256
+
+    def put_file(self, source: Path, sha256: str | None = None) -> str:
+        """Store a copy of `source`; pass its SHA-256 when already known to skip hashing it."""
+        if sha256 is None:
+            digest = hashlib.sha256()
+            with source.open("rb") as stream:
+                while chunk := stream.read(_CHUNK):
+                    digest.update(chunk)
+            sha256 = digest.hexdigest()
+        if not self.has(sha256):
+            with source.open("rb") as stream:
+                self._write(sha256, lambda target: shutil.copyfileobj(stream, target, _CHUNK))
+        return sha256
+
+    def _write(self, sha256: str, fill: Callable[[BinaryIO], object]) -> None:
+        final = self.path(sha256)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(prefix=".incoming-", dir=final.parent)
+        try:
+            with os.fdopen(descriptor, "wb") as target:
+                fill(target)
+                target.flush()
+                os.fsync(target.fileno())
+            os.replace(temporary, final)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        _fsync_dir(final.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

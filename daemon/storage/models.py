@@ -1,0 +1,130 @@
+"""The database tables. Every received message is a row; nothing is ever deleted.
+
+A later accepted submission from the same enterprise is a new Submission with the next version: the earlier
+one stays, superseded (the current version is the latest received, derived when read, not stored).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Column, Field, SQLModel
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (which keeps no offset) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass an aware one")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_column(nullable: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(UtcDateTime(), nullable=nullable)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Enterprise(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    key: str = Field(unique=True, index=True)
+    """The normalised name, as subjects are matched."""
+    city: str = ""
+    title: str = ""
+    contact: str = ""
+    phone: str = ""
+    email: str = ""
+    in_roster: bool = True
+    """False for an enterprise known only from mail (when no roster is configured)."""
+
+
+class MessageRecord(SQLModel, table=True):
+    __tablename__ = "message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    raw_sha256: str = Field(unique=True, index=True)
+    raw_size: int
+    source: str
+    """Where it came from: a file path, or the mailbox folder and UID."""
+    message_id: str | None = None
+    subject: str = ""
+    sender: str | None = None
+    sender_name: str = ""
+    received_at: datetime = Field(sa_column=utc_column())
+    processed_at: datetime = Field(sa_column=utc_column())
+    outcome: str = Field(index=True)
+    enterprise_id: int | None = Field(default=None, foreign_key="enterprise.id", index=True)
+    enterprise_name: str | None = None
+    archive_name: str | None = None
+
+
+class ProblemRecord(SQLModel, table=True):
+    __tablename__ = "problem"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", index=True)
+    position: int
+    code: str
+    role: str | None = None
+    suggestion: str | None = None
+    detail: str | None = None
+
+
+class AttachmentRecord(SQLModel, table=True):
+    """Every file the message carried, stored, whatever the verdict."""
+
+    __tablename__ = "attachment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", index=True)
+    position: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    is_archive: bool = False
+
+
+class DocumentRecord(SQLModel, table=True):
+    __tablename__ = "document"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", index=True)
+    role: str
+    name: str
+    size: int
+    sha256: str
+    is_word: bool = False
+
+
+class Submission(SQLModel, table=True):
+    """An accepted package; version n is the enterprise's n-th."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    enterprise_id: int = Field(foreign_key="enterprise.id", index=True)
+    message_id: int = Field(foreign_key="message.id", unique=True)
+    version: int
+
+
+class Meta(SQLModel, table=True):
+    """Small facts about the database itself, e.g. which roster file was loaded last."""
+
+    key: str = Field(primary_key=True)
+    value: str
