@@ -7,7 +7,7 @@ verdict can be tested, stored and rendered without any I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -163,7 +163,6 @@ class ParsedMessage:
     attachments: tuple[Attachment, ...] = ()
     body_text: str = ""
     """Plain text and HTML bodies joined: where download links are looked for."""
-    defects: tuple[str, ...] = field(default=())
 
     def header(self, name: str) -> str | None:
         name = name.lower()

@@ -7,38 +7,30 @@ exception: the caller keeps the raw message and rejects it politely.
 
 from __future__ import annotations
 
-import hashlib
+import io
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
-from email.parser import BytesParser
-from email.policy import Compat32
 from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
 
 from ..domain import Attachment, ParsedMessage
 from .charsets import decode_bytes, decode_header_value, raw_bytes
-
-
-class _RawHeaders(Compat32):
-    """Hands header values back exactly as they arrived (8-bit bytes as surrogate escapes).
-
-    compat32 otherwise replaces undecodable bytes before we can read them as GBK.
-    """
-
-    def header_fetch_parse(self, name: str, value: str) -> str:
-        return value
-
-
-_POLICY = _RawHeaders()
+from .mime import Leaf, walk
 
 _BODY_TYPES = frozenset({"text/plain", "text/html"})
-_SIGNATURE_TYPES = frozenset(
-    {"application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature"}
+_NOT_FILES = frozenset(
+    {
+        "application/pkcs7-signature",  # signatures of the message itself
+        "application/x-pkcs7-signature",
+        "application/pgp-signature",
+        "message/delivery-status",  # machine-readable parts of reports
+        "message/disposition-notification",
+        "message/feedback-report",
+    }
 )
 _MAX_BODY_CHARS = 1 << 20
-_HEAD_BYTES = 16
 
 
 @dataclass(frozen=True)
@@ -51,15 +43,22 @@ def parse_message(
 ) -> ParsedMessage | Unreadable:
     """Parse one message; attachments are decoded into `workdir`, which the caller owns."""
     try:
-        raw = source if isinstance(source, bytes) else source.read_bytes()
-        message = BytesParser(policy=_POLICY).parsebytes(repair_head(raw))
-        if not message.keys():
+        with source.open("rb") if isinstance(source, Path) else io.BytesIO(source) as stream:
+            top, leaves = walk(stream, workdir, _is_body, repair_head)
+        if not top.keys():
             return Unreadable("no header could be read")
-        return _build(message, workdir, internaldate)
+        return _build(top, leaves, internaldate)
     except (RecursionError, MemoryError) as error:  # pathological nesting
         return Unreadable(f"{type(error).__name__}")
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - anything a sender can send must end as a verdict
         return Unreadable(f"{type(error).__name__}: {error}"[:300])
+
+
+def _is_body(headers: Message) -> bool:
+    """Text meant to be read in the message (kept in memory), as opposed to an attached file."""
+    content_type = headers.get_content_type()
+    is_text = content_type in _BODY_TYPES or headers.get_content_maintype() == "multipart"  # unparsable multipart
+    return is_text and not attachment_filename(headers) and headers.get_content_disposition() != "attachment"
 
 
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+[ \t]*:")
@@ -85,10 +84,29 @@ def repair_head(raw: bytes) -> bytes:
     return _SPACE_BEFORE_COLON.sub(rb"\1:", raw[:cut]) + raw[cut:]
 
 
-def _build(message: Message, workdir: Path, internaldate: datetime | None) -> ParsedMessage:
+def _build(message: Message, leaves: list[Leaf], internaldate: datetime | None) -> ParsedMessage:
     headers = tuple((name.lower(), decode_header_value(str(value))) for name, value in message.raw_items())
     sender, sender_name = _single_sender(message)
-    attachments, bodies = _walk(message, workdir)
+    attachments: list[Attachment] = []
+    bodies: list[str] = []
+    for leaf in leaves:
+        part = leaf.headers
+        if leaf.path is None:
+            bodies.append(decode_bytes(leaf.text, part.get_content_charset())[:_MAX_BODY_CHARS])
+        elif part.get_content_type() in _NOT_FILES:
+            continue
+        elif (
+            leaf.parent_type == "multipart/related"
+            and part.get("content-id")
+            and part.get_content_disposition() != "attachment"
+        ):
+            continue  # a picture shown inside the HTML body, e.g. a signature logo
+        else:
+            attachments.append(
+                Attachment(
+                    attachment_filename(part), part.get_content_type(), leaf.path, leaf.size, leaf.sha256, leaf.head
+                )
+            )
     return ParsedMessage(
         message_id=_first(message, "message-id"),
         subject=decode_header_value(_first(message, "subject") or "").strip(),
@@ -99,7 +117,6 @@ def _build(message: Message, workdir: Path, internaldate: datetime | None) -> Pa
         content_type=message.get_content_type(),
         attachments=tuple(attachments),
         body_text="\n".join(bodies),
-        defects=tuple(type(d).__name__ for d in message.defects),
     )
 
 
@@ -161,57 +178,3 @@ def _clean_filename(name: str) -> str:
     """Drop the folders some clients leave in (C:\\fakepath\\x.rar) and any control characters."""
     name = re.split(r"[\\/]", name.strip())[-1]
     return "".join(ch for ch in name if ch.isprintable()).strip()
-
-
-def _walk(root: Message, workdir: Path) -> tuple[list[Attachment], list[str]]:
-    """Leaves of the MIME tree in order: attached files to disk, body texts to a list.
-
-    Iterative, so that a message nested thousands deep cannot exhaust the stack.
-    """
-    attachments: list[Attachment] = []
-    bodies: list[str] = []
-    stack: list[tuple[Message, str]] = [(root, "")]
-    while stack:
-        part, parent_type = stack.pop()
-        if part.is_multipart():
-            children = part.get_payload()
-            if isinstance(children, list):
-                stack.extend(
-                    (child, part.get_content_type()) for child in reversed(children) if isinstance(child, Message)
-                )
-            continue
-        content_type = part.get_content_type()
-        filename = attachment_filename(part)
-        disposition = part.get_content_disposition()
-        if content_type in _SIGNATURE_TYPES:
-            continue
-        is_body = content_type in _BODY_TYPES or part.get_content_maintype() == "multipart"  # unparsable multipart
-        if is_body and not filename and disposition != "attachment":
-            bodies.append(_body_text(part))
-            continue
-        if parent_type == "multipart/related" and part.get("content-id") and disposition != "attachment":
-            continue  # a picture shown inside the HTML body, e.g. a signature logo
-        attachments.append(_save(part, filename, content_type, workdir, len(attachments)))
-    return attachments, bodies
-
-
-def _body_text(part: Message) -> str:
-    payload = part.get_payload(decode=True)
-    if not isinstance(payload, bytes):
-        return ""
-    return decode_bytes(payload[: _MAX_BODY_CHARS * 4], part.get_content_charset())[:_MAX_BODY_CHARS]
-
-
-def _save(part: Message, filename: str, content_type: str, workdir: Path, index: int) -> Attachment:
-    payload = part.get_payload(decode=True)
-    data = payload if isinstance(payload, bytes) else b""
-    path = workdir / f"attachment-{index:03d}"
-    path.write_bytes(data)
-    return Attachment(
-        filename=filename,
-        content_type=content_type,
-        path=path,
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-        head=data[:_HEAD_BYTES],
-    )
