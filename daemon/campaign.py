@@ -50,5 +50,9 @@ class ArchiveLimits:
 class CallRules:
     deadline: datetime | None = None
     max_archive_bytes: int = 200 * MIB
+    max_message_bytes: int = 300 * MIB
+    """Larger messages are not downloaded (room for a 200 MiB archive after base64)."""
     roles: tuple[Role, ...] = DEFAULT_ROLES
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+    review_senders: tuple[str, ...] = ()
+    """Addresses or whole domains (city bureaus, colleagues) whose mail a person always decides."""

@@ -125,6 +125,7 @@ class Settings(_Section):
         return CallRules(
             deadline=self.campaign.deadline,
             max_archive_bytes=int(self.campaign.max_archive_mb * MIB),
+            max_message_bytes=int(self.campaign.max_message_mb * MIB),
             roles=tuple(
                 Role(r.code, r.label, r.keywords, tuple(f.lower().lstrip(".") for f in r.formats))
                 for r in self.campaign.roles
@@ -136,6 +137,7 @@ class Settings(_Section):
                 timeout_seconds=archive.timeout_seconds,
                 memory_bytes=archive.memory_mb * MIB,
             ),
+            review_senders=tuple(entry.strip().lower() for entry in self.campaign.review_senders),
         )
 
 

@@ -32,6 +32,7 @@ class Code(StrEnum):
     # the message itself
     UNREADABLE_MESSAGE = "unreadable_message"
     NOT_A_SUBMISSION = "not_a_submission"
+    REVIEW_SENDER = "review_sender"
     UNKNOWN_ENTERPRISE = "unknown_enterprise"
     LATE = "late"
     # the attachment
@@ -53,7 +54,7 @@ class Code(StrEnum):
 IGNORING_CODES = frozenset({Code.BOUNCE, Code.AUTO_REPLY, Code.BULK})
 """Codes that mean nobody should ever be answered."""
 
-REVIEW_CODES = frozenset({Code.ATTACHMENT_LINK, Code.UNSAFE_ARCHIVE, Code.NOT_A_SUBMISSION})
+REVIEW_CODES = frozenset({Code.ATTACHMENT_LINK, Code.UNSAFE_ARCHIVE, Code.NOT_A_SUBMISSION, Code.REVIEW_SENDER})
 """Codes that need a person to decide: the machine cannot tell right from wrong here."""
 
 

@@ -18,7 +18,7 @@ from .intake.classify import classify
 from .intake.links import download_links
 from .intake.match import Roster, match_subject
 from .intake.parse import Unreadable, parse_message
-from .intake.rules import check_before_opening, check_deadline, check_inspection
+from .intake.rules import check_before_opening, check_deadline, check_inspection, check_review_sender
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,12 @@ def judge(
     rules: CallRules,
     workdir: Path,
     internaldate: datetime | None = None,
+    oversize: int | None = None,
 ) -> Judgement:
-    """Judge one raw message. `workdir` is an empty folder the caller removes afterwards."""
+    """Judge one raw message. `workdir` is an empty folder the caller removes afterwards.
+
+    `oversize` is the size of a message too large to download: `source` then holds only its headers.
+    """
     message = parse_message(source, workdir, internaldate)
     if isinstance(message, Unreadable):
         return Judgement(Verdict(None, (Problem(Code.UNREADABLE_MESSAGE, detail=message.reason),)))
@@ -48,11 +52,15 @@ def judge(
 
     match = match_subject(message.subject, roster)
     links = download_links(message.body_text)
+    problems = check_review_sender(message, rules)
     if match.problem is not None and not message.attachments and not links:
-        return Judgement(Verdict(None, (Problem(Code.NOT_A_SUBMISSION),)), message)
+        return Judgement(Verdict(None, (*problems, Problem(Code.NOT_A_SUBMISSION))), message)
 
-    problems = [match.problem] if match.problem else []
+    problems += [match.problem] if match.problem else []
     problems += check_deadline(message, rules)
+    if oversize is not None:
+        problems.append(Problem(Code.TOO_LARGE, detail=str(oversize)))
+        return Judgement(Verdict(match.enterprise, tuple(problems)), message)
     archive = choose_archive(find_archives(message.attachments), match.enterprise)
     if archive is None:
         problems.append(_why_no_archive(message, links))

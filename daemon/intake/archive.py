@@ -64,7 +64,15 @@ def inspect_archive(archive: ArchiveFile, workdir: Path, limits: ArchiveLimits) 
     members = tuple(
         Member(m["name"], m["size"], m["sha256"], Content(m["content"]), m["stored_as"]) for m in report["members"]
     )
-    return Inspection(Status(report["status"]), _in_sender_terms(report["detail"], private, archive), members, outdir)
+    status = Status(report["status"])
+    detail = _in_sender_terms(report["detail"], private, archive)
+    if status is Status.INCOMPLETE:  # name the missing volume, as the sender would
+        found = _VOLUME_NAME.search(detail or "")
+        detail = found.group(0) if found else None
+    return Inspection(status, detail, members, outdir)
+
+
+_VOLUME_NAME = re.compile(r"[^\s/:]+\.(?:part\d+\.rar|r\d\d|rar)$")
 
 
 def _in_sender_terms(detail: str | None, private: Path, archive: ArchiveFile) -> str | None:

@@ -51,8 +51,10 @@ def _is_bounce(message: ParsedMessage, subject: str) -> bool:
 
 def _is_auto_reply(message: ParsedMessage, subject: str) -> bool:
     auto_submitted = message.header("auto-submitted")
-    if auto_submitted is not None and auto_submitted.split(";")[0].strip().lower() != "no":
-        return True
+    if auto_submitted is not None:
+        keyword = re.sub(r"\([^)]*\)", "", auto_submitted).split(";")[0].strip().lower()
+        if keyword != "no":
+            return True
     if message.has_header("x-autoreply") or message.has_header("x-autorespond"):
         return True
     return bool(_AUTO_REPLY_SUBJECT.match(subject))

@@ -68,7 +68,7 @@ def _sniff_ole(path: str) -> Content:
                 return Content.DOC
             if ole.exists("EncryptedPackage"):
                 return Content.ENCRYPTED_OFFICE
-    except Exception:
+    except Exception:  # noqa: BLE001 - olefile raises many types on damaged files
         return Content.OTHER
     return Content.OLE
 

@@ -5,10 +5,10 @@ Only URLs count: 163 webmail puts CSS such as `#divNeteaseBigAttach` into every 
 
 from __future__ import annotations
 
-import html
 import re
 
-_URL = re.compile(r"https?://[^\s\"'<>()\[\]{}]+", re.IGNORECASE)
+_URL = re.compile(r"(?i:https?)://[^\s\"'<>()\[\]{}\x80-\U0010ffff]+")  # no IGNORECASE: 'i' would match 'İ'
+
 _DOWNLOAD_PATTERNS = re.compile(
     r"ftnExs_download|/ftn/download|ftn\.qq\.com|wx\.mail\.qq\.com/ftn"  # QQ 超大附件
     r"|large-attachment-download|NETEASE-HUGE-ATTACHMENT|fs\.163\.com|cloud-attachment-download"  # NetEase
@@ -24,8 +24,8 @@ _DOWNLOAD_PATTERNS = re.compile(
 def download_links(text: str) -> list[str]:
     """The distinct download links in a body (plain text or HTML), in order of appearance."""
     found: dict[str, None] = {}
-    for match in _URL.finditer(html.unescape(text)):
-        url = match.group(0).rstrip(".,;:!?。，；")
+    for match in _URL.finditer(text.replace("&amp;", "&")):
+        url = match.group(0).rstrip(".,;:!?")
         if _DOWNLOAD_PATTERNS.search(url):
             found.setdefault(url)
     return list(found)

@@ -126,12 +126,21 @@ def _first(message: Message, name: str) -> str | None:
 
 
 def _single_sender(message: Message) -> tuple[str | None, str]:
-    values = [decode_header_value(str(v)) for v in message.get_all("from") or []]
-    mailboxes = [(name, address) for name, address in getaddresses(values) if "@" in address]
+    """The one mailbox in From, and its display name.
+
+    Addresses are split before encoded words are decoded: a display name that decodes to something looking
+    like an address (clients often use the address itself) must not be parsed again (RFC 2047 section 5).
+    """
+    values = [str(v) for v in message.get_all("from") or []]
+    mailboxes = [
+        (decode_header_value(name).strip(), decode_header_value(address).strip().lower())
+        for name, address in getaddresses(values)
+        if "@" in address
+    ]
     if len(mailboxes) != 1:
         return None, mailboxes[0][0] if mailboxes else ""
-    name, address = mailboxes[0]
-    return address.strip().lower(), name.strip()
+    address, name = mailboxes[0][1], mailboxes[0][0]
+    return address, name
 
 
 def received_time(message: Message) -> datetime | None:

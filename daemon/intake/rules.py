@@ -20,6 +20,16 @@ _STATUS_CODES = {
 }
 
 
+def check_review_sender(message: ParsedMessage, rules: CallRules) -> list[Problem]:
+    """Mail from a listed address or domain is never auto-rejected: a person decides."""
+    sender = message.sender or ""
+    domain = sender.rpartition("@")[2]
+    for entry in rules.review_senders:
+        if sender == entry if "@" in entry else (domain == entry or domain.endswith("." + entry)):
+            return [Problem(Code.REVIEW_SENDER, detail=sender)]
+    return []
+
+
 def check_deadline(message: ParsedMessage, rules: CallRules) -> list[Problem]:
     if rules.deadline is None or message.received_at is None or message.received_at <= rules.deadline:
         return []
@@ -29,7 +39,7 @@ def check_deadline(message: ParsedMessage, rules: CallRules) -> list[Problem]:
 def check_before_opening(archive: ArchiveFile, rules: CallRules) -> list[Problem]:
     """Problems that make the archive unfit to open at all, known before opening it."""
     if archive.size > rules.max_archive_bytes:
-        return [Problem(Code.TOO_LARGE, detail=f"{archive.size} > {rules.max_archive_bytes} bytes")]
+        return [Problem(Code.TOO_LARGE, detail=str(archive.size))]
     if archive.missing:
         return [Problem(Code.INCOMPLETE_ARCHIVE, detail="、".join(archive.missing))]
     return []

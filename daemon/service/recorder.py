@@ -7,8 +7,8 @@ same message again changes nothing.
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +32,8 @@ from ..storage.models import (
     now,
 )
 
+OnRecord = Callable[[Session, MessageRecord, Judgement], None]
+
 
 @dataclass(frozen=True)
 class Recorded:
@@ -50,23 +52,50 @@ class Recorder:
         self.roster = roster
 
     def record(self, raw: bytes, source: str, internaldate: datetime | None = None) -> Recorded:
-        sha256 = hashlib.sha256(raw).hexdigest()
+        """Store a raw message that is not in the blob store yet, then record it."""
+        return self.record_stored(self.blobs.put_bytes(raw), source, internaldate)
+
+    def record_stored(
+        self,
+        sha256: str,
+        source: str,
+        internaldate: datetime | None = None,
+        *,
+        oversize: int | None = None,
+        on_record: OnRecord | None = None,
+    ) -> Recorded:
+        """Judge and record a raw message already in the blob store (under `sha256`).
+
+        `on_record` runs inside the recording transaction (to queue the reply with the verdict, all or
+        nothing). `oversize`: the blob holds only the headers of a message of that size, too large to fetch.
+        """
         existing = self._existing(sha256)
         if existing is not None:
             return existing
-        self.blobs.put_bytes(raw)
-        with tempfile.TemporaryDirectory(prefix="shenbao-intake-") as workdir:
+        raw = self.blobs.path(sha256)
+        with tempfile.TemporaryDirectory(prefix="shenbao-intake-", dir=self._workroot()) as workdir:
             judgement = judge(
-                raw, roster=self.roster, rules=self.rules, workdir=Path(workdir), internaldate=internaldate
+                raw,
+                roster=self.roster,
+                rules=self.rules,
+                workdir=Path(workdir),
+                internaldate=internaldate,
+                oversize=oversize,
             )
             self._store_files(judgement)
         try:
-            return self._insert(judgement, sha256, len(raw), source)
+            return self._insert(judgement, sha256, oversize or raw.stat().st_size, source, on_record)
         except IntegrityError:  # recorded meanwhile by another process
             existing = self._existing(sha256)
             if existing is None:
                 raise
             return existing
+
+    def _workroot(self) -> Path:
+        """Scratch space beside the blob store, so that large files move into it without a copy."""
+        root = self.blobs.root / ".work"
+        root.mkdir(parents=True, exist_ok=True)
+        return root
 
     def _existing(self, sha256: str) -> Recorded | None:
         with Session(self.engine) as session:
@@ -87,7 +116,9 @@ class Recorder:
                 if member.sha256 in wanted:
                     self.blobs.put_file(inspection.folder / member.stored_as, member.sha256)
 
-    def _insert(self, judgement: Judgement, sha256: str, size: int, source: str) -> Recorded:
+    def _insert(
+        self, judgement: Judgement, sha256: str, size: int, source: str, on_record: OnRecord | None
+    ) -> Recorded:
         verdict, message = judgement.verdict, judgement.message
         processed_at = now()
         with Session(self.engine) as session:
@@ -150,6 +181,9 @@ class Recorder:
                     select(func.count()).select_from(Submission).where(Submission.enterprise_id == enterprise.id)
                 ).one()
                 session.add(Submission(enterprise_id=enterprise.id, message_id=row.id, version=versions + 1))
+            if on_record is not None:
+                session.flush()
+                on_record(session, row, judgement)
             session.commit()
             return Recorded(row.id, verdict.outcome, verdict.enterprise, created=True)
 

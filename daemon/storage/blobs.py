@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -41,10 +42,28 @@ class BlobStore:
                 while chunk := stream.read(_CHUNK):
                     digest.update(chunk)
             sha256 = digest.hexdigest()
-        if not self.has(sha256):
+        if not self.has(sha256) and not self._link(source, sha256):
             with source.open("rb") as stream:
                 self._write(sha256, lambda target: shutil.copyfileobj(stream, target, _CHUNK))
         return sha256
+
+    def _link(self, source: Path, sha256: str) -> bool:
+        """Store `source` by hard link (no copy of a 200 MB archive); False when the file systems differ."""
+        final = self.path(sha256)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temporary = final.parent / f".incoming-{uuid.uuid4().hex}"
+        try:
+            os.link(source, temporary)
+        except OSError:
+            return False
+        try:
+            with temporary.open("rb") as stream:
+                os.fsync(stream.fileno())
+            os.replace(temporary, final)
+        finally:
+            temporary.unlink(missing_ok=True)
+        _fsync_dir(final.parent)
+        return True
 
     def _write(self, sha256: str, fill: Callable[[BinaryIO], object]) -> None:
         final = self.path(sha256)

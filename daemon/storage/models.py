@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Column, Field, SQLModel
@@ -128,3 +128,67 @@ class Meta(SQLModel, table=True):
 
     key: str = Field(primary_key=True)
     value: str
+
+
+class OutboxItem(SQLModel, table=True):
+    """A reply to send. Rendered and given its Message-ID when queued, in the same transaction as the
+    verdict, so a retry after a lost server answer carries the same Message-ID."""
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int | None = Field(default=None, foreign_key="message.id", index=True)
+    """The received message this answers; None for mail shenbao starts itself (reminders, digests)."""
+    kind: str
+    recipient: str = Field(index=True)
+    header_message_id: str = Field(unique=True, index=True)
+    subject: str
+    raw: bytes
+    state: str = Field(default="queued", index=True)
+    """queued -> sending -> sent; or failed (5xx), suppressed (loop guard), uncertain (crashed while
+    sending: the server may or may not have it), bounced (a bounce came back for it)."""
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_column=utc_column())
+    last_error: str | None = None
+    created_at: datetime = Field(sa_column=utc_column())
+    sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    copy_saved: bool = False
+    """Whether a copy was appended to the mailbox's Sent folder, for staff reading it in their client."""
+
+
+class FolderState(SQLModel, table=True):
+    """What we know of one watched IMAP folder."""
+
+    __tablename__ = "folder_state"
+
+    folder: str = Field(primary_key=True)
+    uidvalidity: int
+
+
+class MailboxItem(SQLModel, table=True):
+    """One message on the IMAP server, by UIDVALIDITY and UID, and how far its handling got."""
+
+    __tablename__ = "mailbox_item"
+    __table_args__ = (UniqueConstraint("folder", "uidvalidity", "uid"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    folder: str
+    uidvalidity: int
+    uid: int
+    size: int
+    internaldate: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    raw_sha256: str | None = None
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    state: str
+    """skipped (before the call opened) -> downloaded -> recorded -> done (moved or flagged) | kept (left
+    where it is)."""
+    target: str | None = None
+
+
+class Alert(SQLModel, table=True):
+    """Something staff must hear about: the digest lists these."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=utc_column())
+    source: str
+    text: str

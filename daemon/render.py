@@ -1,0 +1,96 @@
+"""Emails from templates: every text shenbao sends is a jinja2 template under templates/.
+
+A reply has a plain-text and an HTML part, and headers that keep mail loops and Outlook's auto-replies
+away (RFC 3834 Auto-Submitted, X-Auto-Response-Suppress). No header is built from unchecked input: the
+recipient must be one valid address, and the submission's Message-ID is referenced only when well-formed.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, getaddresses, make_msgid
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from .explain import SHANGHAI
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+
+_MESSAGE_ID = re.compile(r"^<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class BadRecipient(ValueError):
+    """The address cannot safely be written into a To: header."""
+
+
+def header_text(text: str) -> str:
+    """Text for a header: control characters (CR and LF above all) removed."""
+    return _CONTROL.sub("", text).strip()
+
+
+def single_address(text: str) -> str:
+    """The one address in `text`, validated; BadRecipient when it is not exactly one plain mailbox."""
+    found = [address for _, address in getaddresses([text]) if address]
+    if len(found) != 1 or _CONTROL.search(text):
+        raise BadRecipient(text)
+    try:
+        return Address(addr_spec=found[0]).addr_spec
+    except (ValueError, IndexError) as error:
+        raise BadRecipient(text) from error
+
+
+class Renderer:
+    def __init__(self, sender: str, templates: Path = TEMPLATES) -> None:
+        self.sender = sender
+        name, address = getaddresses([sender])[0]
+        self.office = name or address
+        self.domain = address.rpartition("@")[2] or "localhost"
+        self.environment = Environment(
+            loader=FileSystemLoader(templates),
+            undefined=StrictUndefined,
+            autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+            trim_blocks=True,
+            keep_trailing_newline=True,
+        )
+
+    def render(self, kind: str, context: dict[str, Any], now: datetime) -> tuple[str, str, str]:
+        """(subject, text, html) of template set `kind`."""
+        values = {"office": self.office, "today": now.astimezone(SHANGHAI).strftime("%Y年%m月%d日"), **context}
+        subject = header_text(self.environment.get_template(f"{kind}.subject.j2").render(values))
+        text = self.environment.get_template(f"{kind}.txt.j2").render(values)
+        html = self.environment.get_template(f"{kind}.html.j2").render({**values, "title": subject})
+        return subject, text, html
+
+    def email(
+        self,
+        kind: str,
+        context: dict[str, Any],
+        *,
+        to: str,
+        now: datetime,
+        in_reply_to: str | None = None,
+        auto_reply: bool = True,
+    ) -> EmailMessage:
+        subject, text, html = self.render(kind, context, now)
+        message = EmailMessage(policy=SMTP)
+        message["From"] = self.sender
+        message["To"] = single_address(to)
+        message["Subject"] = subject
+        message["Date"] = format_datetime(now.astimezone(SHANGHAI))
+        message["Message-ID"] = make_msgid(domain=self.domain)
+        reference = (in_reply_to or "").strip()
+        if _MESSAGE_ID.match(reference):
+            message["In-Reply-To"] = reference
+            message["References"] = reference
+        message["Auto-Submitted"] = "auto-replied" if auto_reply else "auto-generated"
+        message["X-Auto-Response-Suppress"] = "All"
+        message.set_content(text)
+        message.add_alternative(html, subtype="html")
+        return message

@@ -1,0 +1,110 @@
+"""Deciding and queueing the answer to a recorded message, inside the transaction that records it.
+
+Ignored mail is never answered; mail whose From is not one mailbox cannot be; past
+`max_per_address_per_hour` replies to one address, a reply is recorded as suppressed (a loop guard), never
+sent later.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, func, select
+
+from ..campaign import MIB, CallRules
+from ..domain import Outcome
+from ..explain import advice, review_reason, role_of, shanghai_time, title
+from ..pipeline import Judgement
+from ..render import BadRecipient, Renderer
+from ..storage.models import MessageRecord, OutboxItem, Submission
+
+log = logging.getLogger(__name__)
+
+REPLY_KINDS = {Outcome.ACCEPTED: "receipt", Outcome.REJECTED: "rejection", Outcome.REVIEW: "review"}
+
+
+def human_size(size: int) -> str:
+    if size >= MIB:
+        return f"{size / MIB:.1f} MB"
+    if size >= 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size} 字节"
+
+
+def reference(record_id: int) -> str:
+    return f"SB-{record_id:06d}"
+
+
+class ReplyPlanner:
+    def __init__(self, renderer: Renderer, rules: CallRules, campaign: str, max_per_address_per_hour: int) -> None:
+        self.renderer = renderer
+        self.rules = rules
+        self.campaign = campaign
+        self.max_per_hour = max_per_address_per_hour
+
+    def queue(self, session: Session, row: MessageRecord, judgement: Judgement, now: datetime) -> OutboxItem | None:
+        """Queue the answer to `row` in `session`; None when it must not or cannot be answered."""
+        kind = REPLY_KINDS.get(judgement.verdict.outcome)
+        if kind is None or row.sender is None or row.id is None:
+            return None
+        try:
+            email = self.renderer.email(
+                kind, self.context(session, row, judgement), to=row.sender, now=now, in_reply_to=row.message_id
+            )
+        except BadRecipient:
+            log.warning("message %s: sender %r cannot be answered", row.id, row.sender)
+            return None
+        state = "suppressed" if self._recent(session, row.sender, now) >= self.max_per_hour else "queued"
+        if state == "suppressed":
+            log.warning("message %s: reply to %s suppressed by the loop guard", row.id, row.sender)
+        item = OutboxItem(
+            message_id=row.id,
+            kind=kind,
+            recipient=row.sender,
+            header_message_id=str(email["Message-ID"]),
+            subject=str(email["Subject"]),
+            raw=email.as_bytes(),
+            state=state,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        session.add(item)
+        return item
+
+    def _recent(self, session: Session, recipient: str, now: datetime) -> int:
+        since = now - timedelta(hours=1)
+        query = (
+            select(func.count())
+            .select_from(OutboxItem)
+            .where(OutboxItem.recipient == recipient, OutboxItem.created_at > since, OutboxItem.state != "suppressed")
+        )
+        return int(session.exec(query).one())
+
+    def context(self, session: Session, row: MessageRecord, judgement: Judgement) -> dict[str, Any]:
+        verdict = judgement.verdict
+        assert row.id is not None
+        submission = session.exec(select(Submission).where(Submission.message_id == row.id)).first()
+        return {
+            "campaign": self.campaign,
+            "enterprise": verdict.enterprise,
+            "reference": reference(row.id),
+            "received_at": shanghai_time(row.received_at),
+            "their_subject": row.subject,
+            "version": submission.version if submission else 1,
+            "documents": [
+                {
+                    "label": (role.label if (role := role_of(d.role, self.rules)) else d.role),
+                    "name": d.name,
+                    "size": human_size(d.size),
+                    "sha256": d.sha256,
+                }
+                for d in verdict.documents
+            ],
+            "problems": [{"title": title(p, self.rules), "advice": advice(p, self.rules)} for p in verdict.problems],
+            "reason": review_reason(verdict.problems),
+            "max_archive_mb": f"{self.rules.max_archive_bytes / MIB:g}",
+            "roles": "、".join(role.label for role in self.rules.roles),
+            "deadline": shanghai_time(self.rules.deadline) if self.rules.deadline else "",
+        }
