@@ -47,7 +47,7 @@ def _deadline(text: str) -> datetime:
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from error
     if stamp.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"the deadline needs a UTC offset, e.g. {text}+08:00")
+        raise argparse.ArgumentTypeError(f"the deadline needs a UTC offset, e.g. {stamp.isoformat()}+08:00")
     return stamp
 
 
@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = commands.add_parser("check", help="judge saved messages (.eml) and print the verdicts; stores nothing")
-    check.add_argument("messages", nargs="+", type=Path, metavar="MSG.eml")
+    check.add_argument("messages", nargs="+", metavar="MSG.eml")
     check.add_argument("--json", action="store_true", help="one JSON object per message, one per line")
     check.add_argument("--roster", type=Path, metavar="FILE.xlsx", help="the summary table (汇总表) to match against")
     check.add_argument("--deadline", type=_deadline, metavar="ISO", help="e.g. 2022-07-05T23:59:59+08:00")
@@ -161,17 +161,19 @@ def run_check(args: argparse.Namespace) -> int:
         rules = replace(rules, deadline=args.deadline)
     if args.max_archive_mb is not None:
         rules = replace(rules, max_archive_bytes=int(args.max_archive_mb * MIB))
+    missing = [name for name in args.messages if not Path(name).is_file()]
+    if missing:
+        raise UsageError("no such file: " + ", ".join(missing))
     roster_path = args.roster or settings.roster_path
     roster = roster_from_file(roster_path) if roster_path else None
     require_rar_tool(rules)
-    for path in args.messages:
+    for name in args.messages:
         with tempfile.TemporaryDirectory(prefix="shenbao-check-") as workdir:
-            source: Path | bytes = path if path.is_file() else b""
-            verdict = judge(source, roster=roster, rules=rules, workdir=Path(workdir)).verdict
+            verdict = judge(Path(name), roster=roster, rules=rules, workdir=Path(workdir)).verdict
         if args.json:
-            print(json.dumps({"file": str(path), **verdict_json(verdict)}, ensure_ascii=False), flush=True)
+            print(json.dumps({"file": name, **verdict_json(verdict)}, ensure_ascii=False), flush=True)
         else:
-            print(verdict_text(str(path), verdict, rules), flush=True)
+            print(verdict_text(name, verdict, rules), flush=True)
     return EXIT_OK
 
 
@@ -179,7 +181,7 @@ def _eml_files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*.eml") if p.is_file())
+            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".eml")
         elif path.is_file():
             files.append(path)
         else:

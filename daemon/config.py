@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.engine import make_url
 
 from .campaign import DEFAULT_ROLES, MIB, ArchiveLimits, CallRules, Role
 
@@ -103,11 +104,11 @@ class Settings(_Section):
 
     @property
     def database_url(self) -> str:
-        url = self.storage.database
-        prefix = "sqlite:///"
-        if url.startswith(prefix) and url != prefix + ":memory:":
-            return prefix + str(self.resolve(Path(url.removeprefix(prefix))))
-        return url
+        """The database URL, a relative SQLite file made relative to the configuration's folder."""
+        url = make_url(self.storage.database)
+        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+            return self.storage.database
+        return url.set(database=str(self.resolve(Path(url.database)))).render_as_string(hide_password=False)
 
     @property
     def files_dir(self) -> Path:
@@ -149,12 +150,17 @@ def load(path: Path) -> Settings:
         raise ConfigError([f"{path}: cannot read: {error.strerror or error}"]) from error
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError([f"{path}: not valid TOML: {error}"]) from error
+    errors = []
     if "base_dir" in data:
-        raise ConfigError([f"{path}: base_dir: not a setting (paths are relative to the file's folder)"])
+        errors.append(f"{path}: base_dir: unknown key")
+    data["base_dir"] = path.resolve().parent
     try:
-        return Settings.model_validate({**data, "base_dir": path.resolve().parent})
+        settings = Settings.model_validate(data)
     except ValidationError as error:
-        raise ConfigError([_describe(path, e) for e in error.errors()]) from error
+        errors += [_describe(path, e) for e in error.errors()]
+    if errors:
+        raise ConfigError(errors)
+    return settings
 
 
 def _describe(path: Path, error: object) -> str:

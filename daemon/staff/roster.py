@@ -21,6 +21,7 @@ _COLUMN_HEADERS: dict[str, tuple[str, ...]] = {
     "email": ("邮箱", "email", "e-mail", "电子邮件"),
 }
 _HEADER_SEARCH_ROWS = 30
+_MAX_HEADER_CHARS = 12
 
 
 class RosterError(Exception):
@@ -39,6 +40,8 @@ def read_roster(path: Path) -> list[RosterEntry]:
         for sheet in workbook.worksheets:
             rows = [[_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
             entries = _entries(rows)
+            if entries == []:
+                raise RosterError(f"{path}: the table lists no enterprise under its 企业名称/单位名称 column")
             if entries is not None:
                 return entries
     finally:
@@ -59,8 +62,8 @@ def _text(value: object) -> str:
 def _entries(rows: list[list[str]]) -> list[RosterEntry] | None:
     for index, row in enumerate(rows[:_HEADER_SEARCH_ROWS]):
         name_column = _find(row, _NAME_HEADERS)
-        if name_column is None:
-            continue
+        if name_column is None or (len(row[name_column]) > _MAX_HEADER_CHARS and sum(map(bool, row)) < 2):
+            continue  # a merged title row (…申报单位名称汇总表): one long cell, not the header
         columns = {field: _find(row, words, exclude=name_column) for field, words in _COLUMN_HEADERS.items()}
         entries: dict[str, RosterEntry] = {}
         for data in rows[index + 1 :]:
