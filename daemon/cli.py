@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -21,7 +22,10 @@ from .domain import Verdict
 from .explain import OUTCOME_WORDS, title
 from .intake.archive import UNRAR_HELP, self_test
 from .intake.match import Roster
+from .mail.imap import MailboxError
 from .pipeline import judge
+from .service.daemon import Daemon, MissingSecret
+from .service.lock import AlreadyRunning
 from .service.recorder import Recorder
 from .service.roster_sync import database_roster, import_roster, refresh_roster
 from .staff.roster import RosterError, read_roster
@@ -87,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     roster_import.add_argument("--config", type=Path, required=True, metavar="F")
     roster_import.add_argument("--json", action="store_true")
     roster_import.set_defaults(run=run_roster_import)
+
+    run = commands.add_parser("run", help="watch the mailbox: judge, file and answer every message")
+    run.add_argument("--config", type=Path, required=True, metavar="F")
+    run.add_argument("--once", action="store_true", help="process what is waiting, send what is queued, then exit")
+    run.add_argument("--dry-run", action="store_true", help="judge and record, but send and move nothing")
+    run.set_defaults(run=run_daemon)
 
     doctor = commands.add_parser("doctor", help="check the configuration, the RAR tool and the database")
     doctor.add_argument("--config", type=Path, required=True, metavar="F")
@@ -250,6 +260,34 @@ def run_roster_import(args: argparse.Namespace) -> int:
             f"{len(entries)} enterprises in {args.file}: {change.added} added, {change.updated} updated, "
             f"{change.withdrawn} no longer in the table"
         )
+    return EXIT_OK
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    settings = settings_from(args.config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    require_rar_tool(settings.call_rules())
+    try:
+        daemon = Daemon(settings, dry_run=args.dry_run)
+    except MissingSecret as error:
+        raise UsageError(str(error)) from error
+    try:
+        if not args.once:
+            daemon.run_forever()
+            return EXIT_OK
+        result = daemon.run_once()
+    except AlreadyRunning as error:
+        raise EnvironmentProblem(str(error)) from error
+    except MailboxError as error:
+        raise EnvironmentProblem(f"mailbox: {type(error).__name__}: {error}") from error
+    for line in result.report.lines:
+        print(line, flush=True)
+    sent = result.sent
+    print(
+        f"{result.report.handled} messages handled; replies: {sent.sent} sent, {sent.deferred} deferred, "
+        f"{sent.failed} failed",
+        flush=True,
+    )
     return EXIT_OK
 
 

@@ -36,6 +36,15 @@ class Security(StrEnum):
     NONE = "none"
 
 
+class TargetFolders(_Section):
+    """Where each verdict's messages are moved (created when missing)."""
+
+    accepted: str = "已受理"
+    rejected: str = "已退回"
+    review: str = "待人工"
+    ignored: str = "已忽略"
+
+
 class ImapSettings(_Section):
     host: str
     port: int = 993
@@ -44,6 +53,9 @@ class ImapSettings(_Section):
     password_env: str = "SHENBAO_IMAP_PASSWORD"
     folders: tuple[str, ...] = ("INBOX",)
     poll_seconds: Annotated[float, Field(gt=0)] = 60.0
+    idle_seconds: Annotated[float, Field(gt=0, le=1500)] = 240.0
+    timeout_seconds: Annotated[float, Field(gt=0)] = 120.0
+    targets: TargetFolders = TargetFolders()
 
 
 class SmtpSettings(_Section):

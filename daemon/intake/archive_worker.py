@@ -77,6 +77,8 @@ def _open(rarfile: Any, archive: Path) -> Any:
         rf = rarfile.RarFile(str(archive))
     except rarfile.NeedFirstVolume as error:
         raise Stop("incomplete", f"not the first volume: {error}") from error
+    except rarfile.BadRarName as error:  # a volume of a set, named so that the next cannot be found
+        raise Stop("incomplete", f"a volume of a multi-volume set: {error}") from error
     except rarfile.PasswordRequired as error:
         raise Stop("encrypted", "the file list is encrypted") from error
     except (rarfile.Error, OSError, EOFError, ValueError) as error:

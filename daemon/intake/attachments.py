@@ -63,14 +63,16 @@ def _archive(style: str, members: list[_Volume]) -> ArchiveFile:
     width = max(v.width for v in members)
     numbers = {v.number for v in members}
     stem = members[0].stem
+    absent = [n for n in range(1, max(numbers)) if n not in numbers]
     if style == "part":
+        missing = tuple(f"{stem}.part{n:0{width}d}.rar" for n in absent)
+    else:
+        missing = tuple(f"{stem}.rar" if n == 1 else f"{stem}.r{n - 2:02d}" for n in absent)
+    if style == "part" or members[0].attachment.head.startswith(RAR_SIGNATURES[1]):
+        # RAR5 finds its next volume only as .partN.rar, whatever the sender called the files
         local = tuple(f"archive.part{v.number:0{width}d}.rar" for v in members)
-        missing = tuple(f"{stem}.part{n:0{width}d}.rar" for n in range(1, max(numbers)) if n not in numbers)
     else:
         local = tuple("archive.rar" if v.number == 1 else f"archive.r{v.number - 2:02d}" for v in members)
-        missing = tuple(
-            f"{stem}.rar" if n == 1 else f"{stem}.r{n - 2:02d}" for n in range(1, max(numbers)) if n not in numbers
-        )
     return ArchiveFile(stem, tuple(v.attachment for v in members), local, missing)
 
 

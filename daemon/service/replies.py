@@ -44,8 +44,13 @@ class ReplyPlanner:
         self.campaign = campaign
         self.max_per_hour = max_per_address_per_hour
 
-    def queue(self, session: Session, row: MessageRecord, judgement: Judgement, now: datetime) -> OutboxItem | None:
-        """Queue the answer to `row` in `session`; None when it must not or cannot be answered."""
+    def queue(
+        self, session: Session, row: MessageRecord, judgement: Judgement, now: datetime, *, hold: bool = False
+    ) -> OutboxItem | None:
+        """Queue the answer to `row` in `session`; None when it must not or cannot be answered.
+
+        `hold`: a dry run's reply, kept in the outbox but not sent until the daemon runs for real.
+        """
         kind = REPLY_KINDS.get(judgement.verdict.outcome)
         if kind is None or row.sender is None or row.id is None:
             return None
@@ -56,8 +61,9 @@ class ReplyPlanner:
         except BadRecipient:
             log.warning("message %s: sender %r cannot be answered", row.id, row.sender)
             return None
-        state = "suppressed" if self._recent(session, row.sender, now) >= self.max_per_hour else "queued"
-        if state == "suppressed":
+        state = "held" if hold else "queued"
+        if self._recent(session, row.sender, now) >= self.max_per_hour:
+            state = "suppressed"
             log.warning("message %s: reply to %s suppressed by the loop guard", row.id, row.sender)
         item = OutboxItem(
             message_id=row.id,

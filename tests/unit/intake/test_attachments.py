@@ -178,12 +178,19 @@ def test_volume_named_part_that_is_not_rar_is_ignored() -> None:
 
 
 def test_old_style_volumes_join_with_the_rar_as_first_volume() -> None:
-    first, second, third = attachment("X.rar"), attachment("X.r00"), attachment("X.r01")
+    first, second, third = (attachment(name, RAR4_HEAD) for name in ("X.rar", "X.r00", "X.r01"))
     (archive,) = find_archives((third, first, second))
     assert archive.name == "X"
     assert archive.volumes == (first, second, third)
     assert archive.local_names == ("archive.rar", "archive.r00", "archive.r01")
     assert archive.missing == ()
+
+
+def test_rar5_volumes_under_old_style_names_are_read_under_part_names() -> None:
+    """RAR5 looks for its next volume only as X.partN.rar, so a renamed set is given such names privately."""
+    (archive,) = find_archives((attachment("X.rar"), attachment("X.r00"), attachment("X.r01")))
+    assert archive.name == "X"
+    assert archive.local_names == ("archive.part01.rar", "archive.part02.rar", "archive.part03.rar")
 
 
 def test_old_style_set_without_its_rar_lists_it_as_missing() -> None:

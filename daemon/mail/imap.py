@@ -1,0 +1,210 @@
+"""The mailbox over IMAP: the only importer of imapclient.
+
+Thin on purpose: connect (TLS, STARTTLS or plain), identify (NetEase and Coremail refuse SELECT without
+the ID command), list UIDs, fetch sizes, download in chunks straight to disk, move or flag, append to Sent,
+and wait for news with IDLE or by sleeping. A socket timeout guards every read: imapclient would otherwise
+hang for ever on a silently dropped connection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import ssl
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+
+import imapclient
+from imapclient.exceptions import IMAPClientError
+from imapclient.imapclient import JUNK, SENT
+
+from ..config import ImapSettings, Security
+
+log = logging.getLogger(__name__)
+
+CHUNK = 8 << 20
+CLIENT_ID = {"name": "shenbao", "version": "0.1", "vendor": "shenbao", "support-email": "kejichu2019@shandong.cn"}
+
+_JUNK_NAMES = frozenset({"垃圾邮件", "垃圾箱", "junk", "spam", "junk e-mail", "junk email", "bulk mail"})
+
+MailboxError = (IMAPClientError, OSError, EOFError)
+"""Errors after which the connection is dropped and made again."""
+
+
+class UidValidityError(Exception):
+    """The server gave no usable UIDVALIDITY: without it UIDs mean nothing, so ingestion stops."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What is known of a message before downloading it."""
+
+    uid: int
+    size: int
+    internaldate: datetime | None
+
+
+class Mailbox:
+    def __init__(self, settings: ImapSettings, password: str, timeout: float = 120.0) -> None:
+        self.settings = settings
+        self.password = password
+        self.timeout = timeout
+        self.client: Any = None
+        self._described = False
+
+    # -- connection ------------------------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        settings = self.settings
+        context = ssl.create_default_context()
+        client = imapclient.IMAPClient(
+            settings.host,
+            port=settings.port,
+            ssl=settings.security is Security.TLS,
+            ssl_context=context if settings.security is Security.TLS else None,
+            timeout=self.timeout,
+        )
+        client.normalise_times = False
+        if settings.security is Security.STARTTLS:
+            client.starttls(context)
+        before = client.capabilities()
+        client.login(settings.username, self.password)
+        after = client.capabilities()
+        identity = client.id_(CLIENT_ID) if client.has_capability("ID") else None
+        if not self._described:  # once per process, not on every reconnect
+            log.info("IMAP %s:%s greeting: %s", settings.host, settings.port, _text(client.welcome))
+            log.info("IMAP capabilities before login: %s", _text(b" ".join(before)))
+            log.info("IMAP capabilities after login: %s", _text(b" ".join(after)))
+            log.info("IMAP ID reply: %s", identity)
+            self._described = True
+        self.client = client
+
+    def close(self) -> None:
+        client, self.client = self.client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except MailboxError:
+            client.shutdown()
+
+    def has(self, capability: str) -> bool:
+        return bool(self.client.has_capability(capability))
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    def select(self, folder: str) -> int:
+        """Select `folder` for writing; its UIDVALIDITY."""
+        status = self.client.select_folder(folder)
+        value = status.get(b"UIDVALIDITY")
+        try:
+            uidvalidity = int(value)
+        except (TypeError, ValueError) as error:
+            raise UidValidityError(f"{folder}: UIDVALIDITY {value!r}") from error
+        if uidvalidity <= 0:
+            raise UidValidityError(f"{folder}: UIDVALIDITY {value!r}")
+        return uidvalidity
+
+    def uids(self) -> list[int]:
+        return sorted(int(uid) for uid in self.client.search(["ALL"]))
+
+    def envelopes(self, uids: list[int]) -> list[Envelope]:
+        if not uids:
+            return []
+        found = self.client.fetch(uids, ["RFC822.SIZE", "INTERNALDATE"])
+        envelopes = []
+        for uid, data in found.items():
+            stamp = data.get(b"INTERNALDATE")
+            if isinstance(stamp, datetime) and stamp.tzinfo is None:
+                stamp = stamp.replace(tzinfo=UTC)
+            envelopes.append(Envelope(int(uid), int(data.get(b"RFC822.SIZE", 0)), stamp))
+        return sorted(envelopes, key=lambda e: e.uid)
+
+    def download(self, uid: int, size: int, sink: BinaryIO) -> str:
+        """Write the whole message to `sink` in chunks, never holding it in memory; its SHA-256."""
+        digest = hashlib.sha256()
+        offset = 0
+        while True:
+            data = self._section(uid, f"BODY.PEEK[]<{offset}.{CHUNK}>")
+            sink.write(data)
+            digest.update(data)
+            offset += len(data)
+            if len(data) < CHUNK:
+                break
+        return digest.hexdigest()
+
+    def headers(self, uid: int) -> bytes:
+        return self._section(uid, "BODY.PEEK[HEADER]")
+
+    def _section(self, uid: int, item: str) -> bytes:
+        found = self.client.fetch([uid], [item])
+        data = found.get(uid, {})
+        for key, value in data.items():
+            if isinstance(key, bytes) and key.startswith(b"BODY[") and isinstance(value, bytes):
+                return value
+        if uid not in found:
+            raise LookupError(f"message UID {uid} is gone")
+        return b""
+
+    # -- acting ----------------------------------------------------------------------------------------------
+
+    def ensure_folder(self, folder: str) -> None:
+        if not self.client.folder_exists(folder):
+            self.client.create_folder(folder)
+
+    def move(self, uid: int, folder: str) -> None:
+        """MOVE where the server has it; otherwise mark the message handled where it is."""
+        if self.has("MOVE"):
+            self.ensure_folder(folder)
+            self.client.move([uid], folder)
+        else:
+            self.client.add_flags([uid], [imapclient.SEEN, imapclient.FLAGGED])
+
+    def is_junk(self, folder: str) -> bool:
+        """Whether `folder` is where the server's spam filter files mail (special-use \\Junk, or its name)."""
+        if folder.lower() in _JUNK_NAMES:
+            return True
+        found = self.client.find_special_folder(JUNK)
+        return bool(found) and str(found) == folder
+
+    def sent_folder(self) -> str:
+        found = self.client.find_special_folder(SENT)
+        if found:
+            return str(found)
+        for name in ("已发送", "Sent", "Sent Messages", "Sent Items"):
+            if self.client.folder_exists(name):
+                return name
+        self.client.create_folder("已发送")
+        return "已发送"
+
+    def save_sent(self, raw: bytes, when: datetime) -> None:
+        self.client.append(self.sent_folder(), raw, flags=[imapclient.SEEN], msg_time=when)
+
+    # -- waiting ---------------------------------------------------------------------------------------------
+
+    def wait(self, seconds: float, wake: threading.Event) -> None:
+        """Until the server reports news, `seconds` pass, or `wake` is set; IDLE where the server has it.
+
+        IDLE is only a wake-up call: the caller searches the folder afterwards whatever it said.
+        """
+        if not self.has("IDLE"):
+            wake.wait(seconds)
+            return
+        self.client.idle()
+        try:
+            remaining = seconds
+            while remaining > 0 and not wake.is_set():
+                step = min(remaining, 2.0)
+                if self.client.idle_check(timeout=step):
+                    break
+                remaining -= step
+        finally:
+            self.client.idle_done()
+
+
+def _text(value: bytes | str | None) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)

@@ -1,0 +1,282 @@
+"""The mailbox loop: fetch -> store -> judge -> record + queue the reply -> act on the server.
+
+The order loses nothing and answers nothing twice, whatever crashes where:
+(a) the raw message goes to the content-addressed store, fsync'ed, and a MailboxItem (UIDVALIDITY+UID)
+    records that it is there;
+(b) one transaction records the verdict and queues the reply (the raw message's SHA-256 is the key, so a
+    message recorded before a crash is found again, never judged twice);
+(c) only then is the message moved (or flagged) on the server;
+(d) the outbox sends separately: the server action never waits for SMTP.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlmodel import Session, col, select
+
+from ..domain import Code, Outcome
+from ..explain import OUTCOME_WORDS
+from ..mail.imap import Envelope, Mailbox, UidValidityError
+from ..pipeline import Judgement
+from ..storage.db import set_meta
+from ..storage.models import Alert, FolderState, MailboxItem, MessageRecord, OutboxItem, ProblemRecord, now
+from .recorder import Recorded, Recorder
+from .replies import ReplyPlanner
+from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+_MESSAGE_IDS = re.compile(rb"<[^<>\s]{1,250}@[^<>\s]{1,250}>")
+_BOUNCE_SCAN_BYTES = 4 << 20
+
+
+@dataclass
+class SyncReport:
+    handled: int = 0
+    lines: list[str] = field(default_factory=list)
+
+
+class Watcher:
+    def __init__(
+        self,
+        runtime: Runtime,
+        mailbox: Mailbox,
+        *,
+        dry_run: bool = False,
+        stop: threading.Event | None = None,
+        on_queued: Callable[[], None] | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.mailbox = mailbox
+        self.dry_run = dry_run
+        self.stop = stop or threading.Event()
+        self.on_queued = on_queued or (lambda: None)
+        settings = runtime.settings
+        assert settings.imap is not None
+        self.imap = settings.imap
+        self.opens = settings.campaign.opens
+
+    def sync(self) -> SyncReport:
+        """One pass over every watched folder; UID SEARCH is the source of truth, whatever IDLE said."""
+        report = SyncReport()
+        recorder = self.runtime.recorder()
+        planner = self.runtime.planner()
+        for folder in self.imap.folders:
+            if self.stop.is_set():
+                break
+            self._sync_folder(folder, recorder, planner, report)
+        with Session(self.runtime.engine) as session:
+            set_meta(session, "imap_last_ok", now().isoformat())
+            session.commit()
+        return report
+
+    def _sync_folder(self, folder: str, recorder: Recorder, planner: ReplyPlanner, report: SyncReport) -> None:
+        try:
+            uidvalidity = self.mailbox.select(folder)
+        except UidValidityError as error:
+            self._alert(f"ingestion of {folder} stopped: {error}")
+            log.error("ingestion of %s stopped: %s", folder, error)
+            return
+        self._note_uidvalidity(folder, uidvalidity)
+        junk = self.mailbox.is_junk(folder)
+        on_server = self.mailbox.uids()
+        with Session(self.runtime.engine) as session:
+            items = {
+                item.uid: item
+                for item in session.exec(
+                    select(MailboxItem).where(MailboxItem.folder == folder, MailboxItem.uidvalidity == uidvalidity)
+                )
+            }
+        present = set(on_server)
+        for uid, item in items.items():  # moved by us just before a crash, or by a person
+            if item.state == "recorded" and uid not in present:
+                self._set_state(item, "done")
+        unfinished = [uid for uid in on_server if uid not in items or items[uid].state in ("downloaded", "recorded")]
+        for envelope in self.mailbox.envelopes(unfinished):
+            if self.stop.is_set():
+                return
+            self._handle(folder, uidvalidity, junk, envelope, items.get(envelope.uid), recorder, planner, report)
+
+    def _handle(
+        self,
+        folder: str,
+        uidvalidity: int,
+        junk: bool,
+        envelope: Envelope,
+        item: MailboxItem | None,
+        recorder: Recorder,
+        planner: ReplyPlanner,
+        report: SyncReport,
+    ) -> None:
+        rules = self.runtime.rules
+        oversize = envelope.size if envelope.size > rules.max_message_bytes else None
+        if item is None:
+            if self.opens and envelope.internaldate and envelope.internaldate < self.opens:
+                self._insert(
+                    MailboxItem(
+                        folder=folder,
+                        uidvalidity=uidvalidity,
+                        uid=envelope.uid,
+                        size=envelope.size,
+                        internaldate=envelope.internaldate,
+                        state="skipped",
+                    )
+                )
+                return
+            sha256 = self._download(envelope, oversize)
+            item = self._insert(
+                MailboxItem(
+                    folder=folder,
+                    uidvalidity=uidvalidity,
+                    uid=envelope.uid,
+                    size=envelope.size,
+                    internaldate=envelope.internaldate,
+                    raw_sha256=sha256,
+                    state="downloaded",
+                )
+            )
+        if item.state == "downloaded":
+            assert item.raw_sha256 is not None
+            answer: dict[str, bool] = {}
+
+            def on_record(session: Session, row: MessageRecord, judgement: Judgement) -> None:
+                answer["yes"] = self._answerable(junk, judgement)
+                self._mark_bounced(session, row, judgement)
+                if answer["yes"]:
+                    planner.queue(session, row, judgement, now(), hold=self.dry_run)
+
+            recorded = recorder.record_stored(
+                item.raw_sha256,
+                f"imap:{folder}:{uidvalidity}:{envelope.uid}",
+                envelope.internaldate,
+                oversize=oversize,
+                on_record=on_record,
+            )
+            keep = junk and not answer.get("yes", True)
+            item.message_id = recorded.record_id
+            item.target = None if keep else self._target(recorded.outcome)
+            self._set_state(item, "recorded")
+            report.handled += 1
+            report.lines.append(self._describe(folder, envelope, recorded, item.target))
+            if answer.get("yes"):
+                self.on_queued()
+        if item.state == "recorded" and not self.dry_run:
+            if item.target is None:
+                self._set_state(item, "kept")
+            else:
+                self.mailbox.move(envelope.uid, item.target)
+                self._set_state(item, "done")
+
+    def save_sent_copies(self) -> int:
+        """Append a copy of each sent reply to the mailbox's Sent folder, so staff see it in their client."""
+        with Session(self.runtime.engine) as session:
+            pending = session.exec(
+                select(OutboxItem.id).where(OutboxItem.state == "sent", OutboxItem.copy_saved == False)  # noqa: E712
+            ).all()
+        for item_id in pending:
+            with Session(self.runtime.engine) as session:
+                item = session.get(OutboxItem, item_id)
+                assert item is not None
+                self.mailbox.save_sent(item.raw, item.sent_at or now())
+                item.copy_saved = True
+                session.add(item)
+                session.commit()
+        return len(pending)
+
+    def _answerable(self, junk: bool, judgement: Judgement) -> bool:
+        """Junk-folder mail is answered only when its subject names a roster enterprise."""
+        if not junk:
+            return True
+        return self.runtime.roster() is not None and judgement.verdict.enterprise is not None
+
+    def _target(self, outcome: Outcome) -> str:
+        return str(getattr(self.imap.targets, outcome.value))
+
+    def _download(self, envelope: Envelope, oversize: int | None) -> str:
+        """The raw message into the content-addressed store (only its headers when too large to fetch)."""
+        blobs = self.runtime.blobs
+        if oversize is not None:
+            return blobs.put_bytes(self.mailbox.headers(envelope.uid))
+        workroot = blobs.root / ".work"
+        workroot.mkdir(parents=True, exist_ok=True)
+        descriptor, name = tempfile.mkstemp(prefix="fetch-", dir=workroot)
+        try:
+            with os.fdopen(descriptor, "wb") as sink:
+                sha256 = self.mailbox.download(envelope.uid, envelope.size, sink)
+            return blobs.put_file(Path(name), sha256)
+        finally:
+            Path(name).unlink(missing_ok=True)
+
+    def _mark_bounced(self, session: Session, row: MessageRecord, judgement: Judgement) -> None:
+        """A bounce carrying one of our replies marks that reply bounced: staff learn it never arrived."""
+        if Code.BOUNCE not in judgement.verdict.codes:
+            return
+        with self.runtime.blobs.path(row.raw_sha256).open("rb") as stream:
+            found = {m.decode("ascii", "replace") for m in _MESSAGE_IDS.findall(stream.read(_BOUNCE_SCAN_BYTES))}
+        if not found:
+            return
+        for reply in session.exec(select(OutboxItem).where(col(OutboxItem.header_message_id).in_(found))):
+            reply.state = "bounced"
+            session.add(reply)
+            session.add(Alert(at=now(), source="bounce", text=f"{reply.kind} to {reply.recipient} bounced"))
+            log.warning("%s %s to %s bounced", reply.kind, reply.header_message_id, reply.recipient)
+
+    def _describe(self, folder: str, envelope: Envelope, recorded: Recorded, target: str | None) -> str:
+        codes = ""
+        with Session(self.runtime.engine) as session:
+            row = session.get(MessageRecord, recorded.record_id)
+            replies = session.exec(select(OutboxItem).where(OutboxItem.message_id == recorded.record_id)).all()
+            if row is not None:
+                problems = session.exec(
+                    select(ProblemRecord.code)
+                    .where(ProblemRecord.message_id == row.id)
+                    .order_by(col(ProblemRecord.position))
+                ).all()
+                codes = ", ".join(problems)
+        action = f"move to {target}" if target else "leave in place"
+        reply = "; ".join(f"{r.kind} to {r.recipient} ({r.state})" for r in replies) or "no reply"
+        verb = "would " if self.dry_run else ""
+        return (
+            f"{folder} UID {envelope.uid}: {OUTCOME_WORDS[recorded.outcome]} ({recorded.outcome}"
+            f"{': ' + codes if codes else ''}) {recorded.enterprise or ''} — {verb}{action}; {verb}send {reply}"
+        )
+
+    # -- small database helpers ------------------------------------------------------------------------------
+
+    def _note_uidvalidity(self, folder: str, uidvalidity: int) -> None:
+        with Session(self.runtime.engine) as session:
+            state = session.get(FolderState, folder)
+            if state is None:
+                session.add(FolderState(folder=folder, uidvalidity=uidvalidity))
+            elif state.uidvalidity != uidvalidity:
+                text = f"UIDVALIDITY of {folder} changed ({state.uidvalidity} -> {uidvalidity}): re-syncing"
+                log.warning(text)
+                session.add(Alert(at=now(), source="imap", text=text))
+                state.uidvalidity = uidvalidity
+                session.add(state)
+            session.commit()
+
+    def _insert(self, item: MailboxItem) -> MailboxItem:
+        with Session(self.runtime.engine, expire_on_commit=False) as session:
+            session.add(item)
+            session.commit()
+        return item
+
+    def _set_state(self, item: MailboxItem, state: str) -> None:
+        item.state = state
+        with Session(self.runtime.engine, expire_on_commit=False) as session:
+            session.add(session.merge(item))
+            session.commit()
+
+    def _alert(self, text: str) -> None:
+        with Session(self.runtime.engine) as session:
+            session.add(Alert(at=now(), source="imap", text=text))
+            session.commit()
