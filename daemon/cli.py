@@ -98,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="judge and record, but send and move nothing")
     run.set_defaults(run=run_daemon)
 
+    demo = commands.add_parser("demo", help="run shenbao on sample submissions with loopback mail servers")
+    demo.add_argument("--dir", type=Path, default=Path("shenbao-demo"), help="where to put its files (replaced)")
+    demo.set_defaults(run=run_demo_command)
+
     doctor = commands.add_parser("doctor", help="check the configuration, the RAR tool and the database")
     doctor.add_argument("--config", type=Path, required=True, metavar="F")
     doctor.set_defaults(run=run_doctor)
@@ -289,6 +293,14 @@ def run_daemon(args: argparse.Namespace) -> int:
         flush=True,
     )
     return EXIT_OK
+
+
+def run_demo_command(args: argparse.Namespace) -> int:
+    from .demo import run_demo  # imports the loopback servers only when asked
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    require_rar_tool(CallRules())
+    return run_demo(args.dir.resolve())
 
 
 def run_doctor(args: argparse.Namespace) -> int:

@@ -1,0 +1,159 @@
+"""`shenbao demo`: the main job on embedded defaults, for a newcomer.
+
+Real servers on loopback (pymap for IMAP, aiosmtpd for SMTP), an inbox filled with the sample submissions
+that ship in daemon/resources/demo/ (built by scripts/make_demo_messages.py), the daemon run over them, and
+a table of what happened. It needs no configuration, no network and no `rar` tool.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import shutil
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from importlib import resources
+from pathlib import Path
+
+import imapclient
+from sqlmodel import Session, col, select
+
+from .config import load
+from .domain import Outcome
+from .explain import OUTCOME_WORDS
+from .loopback import PymapServer, SmtpCapture
+from .service.daemon import Daemon
+from .storage.db import open_database
+from .storage.models import MailboxItem, MessageRecord, OutboxItem, ProblemRecord
+
+MAILBOX = "kejichu2019@shandong.cn"
+REPLY_WORDS = {"receipt": "受理回执", "rejection": "退回通知", "review": "已收到"}
+PASSWORD = "demo"
+_CONFIG = """\
+# Written by `shenbao demo`: the loopback servers it started are gone when it ends.
+[imap]
+host = "{imap_host}"
+port = {imap_port}
+security = "none"
+username = "{mailbox}"
+password_env = "SHENBAO_DEMO_PASSWORD"
+
+[smtp]
+host = "{smtp_host}"
+port = {smtp_port}
+security = "none"
+username = "{mailbox}"
+password_env = "SHENBAO_DEMO_PASSWORD"
+sender = "山东省工业和信息化厅科技处 <{mailbox}>"
+
+[storage]
+database = "sqlite:///shenbao.db"
+files = "files"
+
+[campaign]
+name = "2022年全国质量标杆"
+deadline = "2022-07-05T23:59:59+08:00"
+roster = "roster.xlsx"
+"""
+
+
+@dataclass(frozen=True)
+class Row:
+    sample: str
+    outcome: str
+    enterprise: str
+    problems: str
+    folder: str
+    reply: str
+
+
+def run_demo(folder: Path) -> int:
+    samples = resources.files("daemon") / "resources" / "demo"
+    if folder.exists():
+        shutil.rmtree(folder)
+    (folder / "replies").mkdir(parents=True)
+    (folder / "roster.xlsx").write_bytes((samples / "roster.xlsx").read_bytes())
+    messages = sorted((entry.name, entry.read_bytes()) for entry in samples.iterdir() if entry.name.endswith(".eml"))
+    print(f"shenbao demo: {len(messages)} sample messages, loopback IMAP (pymap) and SMTP (aiosmtpd) servers\n")
+    (folder / "inbox").mkdir()
+    for name, raw in messages:
+        (folder / "inbox" / name).write_bytes(raw)
+    with PymapServer(MAILBOX, PASSWORD) as imap, SmtpCapture(folder=folder / "replies", auth=True) as smtp:
+        _fill_inbox(imap, messages)
+        config = folder / "shenbao.toml"
+        config.write_text(
+            _CONFIG.format(
+                imap_host=imap.host, imap_port=imap.port, smtp_host=smtp.host, smtp_port=smtp.port, mailbox=MAILBOX
+            ),
+            encoding="utf-8",
+        )
+        os.environ["SHENBAO_DEMO_PASSWORD"] = PASSWORD
+        settings = load(config)
+        result = Daemon(settings).run_once()
+        replies = smtp.wait_for(result.sent.sent, timeout=30)
+    rows = _rows(settings.database_url, [name for name, _ in messages])
+    _print_table(rows)
+    print(
+        f"\n{result.report.handled} messages judged, {len(replies)} replies sent.\n"
+        f"  replies (open them in a mail client):  {folder / 'replies'}/\n"
+        f"  database (SQLite):                      {folder / 'shenbao.db'}\n"
+        f"  raw messages, archives and documents:  {folder / 'files'}/\n"
+        f"  the sample messages:                    {folder / 'inbox'}/\n"
+        f"  configuration used:                     {config}\n"
+        f"Judge a sample again without the servers:\n"
+        f"  shenbao check --roster {folder / 'roster.xlsx'} --deadline 2022-07-05T23:59:59+08:00 "
+        f"{folder / 'inbox' / '05-missing-proof.eml'}"
+    )
+    return 0
+
+
+def _fill_inbox(imap: PymapServer, messages: list[tuple[str, bytes]]) -> None:
+    """Each sample is appended with its INTERNALDATE set to its Received: date, as a real server would."""
+    client = imapclient.IMAPClient(imap.host, port=imap.port, ssl=False)
+    client.login(imap.user, imap.password)
+    for _name, raw in messages:
+        headers = BytesHeaderParser().parsebytes(raw)
+        stamp = email.utils.parsedate_to_datetime(str(headers["Received"]).rpartition(";")[2].strip())
+        client.append("INBOX", raw, msg_time=stamp)
+    client.logout()
+
+
+def _rows(database_url: str, samples: list[str]) -> list[Row]:
+    engine = open_database(database_url)
+    rows = []
+    with Session(engine) as session:
+        items = session.exec(select(MailboxItem).order_by(col(MailboxItem.uid))).all()
+        for sample, item in zip(samples, items, strict=False):
+            record = session.get(MessageRecord, item.message_id)
+            if record is None:
+                continue
+            codes = session.exec(
+                select(ProblemRecord.code, ProblemRecord.role)
+                .where(ProblemRecord.message_id == record.id)
+                .order_by(col(ProblemRecord.position))
+            ).all()
+            reply = session.exec(select(OutboxItem).where(OutboxItem.message_id == record.id)).first()
+            rows.append(
+                Row(
+                    sample,
+                    OUTCOME_WORDS[Outcome(record.outcome)],
+                    record.enterprise_name or "—",
+                    ", ".join(f"{code}({role})" if role else code for code, role in codes) or "—",
+                    item.target or "—",
+                    f"{REPLY_WORDS[reply.kind]}（{reply.state}）" if reply else "—",
+                )
+            )
+    return rows
+
+
+def _width(text: str) -> int:
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
+
+
+def _print_table(rows: list[Row]) -> None:
+    header = Row("样例", "结论", "企业", "问题", "移至文件夹", "回复")
+    table = [header, *rows]
+    widths = [max(_width(getattr(r, f)) for r in table) for f in Row.__dataclass_fields__]
+    for row in table:
+        cells = [getattr(row, f) for f in Row.__dataclass_fields__]
+        print("  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(cells, widths, strict=True)).rstrip())
