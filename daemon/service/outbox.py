@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from ..config import SmtpSettings
 from ..mail.smtp import Delivery, SendResult, send
 from ..storage.models import Alert, OutboxItem, now
+from .crashpoints import reached
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,10 @@ def _attempt(engine: Engine, item_id: int, sender: Sender) -> SendResult | None:
         session.add(item)
         session.commit()
         recipient, raw, attempts = item.recipient, item.raw, item.attempts
+    reached("sending")
     result = sender(recipient, raw)
+    if result.delivery is Delivery.SENT:
+        reached("smtp_accepted")
     with Session(engine) as session:
         item = session.get(OutboxItem, item_id)
         assert item is not None

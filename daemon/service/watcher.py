@@ -28,6 +28,7 @@ from ..mail.imap import Envelope, Mailbox, UidValidityError
 from ..pipeline import Judgement
 from ..storage.db import set_meta
 from ..storage.models import Alert, FolderState, MailboxItem, MessageRecord, OutboxItem, ProblemRecord, now
+from .crashpoints import reached
 from .recorder import Recorded, Recorder
 from .replies import ReplyPlanner
 from .runtime import Runtime
@@ -132,6 +133,7 @@ class Watcher:
                 )
                 return
             sha256 = self._download(envelope, oversize)
+            reached("downloaded")
             item = self._insert(
                 MailboxItem(
                     folder=folder,
@@ -160,6 +162,7 @@ class Watcher:
                 oversize=oversize,
                 on_record=on_record,
             )
+            reached("recorded")
             keep = junk and not answer.get("yes", True)
             item.message_id = recorded.record_id
             item.target = None if keep else self._target(recorded.outcome)
@@ -173,6 +176,7 @@ class Watcher:
                 self._set_state(item, "kept")
             else:
                 self.mailbox.move(envelope.uid, item.target)
+                reached("moved")
                 self._set_state(item, "done")
 
     def save_sent_copies(self) -> int:
@@ -185,6 +189,7 @@ class Watcher:
             with Session(self.runtime.engine) as session:
                 item = session.get(OutboxItem, item_id)
                 assert item is not None
+                reached("sent")
                 self.mailbox.save_sent(item.raw, item.sent_at or now())
                 item.copy_saved = True
                 session.add(item)
