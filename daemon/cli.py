@@ -17,14 +17,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from .campaign import MIB, CallRules
-from .config import ConfigError, Settings, load
+from .config import ConfigError, ImapSettings, Settings, SmtpSettings, load
 from .domain import Verdict
 from .explain import OUTCOME_WORDS, title
 from .intake.archive import UNRAR_HELP, self_test
 from .intake.match import Roster
-from .mail.imap import MailboxError
+from .mail.imap import Mailbox, MailboxError, UidValidityError
+from .mail.smtp import check_login
 from .pipeline import judge
-from .service.daemon import Daemon, MissingSecret
+from .service.daemon import Daemon, MissingSecret, secret
 from .service.lock import AlreadyRunning
 from .service.recorder import Recorder
 from .service.roster_sync import database_roster, import_roster, refresh_roster
@@ -337,7 +338,42 @@ def run_doctor(args: argparse.Namespace) -> int:
             )
         except (RosterError, OSError) as error:
             report("roster", str(error), "")
+    if settings.imap is not None:
+        report("imap", *_doctor_imap(settings.imap))
+    if settings.smtp is not None:
+        report("smtp", *_doctor_smtp(settings.smtp))
     return EXIT_OK if failures == 0 else EXIT_ENVIRONMENT
+
+
+def _doctor_imap(imap: ImapSettings) -> tuple[str | None, str]:
+    try:
+        mailbox = Mailbox(imap, secret(imap.password_env), timeout=30)
+        mailbox.connect()
+    except MissingSecret as error:
+        return str(error), ""
+    except MailboxError as error:
+        return f"{imap.host}:{imap.port}: {type(error).__name__}: {error}", ""
+    try:
+        counts = []
+        for folder in imap.folders:
+            mailbox.select(folder)
+            counts.append(f"{folder} ({len(mailbox.uids())} messages)")
+        idle = "IDLE" if mailbox.has("IDLE") else f"no IDLE: polling every {imap.poll_seconds:g} s"
+        return None, f"logged in to {imap.host}:{imap.port} as {imap.username}; {idle}; " + ", ".join(counts)
+    except (*MailboxError, UidValidityError) as error:
+        return f"{imap.host}: {type(error).__name__}: {error}", ""
+    finally:
+        mailbox.close()
+
+
+def _doctor_smtp(smtp: SmtpSettings) -> tuple[str | None, str]:
+    try:
+        problem = check_login(smtp, secret(smtp.password_env))
+    except MissingSecret as error:
+        return str(error), ""
+    if problem:
+        return f"{smtp.host}:{smtp.port}: {problem}", ""
+    return None, f"logged in to {smtp.host}:{smtp.port}"
 
 
 if __name__ == "__main__":
