@@ -25,13 +25,18 @@ from .intake.match import Roster
 from .mail.imap import Mailbox, MailboxError, UidValidityError
 from .mail.smtp import check_login
 from .pipeline import judge
+from .render import Renderer, single_address
 from .service.daemon import Daemon, MissingSecret, secret
 from .service.lock import AlreadyRunning
+from .service.outbox import Sender, send_due, smtp_sender
 from .service.recorder import Recorder
 from .service.roster_sync import database_roster, import_roster, refresh_roster
+from .service.runtime import Runtime
+from .staff import digest
 from .staff.roster import RosterError, read_roster
 from .storage.blobs import BlobStore
 from .storage.db import open_database, roster_entries
+from .storage.models import now
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -98,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--once", action="store_true", help="process what is waiting, send what is queued, then exit")
     run.add_argument("--dry-run", action="store_true", help="judge and record, but send and move nothing")
     run.set_defaults(run=run_daemon)
+
+    digest = commands.add_parser("digest", help="the daily digest for staff: send it now, or write it to a folder")
+    digest.add_argument("--config", type=Path, required=True, metavar="F")
+    digest.add_argument("--output", type=Path, metavar="DIR", help="write the .eml and workbook here; send nothing")
+    digest.add_argument("--json", action="store_true")
+    digest.set_defaults(run=run_digest)
 
     demo = commands.add_parser("demo", help="run shenbao on sample submissions with loopback mail servers")
     demo.add_argument("--dir", type=Path, default=Path("shenbao-demo"), help="where to put its files (replaced)")
@@ -294,6 +305,47 @@ def run_daemon(args: argparse.Namespace) -> int:
         flush=True,
     )
     return EXIT_OK
+
+
+def run_digest(args: argparse.Namespace) -> int:
+    settings = settings_from(args.config)
+    runtime = Runtime.open(settings)
+    runtime.roster()  # load the configured roster if it changed
+    moment = now()
+    renderer = Renderer(runtime.sender())
+    with Session(runtime.engine) as session:
+        built = digest.gather(session, runtime.rules, settings.campaign.name, moment)
+    if args.output:
+        recipient = (settings.digest.recipients or (single_address(runtime.sender()),))[0]
+        written = digest.write(built, renderer, args.output, recipient, moment)
+        _say(args, {"written": [str(p) for p in written]}, "\n".join(f"wrote {p}" for p in written))
+        return EXIT_OK
+    if not settings.digest.recipients:
+        raise UsageError("digest.recipients is empty: nobody to send the digest to (use --output DIR to write it)")
+    with Session(runtime.engine) as session:
+        queued = digest.queue(session, renderer, settings.digest.recipients, built, moment)
+        session.commit()
+    sent = send_due(runtime.engine, _sender(settings)) if queued else None
+    text = (
+        f"digest for {built.day} queued to {', '.join(settings.digest.recipients)}; {sent.sent if sent else 0} sent"
+        if queued
+        else f"the digest for {built.day} was already sent"
+    )
+    _say(args, {"day": built.day.isoformat(), "queued": queued, "sent": sent.sent if sent else 0}, text)
+    return EXIT_OK
+
+
+def _sender(settings: Settings) -> Sender:
+    if settings.smtp is None:
+        raise UsageError("the configuration has no [smtp] section: nothing can be sent")
+    try:
+        return smtp_sender(settings.smtp, secret(settings.smtp.password_env))
+    except MissingSecret as error:
+        raise UsageError(str(error)) from error
+
+
+def _say(args: argparse.Namespace, data: dict[str, object], text: str) -> None:
+    print(json.dumps(data, ensure_ascii=False) if getattr(args, "json", False) else text, flush=True)
 
 
 def run_demo_command(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ never live in the file: it names the environment variables that hold them.
 
 from __future__ import annotations
 
+import datetime as dt
 import tomllib
 from enum import StrEnum
 from pathlib import Path
@@ -100,6 +101,18 @@ class ArchiveSettings(_Section):
     memory_mb: Annotated[int, Field(ge=256)] = ArchiveLimits.memory_bytes // MIB
 
 
+class DigestSettings(_Section):
+    recipients: tuple[str, ...] = ()
+    time: dt.time = dt.time(8, 30)
+    """Time of day in Asia/Shanghai."""
+
+
+class RemindersSettings(_Section):
+    days: tuple[Annotated[int, Field(ge=0)], ...] = (7, 3, 1)
+    """Days before the deadline on which each enterprise still missing is reminded."""
+    time: dt.time = dt.time(9, 0)
+
+
 class RepliesSettings(_Section):
     max_per_address_per_hour: Annotated[int, Field(ge=0)] = 10
 
@@ -111,6 +124,8 @@ class Settings(_Section):
     campaign: CampaignSettings = CampaignSettings()
     archive: ArchiveSettings = ArchiveSettings()
     replies: RepliesSettings = RepliesSettings()
+    digest: DigestSettings = DigestSettings()
+    reminders: RemindersSettings = RemindersSettings()
     base_dir: Path = Path(".")
     """The configuration file's folder: every relative path is relative to it."""
 

@@ -5,6 +5,7 @@ The one place for the Chinese wording of every code: replies, the digest and the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -72,6 +73,10 @@ def title(problem: Problem, rules: CallRules) -> str:
     """A one-line Chinese title, naming the document for the per-document codes."""
     role = role_of(problem.role, rules)
     return f"{TITLES[problem.code]}：{role.label}" if role else TITLES[problem.code]
+
+
+def titles(problems: Iterable[Problem], rules: CallRules) -> str:
+    return "；".join(title(p, rules) for p in problems)
 
 
 def advice(problem: Problem, rules: CallRules) -> str:

@@ -192,3 +192,38 @@ class Alert(SQLModel, table=True):
     at: datetime = Field(sa_column=utc_column())
     source: str
     text: str
+
+
+class Decision(SQLModel, table=True):
+    """A person's verdict on a message, overriding the automatic one; the history keeps both."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", index=True)
+    outcome: str
+    """accepted or rejected"""
+    note: str = ""
+    decided_at: datetime = Field(sa_column=utc_column())
+
+
+class DigestRecord(SQLModel, table=True):
+    """The day's digest was sent: a restart or a late scheduler never sends two or skips one."""
+
+    __tablename__ = "digest"
+
+    day: str = Field(primary_key=True)
+    """The day in Asia/Shanghai, ISO (2022-07-06)."""
+    outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
+    created_at: datetime = Field(sa_column=utc_column())
+
+
+class ReminderRecord(SQLModel, table=True):
+    """A deadline reminder for one enterprise on one scheduled day: never two for the same day."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (UniqueConstraint("enterprise_id", "day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    enterprise_id: int = Field(foreign_key="enterprise.id", index=True)
+    day: str
+    outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
+    created_at: datetime = Field(sa_column=utc_column())

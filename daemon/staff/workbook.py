@@ -1,0 +1,129 @@
+"""The summary workbook (汇总表) out: one row per roster enterprise, then every received message.
+
+Plain openpyxl features only (frozen header, column widths, fills), so that it opens cleanly in Excel, WPS
+and LibreOffice alike.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from ..campaign import CallRules
+from ..domain import Outcome
+from ..explain import OUTCOME_WORDS, SHANGHAI, titles
+from .status import EnterpriseStatus, MessageView, Standing
+
+ENTERPRISE_HEADERS = (
+    "序号",
+    "所属市",
+    "企业名称",
+    "状态",
+    "提交次数",
+    "最近提交时间",
+    "问题",
+    "联系人",
+    "电子邮箱",
+    "受理版本数",
+)
+MESSAGE_HEADERS = ("序号", "收到时间", "发件人", "主题", "企业", "结论", "人工决定", "问题", "回复", "编号")
+STANDING_FILLS = {
+    Standing.ACCEPTED: "C6EFCE",
+    Standing.REVIEW: "FFEB9C",
+    Standing.REJECTED: "FFC7CE",
+    Standing.MISSING: "EDEDED",
+}
+_HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+_MAX_WIDTH = 60
+_TIME_FORMAT = "yyyy-mm-dd hh:mm"
+
+
+def filename(day: date) -> str:
+    return f"汇总表-{day:%Y%m%d}.xlsx"
+
+
+def build(statuses: list[EnterpriseStatus], messages: list[MessageView], rules: CallRules) -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = "汇总表"
+    _header(sheet, ENTERPRISE_HEADERS)
+    for number, status in enumerate(statuses, start=1):
+        enterprise = status.enterprise
+        sheet.append(
+            [
+                number,
+                enterprise.city,
+                enterprise.name,
+                status.standing.value,
+                len(status.messages),
+                _local(status.last_received),
+                titles(status.open_problems, rules),
+                enterprise.contact,
+                enterprise.email,
+                status.versions,
+            ]
+        )
+        cell = sheet.cell(row=number + 1, column=4)
+        cell.fill = PatternFill("solid", fgColor=STANDING_FILLS[status.standing])
+        sheet.cell(row=number + 1, column=6).number_format = _TIME_FORMAT
+    _fit(sheet)
+
+    log = workbook.create_sheet("全部来信")
+    _header(log, MESSAGE_HEADERS)
+    for number, view in enumerate(messages, start=1):
+        record = view.record
+        decision = view.decision
+        log.append(
+            [
+                number,
+                _local(record.received_at),
+                record.sender or "",
+                record.subject,
+                record.enterprise_name or "",
+                OUTCOME_WORDS[view.outcome],
+                f"{OUTCOME_WORDS[Outcome(decision.outcome)]}：{decision.note}" if decision else "",
+                titles(view.found, rules),
+                "、".join(view.reply_states),
+                f"SB-{record.id:06d}",
+            ]
+        )
+        log.cell(row=number + 1, column=2).number_format = _TIME_FORMAT
+    _fit(log)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _header(sheet: Worksheet, headers: tuple[str, ...]) -> None:
+    sheet.append(list(headers))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+        cell.fill = _HEADER_FILL
+        cell.alignment = Alignment(vertical="center")
+    sheet.freeze_panes = "A2"
+
+
+def _local(moment: datetime | None) -> datetime | None:
+    """Excel has no time zones: times are written as Beijing time."""
+    return moment.astimezone(SHANGHAI).replace(tzinfo=None) if moment else None
+
+
+def _display_width(value: object) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, datetime):
+        return 16
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in str(value))
+
+
+def _fit(sheet: Worksheet) -> None:
+    """Column widths fit to Chinese text (a CJK character is two columns wide)."""
+    for index, column in enumerate(sheet.iter_cols(values_only=True), start=1):
+        width = max((_display_width(value) for value in column), default=4)
+        sheet.column_dimensions[get_column_letter(index)].width = min(max(width + 2, 6), _MAX_WIDTH)
