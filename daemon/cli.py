@@ -27,12 +27,13 @@ from .mail.smtp import check_login
 from .pipeline import judge
 from .render import Renderer, single_address
 from .service.daemon import Daemon, MissingSecret, secret
+from .service.jobs import reminders_if_due
 from .service.lock import AlreadyRunning
 from .service.outbox import Sender, send_due, smtp_sender
 from .service.recorder import Recorder
 from .service.roster_sync import database_roster, import_roster, refresh_roster
 from .service.runtime import Runtime
-from .staff import digest
+from .staff import digest, reminders
 from .staff.roster import RosterError, read_roster
 from .storage.blobs import BlobStore
 from .storage.db import open_database, roster_entries
@@ -109,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("--output", type=Path, metavar="DIR", help="write the .eml and workbook here; send nothing")
     digest.add_argument("--json", action="store_true")
     digest.set_defaults(run=run_digest)
+
+    remind = commands.add_parser("remind", help="deadline reminders to enterprises that have not been accepted")
+    remind.add_argument("--config", type=Path, required=True, metavar="F")
+    remind.add_argument("--dry-run", action="store_true", help="list who would be reminded and why; send nothing")
+    remind.add_argument("--now", type=_deadline, metavar="ISO", help="pretend it is this time (with offset)")
+    remind.add_argument("--json", action="store_true")
+    remind.set_defaults(run=run_remind)
 
     demo = commands.add_parser("demo", help="run shenbao on sample submissions with loopback mail servers")
     demo.add_argument("--dir", type=Path, default=Path("shenbao-demo"), help="where to put its files (replaced)")
@@ -332,6 +340,47 @@ def run_digest(args: argparse.Namespace) -> int:
         else f"the digest for {built.day} was already sent"
     )
     _say(args, {"day": built.day.isoformat(), "queued": queued, "sent": sent.sent if sent else 0}, text)
+    return EXIT_OK
+
+
+def run_remind(args: argparse.Namespace) -> int:
+    settings = settings_from(args.config)
+    runtime = Runtime.open(settings)
+    runtime.roster()
+    moment = args.now or now()
+    if args.dry_run:
+        with Session(runtime.engine) as session:
+            found = reminders.candidates(session, runtime.rules, settings.reminders, moment)
+        rows = [
+            {
+                "enterprise": c.status.enterprise.name,
+                "email": c.status.enterprise.email,
+                "remind": c.remind,
+                "reason": c.reason,
+            }
+            for c in found
+        ]
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False))
+        elif not rows:
+            days = "、".join(str(d) for d in settings.reminders.days)
+            print(
+                f"no reminders at {moment.isoformat()}: reminders go {days} days before the deadline, "
+                f"at {settings.reminders.time:%H:%M}"
+            )
+        for row in rows if not args.json else []:
+            print(
+                f"{'remind' if row['remind'] else 'skip  '}  {row['enterprise']} <{row['email'] or '—'}>: "
+                f"{row['reason']}"
+            )
+        return EXIT_OK
+    queued = reminders_if_due(runtime, moment)
+    sent = send_due(runtime.engine, _sender(settings)) if queued else None
+    _say(
+        args,
+        {"queued": queued, "sent": sent.sent if sent else 0},
+        f"{queued} reminders queued, {sent.sent if sent else 0} sent",
+    )
     return EXIT_OK
 
 

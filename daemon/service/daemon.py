@@ -24,6 +24,8 @@ from sqlalchemy.engine import make_url
 from ..config import Settings
 from ..explain import SHANGHAI
 from ..mail.imap import Mailbox, MailboxError
+from ..storage.models import now
+from .jobs import digest_if_due, reminders_if_due
 from .lock import RunLock
 from .outbox import Sender, Sent, recover_interrupted, release_held, send_due, smtp_sender
 from .runtime import Runtime
@@ -134,6 +136,25 @@ class Daemon:
             self.scheduler.add_job(
                 self.outbox_cycle, "interval", seconds=_OUTBOX_SECONDS, id="outbox", max_instances=1, coalesce=True
             )
+            settings = self.settings
+            grace = {"misfire_grace_time": 12 * 3600, "coalesce": True, "max_instances": 1}
+            self.scheduler.add_job(
+                self.staff_cycle,
+                "cron",
+                hour=settings.digest.time.hour,
+                minute=settings.digest.time.minute,
+                id="digest",
+                **grace,
+            )
+            self.scheduler.add_job(
+                self.staff_cycle,
+                "cron",
+                hour=settings.reminders.time.hour,
+                minute=settings.reminders.time.minute,
+                id="reminders",
+                **grace,
+            )
+            self.scheduler.add_job(self.staff_cycle, id="catch-up")  # whatever was missed while down, once
         self.scheduler.start()
         log.info("shenbao running: watching %s", ", ".join(self.settings.imap.folders if self.settings.imap else []))
         try:
@@ -189,6 +210,18 @@ class Daemon:
         if mailbox is not None and mailbox.client is not None:
             with contextlib.suppress(*MailboxError):
                 mailbox.client.shutdown()
+
+    def staff_cycle(self) -> None:
+        """The digest and the reminders, each when due and not yet queued today."""
+        assert self.runtime is not None
+        moment = now()
+        try:
+            queued = digest_if_due(self.runtime, moment) + reminders_if_due(self.runtime, moment)
+        except Exception:  # the daemon never exits on one bad cycle
+            log.exception("unexpected error in the digest or reminders")
+            return
+        if queued:
+            self.wake_outbox()
 
     def outbox_cycle(self) -> None:
         assert self.runtime is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from email.utils import formataddr
+from email.utils import formataddr, parseaddr
 
 from sqlalchemy.engine import Engine
 
@@ -54,6 +54,12 @@ class Runtime:
         if self.settings.imap is not None:
             return formataddr((self.settings.campaign.name, self.settings.imap.username))
         return "shenbao <shenbao@localhost>"
+
+    def mailbox(self) -> str:
+        """The submission address enterprises write to."""
+        if self.settings.imap is not None:
+            return self.settings.imap.username
+        return parseaddr(self.sender())[1]
 
     def planner(self) -> ReplyPlanner:
         return ReplyPlanner(
