@@ -10,7 +10,7 @@ from __future__ import annotations
 import email.utils
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from email.parser import BytesHeaderParser
 from importlib import resources
 from pathlib import Path
@@ -25,6 +25,7 @@ from .loopback import PymapServer, SmtpCapture
 from .service.daemon import Daemon
 from .storage.db import open_database
 from .storage.models import MailboxItem, MessageRecord, OutboxItem, ProblemRecord
+from .tables import print_table
 
 MAILBOX = "kejichu2019@shandong.cn"
 REPLY_WORDS = {"receipt": "受理回执", "rejection": "退回通知", "review": "已收到"}
@@ -146,14 +147,6 @@ def _rows(database_url: str, samples: list[str]) -> list[Row]:
     return rows
 
 
-def _width(text: str) -> int:
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in text)
-
-
 def _print_table(rows: list[Row]) -> None:
     header = Row("样例", "结论", "企业", "问题", "移至文件夹", "回复")
-    table = [header, *rows]
-    widths = [max(_width(getattr(r, f)) for r in table) for f in Row.__dataclass_fields__]
-    for row in table:
-        cells = [getattr(row, f) for f in Row.__dataclass_fields__]
-        print("  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(cells, widths, strict=True)).rstrip())
+    print_table([astuple(row) for row in (header, *rows)])

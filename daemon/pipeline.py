@@ -6,12 +6,12 @@ process. Whatever arrives, the result is a Verdict: exceptions never leave this 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from .campaign import CallRules
-from .domain import Code, ParsedMessage, Problem, Verdict
+from .domain import Attachment, Code, ParsedMessage, Problem, Verdict
 from .intake.archive import Inspection, inspect_archive
 from .intake.attachments import choose_archive, find_archives
 from .intake.classify import classify
@@ -38,12 +38,16 @@ def judge(
     workdir: Path,
     internaldate: datetime | None = None,
     oversize: int | None = None,
+    extra: tuple[Attachment, ...] = (),
 ) -> Judgement:
     """Judge one raw message. `workdir` is an empty folder the caller removes afterwards.
 
     `oversize` is the size of a message too large to download: `source` then holds only its headers.
+    `extra`: files to judge as if attached (an archive staff fetched by hand from a download link).
     """
     message = parse_message(source, workdir, internaldate)
+    if not isinstance(message, Unreadable) and extra:
+        message = replace(message, attachments=message.attachments + extra)
     if isinstance(message, Unreadable):
         return Judgement(Verdict(None, (Problem(Code.UNREADABLE_MESSAGE, detail=message.reason),)))
     ignored = classify(message)

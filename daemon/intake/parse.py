@@ -7,8 +7,10 @@ exception: the caller keeps the raw message and rejects it politely.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
@@ -118,6 +120,17 @@ def _build(message: Message, leaves: list[Leaf], internaldate: datetime | None) 
         attachments=tuple(attachments),
         body_text="\n".join(bodies),
     )
+
+
+def attachment_from_file(path: Path, workdir: Path) -> Attachment:
+    """A file given by hand (an archive staff downloaded from a link) as if it had been attached."""
+    copy = workdir / "extra-attachment"
+    shutil.copyfile(path, copy)
+    with copy.open("rb") as stream:
+        head = stream.read(16)
+        stream.seek(0)
+        sha256 = hashlib.file_digest(stream, "sha256").hexdigest()
+    return Attachment(path.name, "application/octet-stream", copy, copy.stat().st_size, sha256, head)
 
 
 def _first(message: Message, name: str) -> str | None:

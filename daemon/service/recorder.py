@@ -15,11 +15,12 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from ..campaign import CallRules
 from ..domain import Outcome
 from ..intake.match import Roster, normalise
+from ..intake.parse import attachment_from_file
 from ..pipeline import Judgement, judge
 from ..storage.blobs import BlobStore
 from ..storage.models import (
@@ -28,9 +29,29 @@ from ..storage.models import (
     Enterprise,
     MessageRecord,
     ProblemRecord,
+    Revision,
     Submission,
     now,
 )
+
+
+def add_version(session: Session, enterprise: Enterprise, message_id: int) -> None:
+    """Make an accepted message the enterprise's next version (once)."""
+    assert enterprise.id is not None
+    if session.exec(select(Submission).where(Submission.message_id == message_id)).first() is not None:
+        return
+    versions = session.exec(
+        select(func.count()).select_from(Submission).where(Submission.enterprise_id == enterprise.id)
+    ).one()
+    session.add(Submission(enterprise_id=enterprise.id, message_id=message_id, version=versions + 1))
+
+
+def _codes(session: Session, message_id: int) -> str:
+    query = (
+        select(ProblemRecord.code).where(ProblemRecord.message_id == message_id).order_by(col(ProblemRecord.position))
+    )
+    return " ".join(session.exec(query).all())
+
 
 OnRecord = Callable[[Session, MessageRecord, Judgement], None]
 
@@ -122,7 +143,6 @@ class Recorder:
         verdict, message = judgement.verdict, judgement.message
         processed_at = now()
         with Session(self.engine) as session:
-            enterprise = self._enterprise(session, verdict.enterprise)
             row = MessageRecord(
                 raw_sha256=sha256,
                 raw_size=size,
@@ -134,58 +154,115 @@ class Recorder:
                 received_at=(message.received_at if message and message.received_at else processed_at),
                 processed_at=processed_at,
                 outcome=verdict.outcome.value,
-                enterprise_id=enterprise.id if enterprise else None,
-                enterprise_name=verdict.enterprise,
-                archive_name=verdict.archive.name if verdict.archive else None,
             )
             session.add(row)
             session.flush()
-            assert row.id is not None
-            for position, problem in enumerate(verdict.problems):
-                session.add(
-                    ProblemRecord(
-                        message_id=row.id,
-                        position=position,
-                        code=problem.code.value,
-                        role=problem.role,
-                        suggestion=problem.suggestion,
-                        detail=problem.detail,
-                    )
-                )
-            archive_volumes = {v.sha256 for v in verdict.archive.volumes} if verdict.archive else set()
-            for position, attachment in enumerate(message.attachments if message else ()):
-                session.add(
-                    AttachmentRecord(
-                        message_id=row.id,
-                        position=position,
-                        filename=attachment.filename,
-                        content_type=attachment.content_type,
-                        size=attachment.size,
-                        sha256=attachment.sha256,
-                        is_archive=attachment.sha256 in archive_volumes,
-                    )
-                )
-            for document in verdict.documents:
-                session.add(
-                    DocumentRecord(
-                        message_id=row.id,
-                        role=document.role,
-                        name=document.name,
-                        size=document.size,
-                        sha256=document.sha256,
-                        is_word=document.is_word,
-                    )
-                )
-            if verdict.outcome is Outcome.ACCEPTED and enterprise is not None and enterprise.id is not None:
-                versions = session.exec(
-                    select(func.count()).select_from(Submission).where(Submission.enterprise_id == enterprise.id)
-                ).one()
-                session.add(Submission(enterprise_id=enterprise.id, message_id=row.id, version=versions + 1))
+            self._write_verdict(session, row, judgement)
             if on_record is not None:
                 session.flush()
                 on_record(session, row, judgement)
             session.commit()
+            assert row.id is not None
             return Recorded(row.id, verdict.outcome, verdict.enterprise, created=True)
+
+    def revise(
+        self, record_id: int, reason: str, extra: Path | None = None, on_record: OnRecord | None = None
+    ) -> Revision:
+        """Judge a stored message again under today's roster and rules (with `extra`, an archive staff
+        fetched by hand, as if it had been attached) and record the new verdict; the old one is kept in
+        the revision history."""
+        with Session(self.engine) as session:
+            row = session.get(MessageRecord, record_id)
+            if row is None:
+                raise LookupError(f"no message #{record_id}")
+            internaldate, sha256 = row.received_at, row.raw_sha256
+        with tempfile.TemporaryDirectory(prefix="shenbao-revise-", dir=self._workroot()) as workdir:
+            extras = (attachment_from_file(extra, Path(workdir)),) if extra else ()
+            judgement = judge(
+                self.blobs.path(sha256),
+                roster=self.roster,
+                rules=self.rules,
+                workdir=Path(workdir),
+                internaldate=internaldate,
+                extra=extras,
+            )
+            self._store_files(judgement)
+        with Session(self.engine) as session:
+            row = session.get(MessageRecord, record_id)
+            assert row is not None
+            before = (row.outcome, _codes(session, record_id))
+            for old in [
+                *session.exec(select(ProblemRecord).where(ProblemRecord.message_id == record_id)),
+                *session.exec(select(DocumentRecord).where(DocumentRecord.message_id == record_id)),
+                *session.exec(select(AttachmentRecord).where(AttachmentRecord.message_id == record_id)),
+            ]:
+                session.delete(old)
+            session.flush()
+            row.outcome = judgement.verdict.outcome.value
+            self._write_verdict(session, row, judgement)
+            revision = Revision(
+                message_id=record_id,
+                at=now(),
+                reason=reason,
+                old_outcome=before[0],
+                old_codes=before[1],
+                new_outcome=row.outcome,
+                new_codes=" ".join(p.code.value for p in judgement.verdict.problems),
+            )
+            session.add(revision)
+            session.add(row)
+            if on_record is not None and revision.changed:
+                session.flush()
+                on_record(session, row, judgement)
+            session.commit()
+            session.refresh(revision)
+            return revision
+
+    def _write_verdict(self, session: Session, row: MessageRecord, judgement: Judgement) -> None:
+        """The verdict's rows for `row`: enterprise, problems, files, documents, and a version if accepted."""
+        verdict, message = judgement.verdict, judgement.message
+        assert row.id is not None
+        enterprise = self._enterprise(session, verdict.enterprise)
+        row.enterprise_id = enterprise.id if enterprise else None
+        row.enterprise_name = verdict.enterprise
+        row.archive_name = verdict.archive.name if verdict.archive else None
+        for position, problem in enumerate(verdict.problems):
+            session.add(
+                ProblemRecord(
+                    message_id=row.id,
+                    position=position,
+                    code=problem.code.value,
+                    role=problem.role,
+                    suggestion=problem.suggestion,
+                    detail=problem.detail,
+                )
+            )
+        archive_volumes = {v.sha256 for v in verdict.archive.volumes} if verdict.archive else set()
+        for position, attachment in enumerate(message.attachments if message else ()):
+            session.add(
+                AttachmentRecord(
+                    message_id=row.id,
+                    position=position,
+                    filename=attachment.filename,
+                    content_type=attachment.content_type,
+                    size=attachment.size,
+                    sha256=attachment.sha256,
+                    is_archive=attachment.sha256 in archive_volumes,
+                )
+            )
+        for document in verdict.documents:
+            session.add(
+                DocumentRecord(
+                    message_id=row.id,
+                    role=document.role,
+                    name=document.name,
+                    size=document.size,
+                    sha256=document.sha256,
+                    is_word=document.is_word,
+                )
+            )
+        if verdict.outcome is Outcome.ACCEPTED and enterprise is not None:
+            add_version(session, enterprise, row.id)
 
     @staticmethod
     def _enterprise(session: Session, name: str | None) -> Enterprise | None:

@@ -11,14 +11,13 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from ..campaign import MIB, CallRules
-from ..domain import Outcome
+from ..domain import Code, Outcome, Problem
 from ..explain import advice, review_reason, role_of, shanghai_time, title
-from ..pipeline import Judgement
 from ..render import BadRecipient, Renderer
-from ..storage.models import MessageRecord, OutboxItem, Submission
+from ..storage.models import DocumentRecord, MessageRecord, OutboxItem, ProblemRecord, Submission
 
 log = logging.getLogger(__name__)
 
@@ -45,24 +44,31 @@ class ReplyPlanner:
         self.max_per_hour = max_per_address_per_hour
 
     def queue(
-        self, session: Session, row: MessageRecord, judgement: Judgement, now: datetime, *, hold: bool = False
+        self,
+        session: Session,
+        row: MessageRecord,
+        now: datetime,
+        *,
+        kind: str | None = None,
+        note: str = "",
+        hold: bool = False,
+        guard: bool = True,
     ) -> OutboxItem | None:
-        """Queue the answer to `row` in `session`; None when it must not or cannot be answered.
-
-        `hold`: a dry run's reply, kept in the outbox but not sent until the daemon runs for real.
-        """
-        kind = REPLY_KINDS.get(judgement.verdict.outcome)
+        """Queue the answer to `row` (its verdict already in `session`); None when it must not or cannot be
+        answered. `kind` defaults to the verdict's reply; `hold` keeps a dry run's reply unsent until the
+        daemon runs for real; `guard` applies the per-address loop guard (off for staff's own actions)."""
+        kind = kind or REPLY_KINDS.get(Outcome(row.outcome))
         if kind is None or row.sender is None or row.id is None:
             return None
         try:
             email = self.renderer.email(
-                kind, self.context(session, row, judgement), to=row.sender, now=now, in_reply_to=row.message_id
+                kind, self.context(session, row, note), to=row.sender, now=now, in_reply_to=row.message_id
             )
         except BadRecipient:
             log.warning("message %s: sender %r cannot be answered", row.id, row.sender)
             return None
         state = "held" if hold else "queued"
-        if self._recent(session, row.sender, now) >= self.max_per_hour:
+        if guard and self._recent(session, row.sender, now) >= self.max_per_hour:
             state = "suppressed"
             log.warning("message %s: reply to %s suppressed by the loop guard", row.id, row.sender)
         item = OutboxItem(
@@ -88,17 +94,25 @@ class ReplyPlanner:
         )
         return int(session.exec(query).one())
 
-    def context(self, session: Session, row: MessageRecord, judgement: Judgement) -> dict[str, Any]:
-        verdict = judgement.verdict
+    def context(self, session: Session, row: MessageRecord, note: str = "") -> dict[str, Any]:
+        """What the templates say about `row`, read from the database (so a resend says the same)."""
         assert row.id is not None
         submission = session.exec(select(Submission).where(Submission.message_id == row.id)).first()
+        documents = session.exec(select(DocumentRecord).where(DocumentRecord.message_id == row.id)).all()
+        problems = [
+            Problem(Code(p.code), p.role, p.suggestion, p.detail)
+            for p in session.exec(
+                select(ProblemRecord).where(ProblemRecord.message_id == row.id).order_by(col(ProblemRecord.position))
+            )
+        ]
         return {
             "campaign": self.campaign,
-            "enterprise": verdict.enterprise,
+            "enterprise": row.enterprise_name,
             "reference": reference(row.id),
             "received_at": shanghai_time(row.received_at),
             "their_subject": row.subject,
             "version": submission.version if submission else 1,
+            "note": note,
             "documents": [
                 {
                     "label": (role.label if (role := role_of(d.role, self.rules)) else d.role),
@@ -106,10 +120,10 @@ class ReplyPlanner:
                     "size": human_size(d.size),
                     "sha256": d.sha256,
                 }
-                for d in verdict.documents
+                for d in documents
             ],
-            "problems": [{"title": title(p, self.rules), "advice": advice(p, self.rules)} for p in verdict.problems],
-            "reason": review_reason(verdict.problems),
+            "problems": [{"title": title(p, self.rules), "advice": advice(p, self.rules)} for p in problems],
+            "reason": review_reason(tuple(problems)),
             "max_archive_mb": f"{self.rules.max_archive_bytes / MIB:g}",
             "roles": "、".join(role.label for role in self.rules.roles),
             "deadline": shanghai_time(self.rules.deadline) if self.rules.deadline else "",

@@ -153,7 +153,7 @@ class Watcher:
                 answer["yes"] = self._answerable(junk, judgement)
                 self._mark_bounced(session, row, judgement)
                 if answer["yes"]:
-                    planner.queue(session, row, judgement, now(), hold=self.dry_run)
+                    planner.queue(session, row, now(), hold=self.dry_run)
 
             recorded = recorder.record_stored(
                 item.raw_sha256,

@@ -17,6 +17,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from ..campaign import CallRules
 from ..domain import Outcome
 from ..explain import OUTCOME_WORDS, SHANGHAI, titles
+from ..tables import display_width
 from .status import EnterpriseStatus, MessageView, Standing
 
 ENTERPRISE_HEADERS = (
@@ -119,7 +120,7 @@ def _display_width(value: object) -> int:
         return 0
     if isinstance(value, datetime):
         return 16
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in str(value))
+    return display_width(str(value))
 
 
 def _fit(sheet: Worksheet) -> None:

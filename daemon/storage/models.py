@@ -227,3 +227,21 @@ class ReminderRecord(SQLModel, table=True):
     day: str
     outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
     created_at: datetime = Field(sa_column=utc_column())
+
+
+class Revision(SQLModel, table=True):
+    """A message judged again (after a roster fix, or with an archive staff fetched by hand): the verdict
+    before and after, so the history keeps both."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", index=True)
+    at: datetime = Field(sa_column=utc_column())
+    reason: str
+    old_outcome: str
+    old_codes: str
+    new_outcome: str
+    new_codes: str
+
+    @property
+    def changed(self) -> bool:
+        return (self.old_outcome, self.old_codes) != (self.new_outcome, self.new_codes)

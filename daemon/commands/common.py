@@ -1,0 +1,87 @@
+"""What every command shares: exit codes, the errors that choose them, and loading what a command needs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..campaign import CallRules
+from ..config import ConfigError, Settings, load
+from ..intake.archive import UNRAR_HELP, self_test
+from ..intake.match import Roster
+from ..service.daemon import MissingSecret, secret
+from ..service.outbox import Sender, smtp_sender
+from ..service.runtime import Runtime
+from ..staff.roster import RosterError, read_roster
+from ..storage.db import open_database
+
+EXIT_OK = 0
+
+
+EXIT_USAGE = 2
+
+
+EXIT_ENVIRONMENT = 3
+
+
+class UsageError(Exception):
+    """Bad arguments or configuration: exit 2 with the message."""
+
+
+class EnvironmentProblem(Exception):
+    """Something outside shenbao is missing (the RAR tool, the database): exit 3 with the message."""
+
+
+def settings_from(path: Path | None) -> Settings:
+    if path is None:
+        return Settings()
+    try:
+        return load(path)
+    except ConfigError as error:
+        raise UsageError("configuration is not usable:\n" + str(error)) from error
+
+
+def require_rar_tool(rules: CallRules) -> None:
+    problem = self_test(rules.limits)
+    if problem:
+        raise EnvironmentProblem(f"{problem}.\n{UNRAR_HELP}")
+
+
+def roster_from_file(path: Path) -> Roster:
+    try:
+        return Roster(read_roster(path))
+    except RosterError as error:
+        raise UsageError(str(error)) from error
+
+
+def open_database_from(settings: Settings) -> Engine:
+    try:
+        return open_database(settings.database_url)
+    except SQLAlchemyError as error:
+        raise EnvironmentProblem(f"cannot open the database {settings.storage.database}: {error}") from error
+
+
+def staff_runtime(args: argparse.Namespace) -> Runtime:
+    runtime = Runtime.open(settings_from(args.config))
+    try:
+        runtime.roster()
+    except (RosterError, OSError) as error:
+        raise UsageError(f"campaign.roster: {error}") from error
+    return runtime
+
+
+def smtp_sender_for(settings: Settings) -> Sender:
+    if settings.smtp is None:
+        raise UsageError("the configuration has no [smtp] section: nothing can be sent")
+    try:
+        return smtp_sender(settings.smtp, secret(settings.smtp.password_env))
+    except MissingSecret as error:
+        raise UsageError(str(error)) from error
+
+
+def say(args: argparse.Namespace, data: dict[str, object], text: str) -> None:
+    print(json.dumps(data, ensure_ascii=False) if getattr(args, "json", False) else text, flush=True)
