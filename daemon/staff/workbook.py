@@ -108,6 +108,13 @@ def _header(sheet: Worksheet, headers: tuple[str, ...]) -> None:
         cell.fill = _HEADER_FILL
         cell.alignment = Alignment(vertical="center")
     sheet.freeze_panes = "A2"
+    # printed: landscape, as wide as one page, the header repeated on every page
+    sheet.page_setup.orientation = "landscape"
+    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+    sheet.page_setup.fitToWidth = 1
+    sheet.page_setup.fitToHeight = 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.print_title_rows = "1:1"
 
 
 def _local(moment: datetime | None) -> datetime | None:
