@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     digest = commands.add_parser("digest", help="the daily digest for staff: send it now, or write it to a folder")
     digest.add_argument("--config", type=Path, required=True, metavar="F")
     digest.add_argument("--output", type=Path, metavar="DIR", help="write the .eml and workbook here; send nothing")
+    digest.add_argument("--now", type=_deadline, metavar="ISO", help="write it as of this time (with --output)")
     digest.add_argument("--json", action="store_true")
     digest.set_defaults(run=run_digest)
 

@@ -17,7 +17,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 OUTCOME_WORDS = {
     Outcome.ACCEPTED: "已受理",
     Outcome.REJECTED: "已退回",
-    Outcome.REVIEW: "待人工审核",
+    Outcome.REVIEW: "待人工",
     Outcome.IGNORED: "已忽略",
 }
 

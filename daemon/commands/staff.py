@@ -33,7 +33,9 @@ def run_digest(args: argparse.Namespace) -> int:
     settings = settings_from(args.config)
     runtime = Runtime.open(settings)
     runtime.roster()  # load the configured roster if it changed
-    moment = now()
+    if args.now and not args.output:
+        raise UsageError("--now only goes with --output: a digest that is sent is today's")
+    moment = args.now or now()
     renderer = Renderer(runtime.sender())
     with Session(runtime.engine) as session:
         built = digest.gather(session, runtime.rules, settings.campaign.name, moment)

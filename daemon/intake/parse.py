@@ -11,6 +11,7 @@ import hashlib
 import io
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
@@ -122,15 +123,15 @@ def _build(message: Message, leaves: list[Leaf], internaldate: datetime | None) 
     )
 
 
-def attachment_from_file(path: Path, workdir: Path) -> Attachment:
+def attachment_from_file(path: Path, workdir: Path, filename: str | None = None) -> Attachment:
     """A file given by hand (an archive staff downloaded from a link) as if it had been attached."""
-    copy = workdir / "extra-attachment"
+    copy = Path(tempfile.mkstemp(prefix="extra-", dir=workdir)[1])
     shutil.copyfile(path, copy)
     with copy.open("rb") as stream:
         head = stream.read(16)
         stream.seek(0)
         sha256 = hashlib.file_digest(stream, "sha256").hexdigest()
-    return Attachment(path.name, "application/octet-stream", copy, copy.stat().st_size, sha256, head)
+    return Attachment(filename or path.name, "application/octet-stream", copy, copy.stat().st_size, sha256, head)
 
 
 def _first(message: Message, name: str) -> str | None:

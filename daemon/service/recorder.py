@@ -8,7 +8,7 @@ same message again changes nothing.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -176,17 +176,26 @@ class Recorder:
             if row is None:
                 raise LookupError(f"no message #{record_id}")
             internaldate, sha256 = row.received_at, row.raw_sha256
+        with Session(self.engine) as session:
+            added = session.exec(
+                select(AttachmentRecord).where(
+                    AttachmentRecord.message_id == record_id, col(AttachmentRecord.by_staff).is_(True)
+                )
+            ).all()
         with tempfile.TemporaryDirectory(prefix="shenbao-revise-", dir=self._workroot()) as workdir:
-            extras = (attachment_from_file(extra, Path(workdir)),) if extra else ()
+            extras = [attachment_from_file(self.blobs.path(a.sha256), Path(workdir), a.filename) for a in added]
+            if extra is not None:
+                extras.append(attachment_from_file(extra, Path(workdir)))
             judgement = judge(
                 self.blobs.path(sha256),
                 roster=self.roster,
                 rules=self.rules,
                 workdir=Path(workdir),
                 internaldate=internaldate,
-                extra=extras,
+                extra=tuple(extras),
             )
             self._store_files(judgement)
+        by_staff = {a.sha256 for a in extras}
         with Session(self.engine) as session:
             row = session.get(MessageRecord, record_id)
             assert row is not None
@@ -199,7 +208,7 @@ class Recorder:
                 session.delete(old)
             session.flush()
             row.outcome = judgement.verdict.outcome.value
-            self._write_verdict(session, row, judgement)
+            self._write_verdict(session, row, judgement, by_staff)
             revision = Revision(
                 message_id=record_id,
                 at=now(),
@@ -218,7 +227,13 @@ class Recorder:
             session.refresh(revision)
             return revision
 
-    def _write_verdict(self, session: Session, row: MessageRecord, judgement: Judgement) -> None:
+    def _write_verdict(
+        self,
+        session: Session,
+        row: MessageRecord,
+        judgement: Judgement,
+        by_staff: Collection[str] = (),
+    ) -> None:
         """The verdict's rows for `row`: enterprise, problems, files, documents, and a version if accepted."""
         verdict, message = judgement.verdict, judgement.message
         assert row.id is not None
@@ -248,6 +263,7 @@ class Recorder:
                     size=attachment.size,
                     sha256=attachment.sha256,
                     is_archive=attachment.sha256 in archive_volumes,
+                    by_staff=attachment.sha256 in by_staff,
                 )
             )
         for document in verdict.documents:

@@ -53,7 +53,7 @@ class Runtime:
             return self.settings.smtp.sender
         if self.settings.imap is not None:
             return formataddr((self.settings.campaign.name, self.settings.imap.username))
-        return "shenbao <shenbao@localhost>"
+        return formataddr((self.settings.campaign.name or "shenbao", "shenbao@localhost"))
 
     def mailbox(self) -> str:
         """The submission address enterprises write to."""

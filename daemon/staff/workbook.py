@@ -40,6 +40,9 @@ STANDING_FILLS = {
     Standing.MISSING: "EDEDED",
 }
 _HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+_FONT = "等线"  # Office's default Chinese font; WPS and LibreOffice substitute their own
+_CENTRED = {"序号", "提交次数", "受理版本数", "状态", "结论"}
+_TIMES = {"最近提交时间", "收到时间"}
 _MAX_WIDTH = 60
 _TIME_FORMAT = "yyyy-mm-dd hh:mm"
 
@@ -70,10 +73,8 @@ def build(statuses: list[EnterpriseStatus], messages: list[MessageView], rules: 
                 status.versions,
             ]
         )
-        cell = sheet.cell(row=number + 1, column=4)
-        cell.fill = PatternFill("solid", fgColor=STANDING_FILLS[status.standing])
-        sheet.cell(row=number + 1, column=6).number_format = _TIME_FORMAT
-    _fit(sheet)
+        sheet.cell(row=number + 1, column=4).fill = PatternFill("solid", fgColor=STANDING_FILLS[status.standing])
+    _style(sheet)
 
     log = workbook.create_sheet("全部来信")
     _header(log, MESSAGE_HEADERS)
@@ -94,8 +95,7 @@ def build(statuses: list[EnterpriseStatus], messages: list[MessageView], rules: 
                 f"SB-{record.id:06d}",
             ]
         )
-        log.cell(row=number + 1, column=2).number_format = _TIME_FORMAT
-    _fit(log)
+    _style(log)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
@@ -104,7 +104,7 @@ def build(statuses: list[EnterpriseStatus], messages: list[MessageView], rules: 
 def _header(sheet: Worksheet, headers: tuple[str, ...]) -> None:
     sheet.append(list(headers))
     for cell in sheet[1]:
-        cell.font = Font(bold=True)
+        cell.font = Font(name=_FONT, bold=True)
         cell.fill = _HEADER_FILL
         cell.alignment = Alignment(vertical="center")
     sheet.freeze_panes = "A2"
@@ -115,6 +115,7 @@ def _header(sheet: Worksheet, headers: tuple[str, ...]) -> None:
     sheet.page_setup.fitToHeight = 0
     sheet.sheet_properties.pageSetUpPr.fitToPage = True
     sheet.print_title_rows = "1:1"
+    sheet.print_options.gridLines = True
 
 
 def _local(moment: datetime | None) -> datetime | None:
@@ -126,8 +127,22 @@ def _display_width(value: object) -> int:
     if value is None:
         return 0
     if isinstance(value, datetime):
-        return 16
+        return 17
     return display_width(str(value))
+
+
+def _style(sheet: Worksheet) -> None:
+    """Fonts, alignment and number formats by column, then widths."""
+    headers = [cell.value for cell in sheet[1]]
+    for row in sheet.iter_rows(min_row=2):
+        for cell, header in zip(row, headers, strict=False):
+            cell.font = Font(name=_FONT)
+            if header in _TIMES:
+                cell.number_format = _TIME_FORMAT
+                cell.alignment = Alignment(horizontal="left")
+            elif header in _CENTRED:
+                cell.alignment = Alignment(horizontal="center")
+    _fit(sheet)
 
 
 def _fit(sheet: Worksheet) -> None:

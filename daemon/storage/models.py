@@ -100,6 +100,8 @@ class AttachmentRecord(SQLModel, table=True):
     size: int
     sha256: str
     is_archive: bool = False
+    by_staff: bool = False
+    """Added by staff with `shenbao attach` (fetched by hand from a download link), not sent by mail."""
 
 
 class DocumentRecord(SQLModel, table=True):
