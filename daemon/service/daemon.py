@@ -115,7 +115,9 @@ class Daemon:
             result = OnceResult(watcher.sync())
             if not self.dry_run:
                 assert self.runtime is not None
-                result.sent = send_due(self.runtime.engine, self._sender(), immediate_retries=_ONCE_RETRIES)
+                result.sent = send_due(
+                    self.runtime.engine, self._sender(), immediate_retries=_ONCE_RETRIES, everything=True
+                )
                 watcher.save_sent_copies()
             return result
         finally:
@@ -182,6 +184,7 @@ class Daemon:
         """Sync, save Sent copies, then wait for news; on any network error reconnect later, with backoff."""
         if self.stop.is_set():
             return
+        self.wake.clear()  # before the sync: a signal or a sent reply during it must still cut the wait short
         try:
             watcher = self._watcher()
             report = watcher.sync()
@@ -192,8 +195,8 @@ class Daemon:
             self.backoff = _BACKOFF_START
             assert self.mailbox is not None and self.settings.imap is not None
             seconds = self.settings.imap.idle_seconds if self.mailbox.has("IDLE") else self.settings.imap.poll_seconds
-            self.wake.clear()
-            self.mailbox.wait(seconds, self.wake)
+            if not self.stop.is_set():
+                self.mailbox.wait(seconds, self.wake)
         except MailboxError as error:
             log.warning("mailbox error: %s: %s; reconnecting in %.0f s", type(error).__name__, error, self.backoff)
             self._drop_connection()

@@ -70,16 +70,18 @@ def release_held(engine: Engine) -> int:
     return len(items)
 
 
-def send_due(engine: Engine, sender: Sender, *, at: datetime | None = None, immediate_retries: int = 0) -> Sent:
-    """Send every queued item that is due. `immediate_retries`: retry a deferral this many times now
-    (for `run --once`), before leaving it queued for later."""
+def send_due(
+    engine: Engine, sender: Sender, *, at: datetime | None = None, immediate_retries: int = 0, everything: bool = False
+) -> Sent:
+    """Send every queued item that is due (`everything`: every queued item, as `run --once` does, whose
+    next run may be a day later). `immediate_retries`: retry a deferral this many times now, before leaving
+    it queued for later."""
     moment = at or now()
+    query = select(OutboxItem.id).where(OutboxItem.state == "queued").order_by(col(OutboxItem.id))
+    if not everything:
+        query = query.where(OutboxItem.next_attempt_at <= moment)
     with Session(engine) as session:
-        due = session.exec(
-            select(OutboxItem.id)
-            .where(OutboxItem.state == "queued", OutboxItem.next_attempt_at <= moment)
-            .order_by(col(OutboxItem.id))
-        ).all()
+        due = session.exec(query).all()
     tally = Sent()
     for item_id in due:
         assert item_id is not None

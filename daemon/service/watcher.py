@@ -145,14 +145,13 @@ class Watcher:
                     state="downloaded",
                 )
             )
+            reached("item_saved")
         if item.state == "downloaded":
             assert item.raw_sha256 is not None
-            answer: dict[str, bool] = {}
 
             def on_record(session: Session, row: MessageRecord, judgement: Judgement) -> None:
-                answer["yes"] = self._answerable(junk, judgement)
                 self._mark_bounced(session, row, judgement)
-                if answer["yes"]:
+                if self._answerable(junk, judgement.verdict.enterprise):
                     planner.queue(session, row, now(), hold=self.dry_run)
 
             recorded = recorder.record_stored(
@@ -163,13 +162,13 @@ class Watcher:
                 on_record=on_record,
             )
             reached("recorded")
-            keep = junk and not answer.get("yes", True)
+            keep = not self._answerable(junk, recorded.enterprise)  # the same whether recorded now or before
             item.message_id = recorded.record_id
             item.target = None if keep else self._target(recorded.outcome)
             self._set_state(item, "recorded")
             report.handled += 1
             report.lines.append(self._describe(folder, envelope, recorded, item.target))
-            if answer.get("yes"):
+            if recorded.created and not keep:
                 self.on_queued()
         if item.state == "recorded" and not self.dry_run:
             if item.target is None:
@@ -196,11 +195,11 @@ class Watcher:
                 session.commit()
         return len(pending)
 
-    def _answerable(self, junk: bool, judgement: Judgement) -> bool:
-        """Junk-folder mail is answered only when its subject names a roster enterprise."""
+    def _answerable(self, junk: bool, enterprise: str | None) -> bool:
+        """Junk-folder mail is answered (and moved) only when its subject names a roster enterprise."""
         if not junk:
             return True
-        return self.runtime.roster() is not None and judgement.verdict.enterprise is not None
+        return self.runtime.roster() is not None and enterprise is not None
 
     def _target(self, outcome: Outcome) -> str:
         return str(getattr(self.imap.targets, outcome.value))
