@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -34,6 +35,32 @@ class Sent:
     sent: int = 0
     deferred: int = 0
     failed: int = 0
+
+
+def enqueue(
+    session: Session,
+    email: EmailMessage,
+    kind: str,
+    moment: datetime,
+    *,
+    message_id: int | None = None,
+    state: str = "queued",
+) -> OutboxItem:
+    """Put a rendered email in the outbox (in the caller's transaction); its Message-ID is fixed from now on."""
+    item = OutboxItem(
+        message_id=message_id,
+        kind=kind,
+        recipient=str(email["To"]),
+        header_message_id=str(email["Message-ID"]),
+        subject=str(email["Subject"]),
+        raw=email.as_bytes(),
+        state=state,
+        next_attempt_at=moment,
+        created_at=moment,
+    )
+    session.add(item)
+    session.flush()
+    return item
 
 
 def smtp_sender(settings: SmtpSettings, password: str | None) -> Sender:

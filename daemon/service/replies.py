@@ -18,6 +18,7 @@ from ..domain import Code, Outcome, Problem
 from ..explain import advice, review_reason, role_of, shanghai_time, title
 from ..render import BadRecipient, Renderer
 from ..storage.models import DocumentRecord, MessageRecord, OutboxItem, ProblemRecord, Submission
+from .outbox import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -71,19 +72,7 @@ class ReplyPlanner:
         if guard and self._recent(session, row.sender, now) >= self.max_per_hour:
             state = "suppressed"
             log.warning("message %s: reply to %s suppressed by the loop guard", row.id, row.sender)
-        item = OutboxItem(
-            message_id=row.id,
-            kind=kind,
-            recipient=row.sender,
-            header_message_id=str(email["Message-ID"]),
-            subject=str(email["Subject"]),
-            raw=email.as_bytes(),
-            state=state,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        session.add(item)
-        return item
+        return enqueue(session, email, kind, now, message_id=row.id, state=state)
 
     def _recent(self, session: Session, recipient: str, now: datetime) -> int:
         since = now - timedelta(hours=1)

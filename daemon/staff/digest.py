@@ -20,6 +20,7 @@ from ..campaign import CallRules
 from ..domain import Outcome
 from ..explain import OUTCOME_WORDS, SHANGHAI, shanghai_time, titles
 from ..render import Renderer
+from ..service.outbox import enqueue
 from ..storage.db import get_meta
 from ..storage.models import Alert, DigestRecord, OutboxItem, now
 from . import workbook
@@ -152,17 +153,7 @@ def queue(session: Session, renderer: Renderer, recipients: tuple[str, ...], dig
     first_id = None
     for recipient in recipients:
         message = email(digest, renderer, recipient, moment)
-        item = OutboxItem(
-            kind="digest",
-            recipient=str(message["To"]),
-            header_message_id=str(message["Message-ID"]),
-            subject=str(message["Subject"]),
-            raw=message.as_bytes(),
-            next_attempt_at=moment,
-            created_at=moment,
-        )
-        session.add(item)
-        session.flush()
+        item = enqueue(session, message, "digest", moment)
         first_id = first_id or item.id
     session.add(DigestRecord(day=key, outbox_id=first_id, created_at=moment))
     return True

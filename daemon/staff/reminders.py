@@ -15,7 +15,8 @@ from ..campaign import MIB, CallRules
 from ..config import RemindersSettings
 from ..explain import SHANGHAI, shanghai_time, titles
 from ..render import BadRecipient, Renderer, single_address
-from ..storage.models import OutboxItem, ReminderRecord
+from ..service.outbox import enqueue
+from ..storage.models import ReminderRecord
 from .digest import days_left, today
 from .status import EnterpriseStatus, Standing, enterprise_statuses
 
@@ -88,17 +89,7 @@ def queue(
             "roles": "、".join(role.label for role in rules.roles),
         }
         message = renderer.email("reminder", context, to=to, now=moment, auto_reply=False)
-        item = OutboxItem(
-            kind="reminder",
-            recipient=to,
-            header_message_id=str(message["Message-ID"]),
-            subject=str(message["Subject"]),
-            raw=message.as_bytes(),
-            next_attempt_at=moment,
-            created_at=moment,
-        )
-        session.add(item)
-        session.flush()
+        item = enqueue(session, message, "reminder", moment)
         session.add(
             ReminderRecord(
                 enterprise_id=enterprise.id, day=candidate.day.isoformat(), outbox_id=item.id, created_at=moment
