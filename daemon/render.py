@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -42,7 +43,7 @@ def single_address(text: str) -> str:
         raise BadRecipient(text)
     try:
         return Address(addr_spec=found[0]).addr_spec
-    except (ValueError, IndexError) as error:
+    except (ValueError, IndexError, MessageError) as error:
         raise BadRecipient(text) from error
 
 

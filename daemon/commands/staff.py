@@ -91,7 +91,7 @@ def run_remind(args: argparse.Namespace) -> int:
             )
         return EXIT_OK
     queued = reminders_if_due(runtime, moment)
-    sent = send_due(runtime.engine, smtp_sender_for(settings)) if queued else None
+    sent = send_due(runtime.engine, smtp_sender_for(settings), at=moment) if queued else None
     say(
         args,
         {"queued": queued, "sent": sent.sent if sent else 0},
@@ -236,10 +236,21 @@ def run_export(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     say(
         args,
-        {"folder": str(folder), "enterprises": result.enterprises, "files": result.files, "missing": result.missing},
+        {
+            "folder": str(folder),
+            "enterprises": result.enterprises,
+            "files": result.files,
+            "missing": result.missing,
+            "without_documents": result.empty,
+        },
         f"exported {result.enterprises} enterprises ({result.files} files) into {folder}; "
         f"check with: cd {folder} && sha256sum -c {export.MANIFEST}"
-        + (f"\nnot accepted, so not exported: {'、'.join(result.missing)}" if result.missing else ""),
+        + (f"\nnot accepted, so not exported: {'、'.join(result.missing)}" if result.missing else "")
+        + (
+            f"\naccepted by hand but no documents on record (attach the archive): {'、'.join(result.empty)}"
+            if result.empty
+            else ""
+        ),
     )
     return EXIT_OK
 
@@ -247,7 +258,7 @@ def run_export(args: argparse.Namespace) -> int:
 def run_resend(args: argparse.Namespace) -> int:
     runtime = staff_runtime(args)
     sender = smtp_sender_for(runtime.settings)
-    with Session(runtime.engine) as session:
+    with Session(runtime.engine, expire_on_commit=False) as session:
         try:
             row = decisions.find_message(session, args.reference)
             item = decisions.resend(session, runtime.planner(), row, now())
@@ -260,7 +271,7 @@ def run_resend(args: argparse.Namespace) -> int:
 def run_decide(args: argparse.Namespace) -> int:
     runtime = staff_runtime(args)
     sender = smtp_sender_for(runtime.settings)
-    with Session(runtime.engine) as session:
+    with Session(runtime.engine, expire_on_commit=False) as session:
         try:
             row = decisions.find_message(session, args.reference)
             item = decisions.decide(session, runtime.planner(), row, args.accept, args.note, now())

@@ -31,12 +31,19 @@ class Exported:
     files: int
     missing: list[str]
     """Roster enterprises with no accepted version (nothing to export for them)."""
+    empty: list[str]
+    """Accepted by a person without documents on record (a download link not yet `shenbao attach`ed)."""
+
+
+_RESERVED = frozenset(
+    {"CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(1, 10)), *(f"LPT{n}" for n in range(1, 10))}
+)
 
 
 def safe_name(name: str) -> str:
-    """A path component from a name: separators and characters Windows refuses replaced."""
-    cleaned = _UNSAFE.sub("_", name).strip(" .")
-    return cleaned or "_"
+    """A path component from a name: separators, characters and names Windows refuses replaced."""
+    cleaned = _UNSAFE.sub("_", name).strip(" .") or "_"
+    return f"_{cleaned}" if cleaned.split(".")[0].upper() in _RESERVED else cleaned
 
 
 def export(session: Session, blobs: BlobStore, rules: CallRules, folder: Path, progress: Progress) -> Exported:
@@ -44,6 +51,8 @@ def export(session: Session, blobs: BlobStore, rules: CallRules, folder: Path, p
     folder.mkdir(parents=True, exist_ok=True)
     written: list[tuple[str, Path]] = []
     missing = []
+    folders: set[str] = set()
+    empty: list[str] = []
     for number, status in enumerate(statuses, start=1):
         enterprise = status.enterprise
         progress(number, len(statuses), enterprise.name)
@@ -51,9 +60,12 @@ def export(session: Session, blobs: BlobStore, rules: CallRules, folder: Path, p
         if latest is None:
             missing.append(enterprise.name)
             continue
-        target = folder / safe_name(enterprise.city or "未注明城市") / safe_name(enterprise.name)
+        city = safe_name(enterprise.city or "未注明城市")
+        target = folder / city / _unique(safe_name(enterprise.name), folders, prefix=f"{city}/")
         target.mkdir(parents=True, exist_ok=True)
         documents = session.exec(select(DocumentRecord).where(DocumentRecord.message_id == latest.record.id)).all()
+        if not documents:
+            empty.append(enterprise.name)
         used: set[str] = set()
         for document in documents:
             name = _unique(safe_name(PurePosixPath(document.name).name), used)
@@ -65,15 +77,16 @@ def export(session: Session, blobs: BlobStore, rules: CallRules, folder: Path, p
     written.append((_sha256(book), book))
     lines = [f"{sha}  {path.relative_to(folder).as_posix()}\n" for sha, path in written]
     (folder / MANIFEST).write_text("".join(lines), encoding="utf-8")
-    return Exported(len(statuses) - len(missing), len(written), missing)
+    return Exported(len(statuses) - len(missing), len(written), missing, empty)
 
 
-def _unique(name: str, used: set[str]) -> str:
+def _unique(name: str, used: set[str], prefix: str = "") -> str:
+    """`name`, or `name（2）` and so on when two names became the same once made safe."""
     stem, suffix = PurePosixPath(name).stem, PurePosixPath(name).suffix
     candidate, counter = name, 2
-    while candidate in used:
+    while prefix + candidate in used:
         candidate, counter = f"{stem}（{counter}）{suffix}", counter + 1
-    used.add(candidate)
+    used.add(prefix + candidate)
     return candidate
 
 

@@ -14,11 +14,11 @@ from sqlmodel import Session, select
 from ..campaign import MIB, CallRules
 from ..config import RemindersSettings
 from ..explain import SHANGHAI, shanghai_time, titles
-from ..render import BadRecipient, Renderer, single_address
+from ..render import Renderer
 from ..service.outbox import enqueue
 from ..storage.models import ReminderRecord
 from .digest import days_left, today
-from .status import EnterpriseStatus, Standing, enterprise_statuses
+from .status import EnterpriseStatus, Standing, contact_addresses, enterprise_statuses
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,8 @@ def candidates(session: Session, rules: CallRules, settings: RemindersSettings, 
         enterprise = status.enterprise
         if not enterprise.email:
             found.append(Candidate(status, day, left, False, "名单中没有联系邮箱"))
+        elif not contact_addresses(enterprise.email):
+            found.append(Candidate(status, day, left, False, f"名单中的联系邮箱无法使用：{enterprise.email}"))
         elif enterprise.id in already:
             found.append(Candidate(status, day, left, False, "今天已提醒"))
         else:
@@ -73,10 +75,6 @@ def queue(
         enterprise = candidate.status.enterprise
         if not candidate.remind or enterprise.id is None:
             continue
-        try:
-            to = single_address(enterprise.email)
-        except BadRecipient:
-            continue
         context = {
             "campaign": campaign,
             "enterprise": enterprise.name,
@@ -88,12 +86,15 @@ def queue(
             "max_archive_mb": f"{rules.max_archive_bytes / MIB:g}",
             "roles": "、".join(role.label for role in rules.roles),
         }
-        message = renderer.email("reminder", context, to=to, now=moment, auto_reply=False)
-        item = enqueue(session, message, "reminder", moment)
-        session.add(
-            ReminderRecord(
-                enterprise_id=enterprise.id, day=candidate.day.isoformat(), outbox_id=item.id, created_at=moment
+        items = [
+            enqueue(
+                session, renderer.email("reminder", context, to=to, now=moment, auto_reply=False), "reminder", moment
             )
+            for to in contact_addresses(enterprise.email)
+        ]
+        record = ReminderRecord(
+            enterprise_id=enterprise.id, day=candidate.day.isoformat(), outbox_id=items[0].id, created_at=moment
         )
+        session.add(record)
         queued += 1
     return queued

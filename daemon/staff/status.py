@@ -7,6 +7,7 @@ person, else 已退回 when it sent anything at all, else 未提交.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,7 @@ from enum import StrEnum
 from sqlmodel import Session, col, select
 
 from ..domain import Code, Outcome, Problem
+from ..render import BadRecipient, single_address
 from ..storage.models import Decision, Enterprise, MessageRecord, OutboxItem, ProblemRecord
 
 
@@ -76,8 +78,22 @@ class EnterpriseStatus:
         """The accepted version came from an address that is not the roster's contact for the enterprise:
         anyone can send a valid-looking package in another's name, so staff must see it."""
         latest = self.latest_accepted
-        contact = (self.enterprise.email or "").strip().lower()
-        return bool(latest and contact and (latest.record.sender or "") != contact)
+        contacts = contact_addresses(self.enterprise.email)
+        return bool(latest and contacts and (latest.record.sender or "") not in contacts)
+
+
+_SEPARATORS = re.compile(r"[\s;；,，、/]+")
+
+
+def contact_addresses(cell: str) -> list[str]:
+    """The addresses in a roster's email cell, which offices fill with one, two, or a typo."""
+    found = []
+    for piece in _SEPARATORS.split(cell.strip()):
+        try:
+            found.append(single_address(piece))
+        except BadRecipient:
+            continue
+    return [address.lower() for address in dict.fromkeys(found)]
 
 
 def message_views(session: Session, since: datetime | None = None) -> list[MessageView]:

@@ -1,0 +1,249 @@
+"""The reviewers' folder tree (issue 4, point 6: `shenbao export`), from a real SQLite file and blob store.
+
+DIR/<市>/<企业全称>/ holds the latest accepted version's documents under their names in the archive, plus
+汇总表.xlsx and manifest.sha256 listing every file with its SHA-256; nothing else. Enterprises without an
+accepted version are reported and get no folder; names Windows refuses are made safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from conftest import RAR, ROSTER_ROWS, SHANGHAI, rar, submission
+from openpyxl import load_workbook
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from daemon.campaign import CallRules
+from daemon.domain import RosterEntry
+from daemon.render import Renderer
+from daemon.service.recorder import Recorder
+from daemon.service.replies import ReplyPlanner
+from daemon.service.roster_sync import database_roster, import_roster
+from daemon.staff import export
+from daemon.staff.decisions import decide
+from daemon.storage.blobs import BlobStore
+from daemon.storage.db import open_database
+from daemon.storage.models import MessageRecord
+
+RULES = CallRules(deadline=datetime(2022, 7, 5, 23, 59, 59, tzinfo=SHANGHAI))
+WINDOWS_REFUSES = re.compile(r'[\x00-\x1f<>:"/\\|?*]')
+
+JINAN, QINGDAO, LINYI = (row[1] for row in ROSTER_ROWS)
+ZIBO = "淄博鲁中陶瓷有限责任公司"
+ODD_CITY = '烟台/芝罘:开发区\\"东"'
+ODD_NAME = "烟台蓝海:船舶*装备?<有限>|公司"
+ROWS = [
+    *ROSTER_ROWS,
+    ("淄博", ZIBO, "陶瓷窑炉智能质量管控", "赵工", "13863100005", "luzhong_cc@126.com"),
+    (ODD_CITY, ODD_NAME, "船舶焊接质量控制", "吴工", "13863100004", "office@lanhai-marine.cn"),
+]
+CONTACT = {row[1]: row[5] for row in ROWS}
+
+
+def documents_in(fixture: str) -> dict[str, bytes]:
+    """The files inside a committed RAR fixture, read with rarfile, independently of shenbao."""
+    import rarfile
+
+    with rarfile.RarFile(str(RAR / fixture)) as opened:
+        return {Path(info.filename).name: opened.read(info) for info in opened.infolist() if info.is_file()}
+
+
+def package(name: str, fixture: str = "valid.rar", body: str = "附件为申报材料") -> bytes:
+    return submission(name, [(f"{name}.rar", rar(fixture))], sender=CONTACT[name], body=body)
+
+
+@dataclass(frozen=True)
+class Site:
+    engine: Engine
+    blobs: BlobStore
+    ids: dict[str, list[int]]
+
+
+def site_in(folder: Path) -> Site:
+    """济南 accepted twice (valid.rar, then doc_format.rar), 青岛 once, 临沂 rejected, 淄博 silent, and the
+    enterprise with the awkward city and name accepted once."""
+    engine = open_database(f"sqlite:///{folder / 'shenbao.db'}")
+    with Session(engine) as session:
+        import_roster(session, [RosterEntry(row[1], row[0], *row[2:]) for row in ROWS])
+        session.commit()
+    blobs = BlobStore(folder / "files")
+    recorder = Recorder(engine, blobs, RULES, database_roster(engine))
+    ids: dict[str, list[int]] = {}
+    for name, fixture, body in [
+        (JINAN, "valid.rar", "第一版"),
+        (QINGDAO, "valid.rar", "附件为申报材料"),
+        (LINYI, "missing_proof.rar", "附件为申报材料"),
+        (ODD_NAME, "valid.rar", "附件为申报材料"),
+        (JINAN, "doc_format.rar", "第二版，以此为准"),
+    ]:
+        ids.setdefault(name, []).append(recorder.record(package(name, fixture, body), f"{len(ids)}.eml").record_id)
+    return Site(engine, blobs, ids)
+
+
+def run_export(site: Site, folder: Path) -> export.Exported:
+    with Session(site.engine) as session:
+        return export.export(session, site.blobs, RULES, folder, lambda done, total, name: None)
+
+
+@dataclass(frozen=True)
+class Tree:
+    root: Path
+    result: export.Exported
+    progress: list[tuple[int, int, str]]
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Tree:
+    folder = tmp_path_factory.mktemp("export")
+    site = site_in(folder)
+    root = folder / "out"
+    progress: list[tuple[int, int, str]] = []
+    with Session(site.engine) as session:
+        result = export.export(session, site.blobs, RULES, root, lambda *step: progress.append(step))
+    return Tree(root, result, progress)
+
+
+def files_under(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+def manifest(root: Path) -> dict[str, str]:
+    """path -> SHA-256, parsed as `sha256sum -c` reads it."""
+    found: dict[str, str] = {}
+    for line in (root / export.MANIFEST).read_text(encoding="utf-8").splitlines():
+        matched = re.fullmatch(r"([0-9a-f]{64})  (.+)", line)
+        assert matched, f"not a sha256sum line: {line!r}"
+        assert matched.group(2) not in found, f"listed twice: {matched.group(2)}"
+        found[matched.group(2)] = matched.group(1)
+    return found
+
+
+def enterprise_folder(root: Path, name: str) -> Path:
+    [folder] = [p for p in root.glob("*/*") if p.is_dir() and p.name == export.safe_name(name)]
+    return folder
+
+
+# -- the tree -----------------------------------------------------------------------------------------------
+
+
+def test_each_accepted_enterprise_has_its_city_and_name_folder_with_the_documents_of_the_archive(tree: Tree) -> None:
+    qingdao = tree.root / "青岛" / QINGDAO
+
+    assert qingdao.is_dir()
+    expected = documents_in("valid.rar")
+    assert sorted(p.name for p in qingdao.iterdir()) == sorted(expected)
+    assert {p.name: p.read_bytes() for p in qingdao.iterdir()} == expected
+
+
+def test_an_enterprise_with_two_accepted_versions_exports_the_later_one(tree: Tree) -> None:
+    jinan = tree.root / "济南" / JINAN
+
+    expected = documents_in("doc_format.rar")
+    assert sorted(p.name for p in jinan.iterdir()) == ["典型经验材料.doc", "申报书.doc", "证明材料.doc"]
+    assert {p.name: p.read_bytes() for p in jinan.iterdir()} == expected
+
+
+def test_the_manifest_lists_every_file_with_a_sha256_that_matches_it_and_nothing_else_is_there(tree: Tree) -> None:
+    listed = manifest(tree.root)
+
+    assert set(listed) == files_under(tree.root) - {export.MANIFEST}
+    for path, digest in listed.items():
+        assert hashlib.sha256((tree.root / path).read_bytes()).hexdigest() == digest, path
+    assert export.WORKBOOK in listed
+    assert len(listed) == tree.result.files == 3 * 3 + 1
+    # every directory is a city or an enterprise in it: two levels, nothing stray
+    assert {len(Path(path).parts) for path in listed} == {1, 3}
+    assert {p.name for p in tree.root.iterdir() if p.is_file()} == {export.WORKBOOK, export.MANIFEST}
+
+
+def test_sha256sum_accepts_the_manifest(tree: Tree) -> None:
+    tool = shutil.which("sha256sum")
+    if tool is None:
+        pytest.skip("coreutils' sha256sum is not installed")
+
+    checked = subprocess.run(
+        [tool, "--check", "--strict", export.MANIFEST], cwd=tree.root, capture_output=True, text=True, check=False
+    )
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.count(": OK") == tree.result.files
+
+
+def test_the_summary_workbook_in_the_tree_has_a_row_per_roster_enterprise(tree: Tree) -> None:
+    sheet = load_workbook(io.BytesIO((tree.root / export.WORKBOOK).read_bytes())).worksheets[0]
+
+    rows = list(sheet.iter_rows(min_row=2, values_only=True))
+    assert [row[2] for row in rows] == [row[1] for row in ROWS]
+    assert [row[3] for row in rows] == ["已受理", "已受理", "已退回", "未提交", "已受理"]
+
+
+def test_enterprises_without_an_accepted_version_are_reported_missing_and_get_no_folder(tree: Tree) -> None:
+    assert tree.result.missing == [LINYI, ZIBO]
+    assert tree.result.enterprises == 3
+    folders = {p.name for p in tree.root.glob("*/*") if p.is_dir()}
+    assert folders == {JINAN, QINGDAO, export.safe_name(ODD_NAME)}
+    assert not (tree.root / "临沂").exists()
+    assert not (tree.root / "淄博").exists()
+    assert [(done, total) for done, total, _ in tree.progress] == [(n, len(ROWS)) for n in range(1, len(ROWS) + 1)]
+
+
+def test_a_city_and_a_name_windows_refuses_are_made_safe(tree: Tree) -> None:
+    odd = enterprise_folder(tree.root, ODD_NAME)
+
+    relative = odd.relative_to(tree.root)
+    assert len(relative.parts) == 2
+    for part in relative.parts:
+        assert not WINDOWS_REFUSES.search(part), part
+        assert part == part.strip(" .")
+    assert relative.parts == ("烟台_芝罘_开发区__东_", "烟台蓝海_船舶_装备__有限__公司")
+    assert {p.name: p.read_bytes() for p in odd.iterdir()} == documents_in("valid.rar")
+    assert all(not WINDOWS_REFUSES.search(part) for path in manifest(tree.root) for part in Path(path).parts)
+
+
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [
+        ("济南", "济南"),
+        ("a/b\\c", "a_b_c"),
+        ("C:", "C_"),
+        ('x"y<z>|*?', "x_y_z____"),
+        ("tab\there\nnewline", "tab_here_newline"),
+        ("  名称. ", "名称"),
+        ("..", "_"),
+        ("", "_"),
+    ],
+)
+def test_safe_name(name: str, safe: str) -> None:
+    assert export.safe_name(name) == safe
+
+
+# -- what counts is a person's decision --------------------------------------------------------------------
+
+
+def test_a_version_a_person_rejected_is_not_exported(tmp_path: Path) -> None:
+    site = site_in(tmp_path)
+    planner = ReplyPlanner(Renderer("科技处 <kejichu2019@shandong.cn>"), RULES, "质量标杆", 10)
+    with Session(site.engine) as session:
+        row = session.get(MessageRecord, site.ids[JINAN][-1])
+        assert row is not None
+        decide(session, planner, row, False, "第二版缺少公章", datetime(2022, 7, 1, 9, 0, tzinfo=SHANGHAI))
+        row = session.get(MessageRecord, site.ids[QINGDAO][0])
+        assert row is not None
+        decide(session, planner, row, False, "非本企业材料", datetime(2022, 7, 1, 9, 0, tzinfo=SHANGHAI))
+        session.commit()
+
+    result = run_export(site, tmp_path / "out")
+
+    jinan = tmp_path / "out" / "济南" / JINAN
+    assert {p.name: p.read_bytes() for p in jinan.iterdir()} == documents_in("valid.rar")  # back to version 1
+    assert result.missing == [QINGDAO, LINYI, ZIBO]
+    assert not (tmp_path / "out" / "青岛").exists()

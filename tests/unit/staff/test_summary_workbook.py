@@ -1,0 +1,204 @@
+"""The summary workbook (issue 4, point 3), built from a real SQLite file and reopened with openpyxl.
+
+First sheet: the header row, then one row per roster enterprise in roster order, 状态 holding exactly one of
+the four words (coloured), header frozen, widths fit to Chinese text. Second sheet: every received message.
+"""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from conftest import ROSTER_ROWS, SHANGHAI, rar, submission
+from openpyxl import Workbook, load_workbook
+from openpyxl.worksheet.worksheet import Worksheet
+from sqlmodel import Session
+
+from daemon.campaign import CallRules
+from daemon.domain import RosterEntry
+from daemon.render import Renderer
+from daemon.service.recorder import Recorder
+from daemon.service.replies import ReplyPlanner
+from daemon.service.roster_sync import database_roster, import_roster
+from daemon.staff import workbook
+from daemon.staff.decisions import decide
+from daemon.staff.status import enterprise_statuses, message_views
+from daemon.storage.blobs import BlobStore
+from daemon.storage.db import open_database
+from daemon.storage.models import MessageRecord
+
+DEADLINE = datetime(2022, 7, 5, 23, 59, 59, tzinfo=SHANGHAI)
+RULES = CallRules(deadline=DEADLINE)
+LINK = "https://mail.qq.com/cgi-bin/ftnExs_download?k=1&t=exs_ftn_download&code=2"
+STANDINGS = {"已受理", "待人工", "已退回", "未提交"}
+
+JINAN, QINGDAO, LINYI = (row[1] for row in ROSTER_ROWS)
+ZIBO = "淄博鲁中陶瓷有限责任公司"
+ROWS = [*ROSTER_ROWS, ("淄博", ZIBO, "陶瓷窑炉智能质量管控", "赵工", "13863100005", "luzhong_cc@126.com")]
+CONTACT = {row[1]: row[5] for row in ROWS}
+HEADER = ["序号", "所属市", "企业名称", "状态", "提交次数", "最近提交时间", "问题", "联系人", "电子邮箱"]
+
+
+def package(name: str, fixture: str, body: str = "附件为申报材料") -> bytes:
+    return submission(name, [(f"{name}.rar", rar(fixture))], sender=CONTACT[name], body=body)
+
+
+@dataclass(frozen=True)
+class Built:
+    book: Workbook
+    database: Path
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """济南 accepted (after a rejection), 青岛 waiting for a person, 临沂 rejected (a person confirmed it),
+    淄博 silent; plus a message naming nobody and an auto-reply."""
+    folder = tmp_path_factory.mktemp("workbook")
+    database = folder / "shenbao.db"
+    engine = open_database(f"sqlite:///{database}")
+    with Session(engine) as session:
+        import_roster(session, [RosterEntry(row[1], row[0], *row[2:]) for row in ROWS])
+        session.commit()
+    recorder = Recorder(engine, BlobStore(folder / "files"), RULES, database_roster(engine))
+    recorder.record(package(JINAN, "missing_proof.rar", body="第一封"), "1.eml")
+    recorder.record(package(JINAN, "valid.rar"), "2.eml")
+    recorder.record(submission(QINGDAO, sender=CONTACT[QINGDAO], body=f"超大附件：{LINK}"), "3.eml")
+    rejected = recorder.record(package(LINYI, "missing_proof.rar"), "4.eml")
+    recorder.record(submission("济南明湖软件公司", sender="someone@example.cn"), "5.eml")
+    recorder.record(submission(f"自动回复：{ZIBO}", sender=CONTACT[ZIBO], body="休假中"), "6.eml")
+    planner = ReplyPlanner(Renderer("科技处 <kejichu2019@shandong.cn>"), RULES, "质量标杆", 10)
+    with Session(engine) as session:
+        row = session.get(MessageRecord, rejected.record_id)
+        assert row is not None
+        decide(session, planner, row, False, "请补充证明材料", datetime(2022, 7, 1, 9, 0, tzinfo=SHANGHAI))
+        session.commit()
+    with Session(engine) as session:
+        data = workbook.build(enterprise_statuses(session), message_views(session), RULES)
+    return Built(load_workbook(io.BytesIO(data)), database)
+
+
+@pytest.fixture
+def first(built: Built) -> Worksheet:
+    sheet = built.book.worksheets[0]
+    assert isinstance(sheet, Worksheet)
+    return sheet
+
+
+@pytest.fixture
+def second(built: Built) -> Worksheet:
+    sheet = built.book.worksheets[1]
+    assert isinstance(sheet, Worksheet)
+    return sheet
+
+
+def records(sheet: Worksheet) -> list[dict[str, object]]:
+    """The rows under the header, keyed by the header's words."""
+    header = [cell.value for cell in sheet[1]]
+    return [dict(zip(header, row, strict=True)) for row in sheet.iter_rows(min_row=2, values_only=True)]
+
+
+def width(sheet: Worksheet, header: str) -> float:
+    column = next(cell.column_letter for cell in sheet[1] if cell.value == header)
+    return float(sheet.column_dimensions[column].width)
+
+
+def columns(text: str) -> int:
+    """How wide `text` is on screen: a Chinese character takes two columns (computed here, not by shenbao)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def test_the_first_sheets_first_row_is_the_header(first: Worksheet) -> None:
+    header = [cell.value for cell in first[1]]
+
+    assert header[: len(HEADER)] == HEADER
+    assert all(isinstance(value, str) and value for value in header)
+
+
+def test_there_is_one_row_per_roster_enterprise_in_roster_order(first: Worksheet) -> None:
+    found = records(first)
+
+    assert [row["序号"] for row in found] == [1, 2, 3, 4]
+    assert [(row["所属市"], row["企业名称"]) for row in found] == [(row[0], row[1]) for row in ROWS]
+    assert [(row["联系人"], row["电子邮箱"]) for row in found] == [(row[3], row[5]) for row in ROWS]
+    assert first.max_row == 1 + len(ROWS)
+
+
+def test_the_status_cell_holds_exactly_one_of_the_four_words_and_counts_have_their_own_columns(
+    first: Worksheet,
+) -> None:
+    found = {row["企业名称"]: row for row in records(first)}
+
+    assert {name: row["状态"] for name, row in found.items()} == {
+        JINAN: "已受理",
+        QINGDAO: "待人工",
+        LINYI: "已退回",
+        ZIBO: "未提交",
+    }
+    assert all(row["状态"] in STANDINGS for row in found.values())
+    assert {name: row["提交次数"] for name, row in found.items()} == {JINAN: 2, QINGDAO: 1, LINYI: 1, ZIBO: 0}
+    assert found[JINAN]["问题"] in (None, "")  # accepted: nothing left to fix
+    assert "缺少材料：证明材料" in str(found[LINYI]["问题"])
+    assert "超大附件" in str(found[QINGDAO]["问题"])
+    assert found[ZIBO]["最近提交时间"] is None
+
+
+def test_the_latest_submission_time_is_written_as_beijing_time(first: Worksheet) -> None:
+    found = {row["企业名称"]: row for row in records(first)}
+
+    # conftest's messages are stamped 2022-06-28 09:30 +08:00; Excel has no time zones
+    assert found[JINAN]["最近提交时间"] == datetime(2022, 6, 28, 9, 30)
+
+
+def test_the_status_fills_differ_by_status(first: Worksheet) -> None:
+    status_column = HEADER.index("状态") + 1
+    fills = {
+        first.cell(row=row, column=status_column).value: first.cell(row=row, column=status_column).fill.fgColor.rgb
+        for row in range(2, first.max_row + 1)
+    }
+
+    assert set(fills) == STANDINGS
+    assert len(set(fills.values())) == 4
+    assert first.cell(row=1, column=status_column).fill.fgColor.rgb not in fills.values()
+
+
+def test_the_header_row_is_frozen_on_both_sheets(first: Worksheet, second: Worksheet) -> None:
+    assert first.freeze_panes == "A2"
+    assert second.freeze_panes == "A2"
+
+
+def test_column_widths_fit_chinese_text(first: Worksheet) -> None:
+    names = [row[1] for row in ROWS]
+    emails = [row[5] for row in ROWS]
+    assert max(map(len, names)) < max(map(len, emails))  # fewer characters, but each twice as wide
+
+    assert width(first, "企业名称") >= max(map(columns, names))
+    assert width(first, "企业名称") > width(first, "电子邮箱") >= max(map(len, emails))
+    assert width(first, "企业名称") > width(first, "序号")
+    assert width(first, "所属市") >= columns("所属市")
+
+
+def test_the_second_sheet_lists_every_received_message(built: Built, second: Worksheet) -> None:
+    connection = sqlite3.connect(built.database)
+    try:
+        stored = connection.execute("SELECT id, subject, sender FROM message ORDER BY id").fetchall()
+    finally:
+        connection.close()
+
+    found = records(second)
+
+    assert len(found) == len(stored) == 6
+    assert [row["编号"] for row in found] == [f"SB-{number:06d}" for number, _, _ in stored]
+    assert [(row["主题"], row["发件人"]) for row in found] == [(subject, sender) for _, subject, sender in stored]
+    assert [row["结论"] for row in found] == ["已退回", "已受理", "待人工", "已退回", "待人工", "已忽略"]
+    assert [row["人工决定"] for row in found][3] == "已退回：请补充证明材料"
+    assert all(isinstance(row["收到时间"], datetime) for row in found)
+
+
+def test_the_file_is_named_after_the_day() -> None:
+    assert workbook.filename(date(2022, 7, 6)) == "汇总表-20220706.xlsx"
+    assert workbook.filename(date(2023, 1, 2)) == "汇总表-20230102.xlsx"
