@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser("doctor", help="check the configuration, the RAR tool and the database")
     doctor.add_argument("--config", type=Path, required=True, metavar="F")
+    doctor.add_argument("--json", action="store_true")
     doctor.set_defaults(run=run_doctor)
     return parser
 

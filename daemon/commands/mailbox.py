@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+from collections.abc import Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
@@ -57,20 +59,29 @@ def run_demo_command(args: argparse.Namespace) -> int:
 
 
 def run_doctor(args: argparse.Namespace) -> int:
-    """One line per check; exit 0 only when everything works."""
-    failures = 0
+    """One line per check (or one JSON list with --json); exit 0 only when everything works."""
+    checks: list[dict[str, object]] = []
 
     def report(name: str, problem: str | None, fine: str) -> None:
-        nonlocal failures
-        failures += problem is not None
-        print(f"{'FAIL' if problem else 'ok  '}  {name}: {problem or fine}")
+        checks.append({"check": name, "ok": problem is None, "detail": problem or fine})
+        if not args.json:
+            print(f"{'FAIL' if problem else 'ok  '}  {name}: {problem or fine}", flush=True)
 
+    try:
+        _doctor_checks(args, report)
+    finally:
+        if args.json:
+            print(json.dumps(checks, ensure_ascii=False))
+    return EXIT_OK if all(check["ok"] for check in checks) else EXIT_ENVIRONMENT
+
+
+def _doctor_checks(args: argparse.Namespace, report: Callable[[str, str | None, str], None]) -> None:
     try:
         settings = load(args.config)
     except ConfigError as error:
         for line in error.lines:
             report("config", line, "")
-        return EXIT_ENVIRONMENT
+        return
     report("config", None, str(args.config))
     problem = self_test(settings.call_rules().limits)
     report("rar tool", problem and f"{problem}. {UNRAR_HELP}", "unrar reads the bundled RAR5 archive exactly")
@@ -94,7 +105,6 @@ def run_doctor(args: argparse.Namespace) -> int:
         report("imap", *_doctor_imap(settings.imap))
     if settings.smtp is not None:
         report("smtp", *_doctor_smtp(settings.smtp))
-    return EXIT_OK if failures == 0 else EXIT_ENVIRONMENT
 
 
 def _doctor_imap(imap: ImapSettings) -> tuple[str | None, str]:
