@@ -24,7 +24,8 @@ _LINE_LIMIT = 1 << 16
 _MAX_HEADER_BYTES = 1 << 20
 _MAX_TEXT_BYTES = 4 << 20
 _MAX_DEPTH = 50
-_HEADER_LINE = re.compile(rb"^[!-9;-~]+[ \t]*:")
+HEADER_LINE = re.compile(rb"^[!-9;-~]+[ \t]*:")
+"""A line that starts a header field: a name of printable characters, then a colon."""
 _BASE64_NOISE = re.compile(rb"[^A-Za-z0-9+/=]")
 _CONTAINER_TYPES = frozenset({"message/rfc822", "message/global"})
 
@@ -125,7 +126,7 @@ def read_header_block(lines: _Lines, boundaries: _Boundaries) -> bytes:
             return bytes(block)
         if not block and line.startswith(b"From "):
             continue  # an mbox separator line before a forwarded message's headers
-        if not block and not _HEADER_LINE.match(line):
+        if not block and not HEADER_LINE.match(line):
             lines.push(line)  # a part with no headers: this is already its body
             return b""
         if len(block) < _MAX_HEADER_BYTES:

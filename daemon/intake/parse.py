@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..domain import Attachment, ParsedMessage
 from .charsets import decode_bytes, decode_header_value, raw_bytes
-from .mime import Leaf, walk
+from .mime import HEADER_LINE, Leaf, walk
 
 _BODY_TYPES = frozenset({"text/plain", "text/html"})
 _NOT_FILES = frozenset(
@@ -64,7 +64,6 @@ def _is_body(headers: Message) -> bool:
     return is_text and not attachment_filename(headers) and headers.get_content_disposition() != "attachment"
 
 
-_HEADER_LINE = re.compile(rb"^[!-9;-~]+[ \t]*:")
 _SPACE_BEFORE_COLON = re.compile(rb"^([!-9;-~]+)[ \t]+:", re.MULTILINE)
 _HEAD_SEARCH_LINES = 20
 
@@ -77,9 +76,9 @@ def repair_head(raw: bytes) -> bytes:
     """
     raw = raw.removeprefix(b"\xef\xbb\xbf")
     lines = raw.split(b"\n", _HEAD_SEARCH_LINES)
-    if lines and not _HEADER_LINE.match(lines[0]):
+    if lines and not HEADER_LINE.match(lines[0]):
         for index, line in enumerate(lines[:_HEAD_SEARCH_LINES]):
-            if _HEADER_LINE.match(line) and not line[:1].isspace():
+            if HEADER_LINE.match(line) and not line[:1].isspace():
                 raw = b"\n".join(lines[index:])
                 break
     ends = [index for index in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if index >= 0]

@@ -38,10 +38,6 @@ class MessageView:
     reply_states: tuple[str, ...]
 
     @property
-    def waits_for_person(self) -> bool:
-        return self.outcome is Outcome.REVIEW
-
-    @property
     def found(self) -> tuple[Problem, ...]:
         return tuple(Problem(Code(p.code), p.role, p.suggestion, p.detail) for p in self.problems)
 
