@@ -56,6 +56,7 @@ import imapclient
 from sqlmodel import Session, col, select
 
 from daemon.config import load
+from daemon.demo import loopback_config
 from daemon.loopback import PymapProcess, SmtpCapture
 from daemon.storage.db import open_database
 from daemon.storage.models import MailboxItem, MessageRecord, OutboxItem, ProblemRecord
@@ -81,36 +82,6 @@ _WRITE_CHUNK = 1 << 20
 _B64_LINE = 57  # raw bytes per 76-character base64 line
 _B64_CHUNK = _B64_LINE * 16384  # about 0.9 MB, a whole number of lines
 _RAR_OVERHEAD = 400  # bytes of RAR5 headers around four stored members, roughly
-
-_CONFIG = """\
-# Written by bench/memory.py.
-[imap]
-host = "{imap_host}"
-port = {imap_port}
-security = "none"
-username = "{mailbox}"
-password_env = "{password_env}"
-timeout_seconds = 600
-
-[smtp]
-host = "{smtp_host}"
-port = {smtp_port}
-security = "none"
-username = "{mailbox}"
-password_env = "{password_env}"
-sender = "山东省工业和信息化厅科技处 <{mailbox}>"
-
-[storage]
-database = "sqlite:///shenbao.db"
-files = "files"
-
-[campaign]
-name = "2022年全国质量标杆"
-deadline = "2022-07-05T23:59:59+08:00"
-roster = "roster.xlsx"
-max_archive_mb = {max_archive_mb}
-max_message_mb = {max_message_mb}
-"""
 
 
 # ------------------------------------------------------------------------------------------ the message
@@ -515,13 +486,12 @@ def benchmark(args: argparse.Namespace, folder: Path) -> int:
         print(f"appended in {appended:.1f} s", flush=True)
         config = folder / "shenbao.toml"
         config.write_text(
-            _CONFIG.format(
-                imap_host=imap.host,
-                imap_port=imap.port,
-                smtp_host=smtp.host,
-                smtp_port=smtp.port,
-                mailbox=MAILBOX,
+            loopback_config(
+                imap,
+                smtp,
+                by="bench/memory.py",
                 password_env=PASSWORD_ENV,
+                timeout_seconds=600,
                 max_archive_mb=max(200, math.ceil(attachment.size / MIB) + 1),
                 max_message_mb=max(300, math.ceil(wire / MIB) + 1),
             ),

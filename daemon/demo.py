@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from .config import load
 from .domain import Outcome
 from .explain import OUTCOME_WORDS
-from .loopback import PymapServer, SmtpCapture
+from .loopback import LoopbackServer, PymapServer, SmtpCapture
 from .service.daemon import Daemon
 from .storage.db import open_database
 from .storage.models import MailboxItem, MessageRecord, OutboxItem, ProblemRecord
@@ -31,21 +31,22 @@ MAILBOX = "kejichu2019@shandong.cn"
 REPLY_WORDS = {"receipt": "受理回执", "rejection": "退回通知", "review": "已收到"}
 PASSWORD = "demo"
 _CONFIG = """\
-# Written by `shenbao demo`: the loopback servers it started are gone when it ends.
+# Written by {by}: the loopback servers it started are gone when it ends.
 [imap]
-host = "{imap_host}"
-port = {imap_port}
+host = "{imap.host}"
+port = {imap.port}
 security = "none"
-username = "{mailbox}"
-password_env = "SHENBAO_DEMO_PASSWORD"
+username = "{imap.user}"
+password_env = "{password_env}"
+timeout_seconds = {timeout_seconds:g}
 
 [smtp]
-host = "{smtp_host}"
-port = {smtp_port}
+host = "{smtp.host}"
+port = {smtp.port}
 security = "none"
-username = "{mailbox}"
-password_env = "SHENBAO_DEMO_PASSWORD"
-sender = "山东省工业和信息化厅科技处 <{mailbox}>"
+username = "{imap.user}"
+password_env = "{password_env}"
+sender = "山东省工业和信息化厅科技处 <{imap.user}>"
 
 [storage]
 database = "sqlite:///shenbao.db"
@@ -55,7 +56,31 @@ files = "files"
 name = "2022年全国质量标杆"
 deadline = "2022-07-05T23:59:59+08:00"
 roster = "roster.xlsx"
+max_archive_mb = {max_archive_mb:g}
+max_message_mb = {max_message_mb:g}
 """
+
+
+def loopback_config(
+    imap: LoopbackServer,
+    smtp: SmtpCapture,
+    *,
+    by: str = "`shenbao demo`",
+    password_env: str = "SHENBAO_DEMO_PASSWORD",
+    timeout_seconds: float = 120,
+    max_archive_mb: float = 200,
+    max_message_mb: float = 300,
+) -> str:
+    """A configuration for servers on loopback (no TLS), the campaign of the samples, files beside it."""
+    return _CONFIG.format(
+        by=by,
+        imap=imap,
+        smtp=smtp,
+        password_env=password_env,
+        timeout_seconds=timeout_seconds,
+        max_archive_mb=max_archive_mb,
+        max_message_mb=max_message_mb,
+    )
 
 
 @dataclass(frozen=True)
@@ -82,12 +107,7 @@ def run_demo(folder: Path) -> int:
     with PymapServer(MAILBOX, PASSWORD) as imap, SmtpCapture(folder=folder / "replies", auth=True) as smtp:
         _fill_inbox(imap, messages)
         config = folder / "shenbao.toml"
-        config.write_text(
-            _CONFIG.format(
-                imap_host=imap.host, imap_port=imap.port, smtp_host=smtp.host, smtp_port=smtp.port, mailbox=MAILBOX
-            ),
-            encoding="utf-8",
-        )
+        config.write_text(loopback_config(imap, smtp), encoding="utf-8")
         os.environ["SHENBAO_DEMO_PASSWORD"] = PASSWORD
         settings = load(config)
         result = Daemon(settings).run_once()
