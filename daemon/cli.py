@@ -127,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     recheck = commands.add_parser("recheck", help="judge stored messages again under today's roster and rules")
     recheck.add_argument("--since", type=_deadline, metavar="ISO", help="only messages received since then")
-    recheck.add_argument("--notify", action="store_true", help="tell the senders whose verdict changed")
+    recheck_mode = recheck.add_mutually_exclusive_group()
+    recheck_mode.add_argument("--notify", action="store_true", help="tell the senders whose verdict changed")
+    recheck_mode.add_argument("--dry-run", action="store_true", help="show what would change; record nothing")
     recheck.add_argument("--config", type=Path, required=True, metavar="F")
     recheck.add_argument("--json", action="store_true")
     recheck.set_defaults(run=run_recheck)

@@ -311,7 +311,7 @@ def run_recheck(args: argparse.Namespace) -> int:
     on_record = _notifier(runtime) if args.notify else None
     changes = []
     for record_id in ids:
-        revision = recorder.revise(record_id, "recheck", on_record=on_record)
+        revision = recorder.revise(record_id, "recheck", on_record=on_record, dry_run=args.dry_run)
         if revision.changed:
             changes.append(
                 {
@@ -325,25 +325,20 @@ def run_recheck(args: argparse.Namespace) -> int:
     if sender is not None:
         send_due(runtime.engine, sender)
     if args.json:
-        print(json.dumps({"checked": len(ids), "changed": changes}, ensure_ascii=False))
+        print(json.dumps({"checked": len(ids), "changed": changes, "recorded": not args.dry_run}, ensure_ascii=False))
         return EXIT_OK
     for change in changes:
         print(
             f"{change['reference']}: {change['before']} ({change['before_codes'] or '—'}) -> "
             f"{change['after']} ({change['after_codes'] or '—'})"
         )
-    print(
-        f"{len(ids)} messages judged again, {len(changes)} changed"
-        + (
-            "; senders told"
-            if args.notify and changes
-            else ""
-            if args.notify
-            else "; nobody told (use --notify to answer them)"
-            if changes
-            else ""
-        )
-    )
+    if args.dry_run:
+        after = "nothing recorded (without --dry-run the new verdicts are recorded)"
+    elif args.notify:
+        after = "senders told" if changes else "nobody to tell"
+    else:
+        after = "recorded; nobody told (answer them with `shenbao resend`)" if changes else "nothing to tell"
+    print(f"{len(ids)} messages judged again, {len(changes)} changed; {after}")
     return EXIT_OK
 
 

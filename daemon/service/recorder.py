@@ -166,11 +166,17 @@ class Recorder:
             return Recorded(row.id, verdict.outcome, verdict.enterprise, created=True)
 
     def revise(
-        self, record_id: int, reason: str, extra: Path | None = None, on_record: OnRecord | None = None
+        self,
+        record_id: int,
+        reason: str,
+        extra: Path | None = None,
+        on_record: OnRecord | None = None,
+        *,
+        dry_run: bool = False,
     ) -> Revision:
         """Judge a stored message again under today's roster and rules (with `extra`, an archive staff
         fetched by hand, as if it had been attached) and record the new verdict; the old one is kept in
-        the revision history."""
+        the revision history. `dry_run`: judge and say, record nothing."""
         with Session(self.engine) as session:
             row = session.get(MessageRecord, record_id)
             if row is None:
@@ -220,6 +226,10 @@ class Recorder:
             )
             session.add(revision)
             session.add(row)
+            if dry_run:  # show what would change, keep everything as it was
+                session.expunge(revision)
+                session.rollback()
+                return revision
             if on_record is not None and revision.changed:
                 session.flush()
                 on_record(session, row, judgement)

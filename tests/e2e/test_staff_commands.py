@@ -439,6 +439,20 @@ def test_recheck_after_a_roster_fix_shows_the_change_and_tells_nobody_without_no
     assert site.query("SELECT count(*) FROM outbox") == [(0,)]
 
 
+def test_recheck_dry_run_shows_the_change_and_records_nothing(site: Site) -> None:
+    write_roster(site.folder / "roster.xlsx", [*ROWS, ZIBO_ROW])
+    before = site.query("SELECT id, outcome, enterprise_name FROM message ORDER BY id")
+
+    result = as_json(site.run("recheck", "--dry-run", "--json"))
+
+    assert isinstance(result, dict)
+    assert result["recorded"] is False
+    assert [(c["reference"], c["after"]) for c in result["changed"]] == [("SB-000004", "accepted")]
+    assert site.query("SELECT id, outcome, enterprise_name FROM message ORDER BY id") == before
+    assert site.query("SELECT count(*) FROM revision") == [(0,)]
+    assert site.smtp.messages == []
+
+
 def test_recheck_notify_sends_the_sender_the_new_verdict(site: Site) -> None:
     write_roster(site.folder / "roster.xlsx", [*ROWS, ZIBO_ROW])
 
