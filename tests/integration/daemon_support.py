@@ -426,14 +426,22 @@ class FaultyProxy:
     (the client gets exactly `cut_after` bytes of it); later connections are forwarded whole.
     `hold_on`: the first client command containing these bytes is held back from the server until
     `release` is set (`held` is set meanwhile), so a test can act while the client waits for its answer.
+    `hide_capability`: removed from every CAPABILITY the server announces, as if it lacked it.
     """
 
     def __init__(
-        self, target_host: str, target_port: int, *, cut_after: int | None = None, hold_on: bytes | None = None
+        self,
+        target_host: str,
+        target_port: int,
+        *,
+        cut_after: int | None = None,
+        hold_on: bytes | None = None,
+        hide_capability: bytes | None = None,
     ) -> None:
         self.target = (target_host, target_port)
         self.cut_after = cut_after
         self.hold_on = hold_on
+        self.hide_capability = hide_capability
         self.cut = threading.Event()
         self.held = threading.Event()
         self.release = threading.Event()
@@ -512,11 +520,20 @@ class FaultyProxy:
                     self.cut.set()
                     break
                 passed += len(data)
-                client.sendall(data)
+                client.sendall(self._without_capability(data))
         except OSError:
             pass
         finally:
             _shut(client, server)
+
+    def _without_capability(self, data: bytes) -> bytes:
+        if self.hide_capability is None or b"CAPABILITY" not in data:
+            return data
+        lines = data.split(b"\r\n")
+        token = b" " + self.hide_capability
+        return b"\r\n".join(
+            line.replace(token + b" ", b" ").removesuffix(token) if b"CAPABILITY" in line else line for line in lines
+        )
 
 
 def _shut(*sockets: socket.socket) -> None:

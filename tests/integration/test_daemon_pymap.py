@@ -715,3 +715,24 @@ def test_sigterm_while_a_message_is_in_hand_finishes_it_and_stops(
             assert daemon.process.wait(10) == 0
     assert message_ids_in(imap, FOLDERS["accepted"]) == [mid("in-hand")]  # the message in hand was finished
     assert message_count(office) == 1
+
+
+def test_without_move_messages_are_flagged_in_place_and_handled_once(
+    imap: PymapServer, smtp: SmtpCapture, office: Path
+) -> None:
+    """Where the server has no MOVE, the message stays where it is, marked handled (seen and flagged)."""
+    append(imap, valid("no-move"))
+    with FaultyProxy(imap.host, imap.port, hide_capability=b"MOVE") as proxy:
+        config = write_config(office, imap, smtp, imap_port=proxy.port)
+        first = shenbao("run", "--config", config, "--once", env=daemon_env(imap), cwd=office)
+        second = shenbao("run", "--config", config, "--once", env=daemon_env(imap), cwd=office)
+
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    assert message_ids_in(imap, "INBOX") == [mid("no-move")]
+    with connected(imap) as client:
+        client.select_folder("INBOX", readonly=True)
+        [flags] = client.get_flags(client.search(["ALL"])).values()
+    assert {b"\\Seen", b"\\Flagged"} <= set(flags)
+    assert len(replies_to(smtp, mid("no-move"))) == 1
+    assert query(office, "SELECT state FROM mailbox_item") == [("done",)]
