@@ -79,6 +79,7 @@ class Daemon:
         self.runtime: Runtime | None = None
         self.mailbox: Mailbox | None = None
         self.backoff = _BACKOFF_START
+        self.scheduler: BackgroundScheduler | None = None
 
     def start(self) -> Runtime:
         self.lock.acquire()
@@ -176,9 +177,8 @@ class Daemon:
         self.wake.set()
 
     def wake_outbox(self) -> None:
-        scheduler = getattr(self, "scheduler", None)
-        if scheduler is not None and scheduler.running and not self.dry_run:
-            scheduler.modify_job("outbox", next_run_time=datetime.now(SHANGHAI))
+        if self.scheduler is not None and self.scheduler.running and not self.dry_run:
+            self.scheduler.modify_job("outbox", next_run_time=datetime.now(SHANGHAI))
 
     def watch_cycle(self) -> None:
         """Sync, save Sent copies, then wait for news; on any network error reconnect later, with backoff."""
