@@ -94,7 +94,26 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
         interval = min(interval * 2, 0.1)
 
 
-class LoopbackServer:
+class _Started:
+    """start() on entering a with-block, stop() on leaving it."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class LoopbackServer(_Started):
     """What every IMAP server here offers: where it listens, the one account, and start/stop/with."""
 
     host: str
@@ -122,15 +141,6 @@ class LoopbackServer:
         if not self._fixed_port:
             self.port = free_port(self.host)
         return self.port
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(imap://{self.user}@{self.host}:{self.port})"
@@ -661,7 +671,7 @@ def _quieten_aiosmtpd() -> None:
         logger.addFilter(_LoginDataNoise())
 
 
-class SmtpCapture:
+class SmtpCapture(_Started):
     """An aiosmtpd server on loopback that keeps every message it accepts, for the demo and the tests.
 
     `responses` scripts the reply to successive DATA attempts (e.g. a 451 then a 250, or a 550), so retry
@@ -769,15 +779,6 @@ class SmtpCapture:
             with self._condition:
                 self.logins.append(auth_data.login.decode("utf-8", "replace"))
         return AuthResult(success=True)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"SmtpCapture(smtp://{self.host}:{self.port}, {len(self.messages)} messages)"

@@ -6,7 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..campaign import CallRules
@@ -17,7 +16,6 @@ from ..service.daemon import MissingSecret, secret
 from ..service.outbox import Sender, smtp_sender
 from ..service.runtime import Runtime
 from ..staff.roster import RosterError, read_roster
-from ..storage.db import open_database
 
 EXIT_OK = 0
 
@@ -58,20 +56,22 @@ def roster_from_file(path: Path) -> Roster:
         raise UsageError(str(error)) from error
 
 
-def open_database_from(settings: Settings) -> Engine:
+def runtime_from(settings: Settings, *, load_roster: bool = True) -> Runtime:
+    """The database, files and rules of a configuration, with the configured roster loaded if it changed."""
     try:
-        return open_database(settings.database_url)
+        runtime = Runtime.open(settings)
     except SQLAlchemyError as error:
         raise EnvironmentProblem(f"cannot open the database {settings.storage.database}: {error}") from error
+    if load_roster:
+        try:
+            runtime.roster()
+        except (RosterError, OSError) as error:
+            raise UsageError(f"campaign.roster: {error}") from error
+    return runtime
 
 
 def staff_runtime(args: argparse.Namespace) -> Runtime:
-    runtime = Runtime.open(settings_from(args.config))
-    try:
-        runtime.roster()
-    except (RosterError, OSError) as error:
-        raise UsageError(f"campaign.roster: {error}") from error
-    return runtime
+    return runtime_from(settings_from(args.config))
 
 
 def smtp_sender_for(settings: Settings) -> Sender:

@@ -14,11 +14,9 @@ from ..campaign import MIB, CallRules
 from ..domain import Verdict
 from ..explain import OUTCOME_WORDS, title
 from ..pipeline import judge
-from ..service.recorder import Recorder
-from ..service.roster_sync import database_roster, import_roster, refresh_roster
+from ..service.roster_sync import import_roster
 from ..staff.roster import RosterError, read_roster
-from ..storage.blobs import BlobStore
-from .common import EXIT_OK, UsageError, open_database_from, require_rar_tool, roster_from_file, settings_from
+from .common import EXIT_OK, UsageError, require_rar_tool, roster_from_file, runtime_from, settings_from
 
 
 def verdict_json(verdict: Verdict) -> dict[str, object]:
@@ -80,12 +78,7 @@ def run_process(args: argparse.Namespace) -> int:
     rules = settings.call_rules()
     files = _eml_files(args.paths)
     require_rar_tool(rules)
-    engine = open_database_from(settings)
-    try:
-        refresh_roster(engine, settings.roster_path)
-    except (RosterError, OSError) as error:
-        raise UsageError(f"campaign.roster: {error}") from error
-    recorder = Recorder(engine, BlobStore(settings.files_dir), rules, database_roster(engine))
+    recorder = runtime_from(settings).recorder()
     for path in files:
         result = recorder.record(path.read_bytes(), source=str(path.resolve()))
         if args.json:
@@ -118,8 +111,7 @@ def run_roster_import(args: argparse.Namespace) -> int:
         entries = read_roster(args.file)
     except RosterError as error:
         raise UsageError(str(error)) from error
-    engine = open_database_from(settings)
-    with Session(engine) as session:
+    with Session(runtime_from(settings, load_roster=False).engine) as session:
         change = import_roster(session, entries)
         session.commit()
     if args.json:

@@ -26,13 +26,21 @@ from ..staff import decisions, digest, export, reminders
 from ..staff.status import MessageView, Standing, enterprise_statuses
 from ..storage.models import Decision, DocumentRecord, MessageRecord, OutboxItem, Submission, now
 from ..tables import print_table
-from .common import EXIT_OK, UsageError, require_rar_tool, say, settings_from, smtp_sender_for, staff_runtime
+from .common import (
+    EXIT_OK,
+    UsageError,
+    require_rar_tool,
+    runtime_from,
+    say,
+    settings_from,
+    smtp_sender_for,
+    staff_runtime,
+)
 
 
 def run_digest(args: argparse.Namespace) -> int:
     settings = settings_from(args.config)
-    runtime = Runtime.open(settings)
-    runtime.roster()  # load the configured roster if it changed
+    runtime = runtime_from(settings)
     if args.now and not args.output:
         raise UsageError("--now only goes with --output: a digest that is sent is today's")
     moment = args.now or now()
@@ -61,8 +69,7 @@ def run_digest(args: argparse.Namespace) -> int:
 
 def run_remind(args: argparse.Namespace) -> int:
     settings = settings_from(args.config)
-    runtime = Runtime.open(settings)
-    runtime.roster()
+    runtime = runtime_from(settings)
     moment = args.now or now()
     if args.dry_run:
         with Session(runtime.engine) as session:

@@ -151,7 +151,7 @@ class Watcher:
 
             def on_record(session: Session, row: MessageRecord, judgement: Judgement) -> None:
                 self._mark_bounced(session, row, judgement)
-                if self._answerable(junk, judgement.verdict.enterprise):
+                if self._answerable(junk, judgement.verdict.enterprise, recorder):
                     planner.queue(session, row, now(), hold=self.dry_run)
 
             recorded = recorder.record_stored(
@@ -162,7 +162,7 @@ class Watcher:
                 on_record=on_record,
             )
             reached("recorded")
-            keep = not self._answerable(junk, recorded.enterprise)  # the same whether recorded now or before
+            keep = not self._answerable(junk, recorded.enterprise, recorder)  # the same whether recorded now or before
             item.message_id = recorded.record_id
             item.target = None if keep else self._target(recorded.outcome)
             self._set_state(item, "recorded")
@@ -195,11 +195,12 @@ class Watcher:
                 session.commit()
         return len(pending)
 
-    def _answerable(self, junk: bool, enterprise: str | None) -> bool:
+    @staticmethod
+    def _answerable(junk: bool, enterprise: str | None, recorder: Recorder) -> bool:
         """Junk-folder mail is answered (and moved) only when its subject names a roster enterprise."""
         if not junk:
             return True
-        return self.runtime.roster() is not None and enterprise is not None
+        return recorder.roster is not None and enterprise is not None  # the roster of this sync, read once
 
     def _target(self, outcome: Outcome) -> str:
         return str(getattr(self.imap.targets, outcome.value))

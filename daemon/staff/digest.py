@@ -52,8 +52,8 @@ def days_left(deadline: datetime | None, day: date) -> int | None:
 def gather(session: Session, rules: CallRules, campaign: str, moment: datetime) -> Digest:
     """Everything the digest says, for the day of `moment`."""
     day = today(moment)
-    statuses = enterprise_statuses(session)
     every = message_views(session)
+    statuses = enterprise_statuses(session, views=every)
     last = session.exec(select(DigestRecord).order_by(col(DigestRecord.created_at).desc())).first()
     since = last.created_at if last else None
     arrived = [v for v in every if since is None or v.record.processed_at > since]

@@ -47,7 +47,8 @@ def safe_name(name: str) -> str:
 
 
 def export(session: Session, blobs: BlobStore, rules: CallRules, folder: Path, progress: Progress) -> Exported:
-    statuses = enterprise_statuses(session)
+    every = message_views(session)
+    statuses = enterprise_statuses(session, views=every)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[tuple[str, Path]] = []
     missing = []
@@ -73,7 +74,7 @@ def export(session: Session, blobs: BlobStore, rules: CallRules, folder: Path, p
             shutil.copyfile(blobs.path(document.sha256), destination)
             written.append((_sha256(destination), destination))
     book = folder / WORKBOOK
-    book.write_bytes(workbook.build(statuses, message_views(session), rules))
+    book.write_bytes(workbook.build(statuses, every, rules))
     written.append((_sha256(book), book))
     lines = [f"{sha}  {path.relative_to(folder).as_posix()}\n" for sha, path in written]
     (folder / MANIFEST).write_text("".join(lines), encoding="utf-8")

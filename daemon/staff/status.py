@@ -92,12 +92,9 @@ def contact_addresses(cell: str) -> list[str]:
     return [address.lower() for address in dict.fromkeys(found)]
 
 
-def message_views(session: Session, since: datetime | None = None) -> list[MessageView]:
-    """Every recorded message (or those received since `since`), oldest first, with what counts."""
-    query = select(MessageRecord).order_by(col(MessageRecord.received_at), col(MessageRecord.id))
-    if since is not None:
-        query = query.where(MessageRecord.processed_at > since)
-    records = list(session.exec(query))
+def message_views(session: Session) -> list[MessageView]:
+    """Every recorded message, oldest first, with what counts."""
+    records = list(session.exec(select(MessageRecord).order_by(col(MessageRecord.received_at), col(MessageRecord.id))))
     decisions: dict[int, Decision] = {}
     for made in session.exec(select(Decision).order_by(col(Decision.decided_at), col(Decision.id))):
         decisions[made.message_id] = made  # the latest wins
@@ -120,14 +117,16 @@ def message_views(session: Session, since: datetime | None = None) -> list[Messa
     return views
 
 
-def enterprise_statuses(session: Session, city: str | None = None) -> list[EnterpriseStatus]:
-    """One status per roster enterprise, in roster order."""
+def enterprise_statuses(
+    session: Session, city: str | None = None, views: list[MessageView] | None = None
+) -> list[EnterpriseStatus]:
+    """One status per roster enterprise, in roster order (`views`: the message views, if already read)."""
     query = select(Enterprise).where(Enterprise.in_roster == True).order_by(col(Enterprise.id))  # noqa: E712
     if city:
         query = query.where(Enterprise.city == city)
     enterprises = list(session.exec(query))
     by_enterprise: dict[int, list[MessageView]] = defaultdict(list)
-    for view in message_views(session):
+    for view in message_views(session) if views is None else views:
         if view.record.enterprise_id is not None and view.outcome is not Outcome.IGNORED:
             by_enterprise[view.record.enterprise_id].append(view)
     statuses = []
