@@ -10,7 +10,7 @@ What it does, in a temporary folder (removed afterwards unless --keep):
    tests/fixtures/rar/valid.rar plus incompressible padding `证明材料/附件-扫描件.bin`, so the daemon
    judges it all the way (verdict `accepted`). Without `rar` (or with --no-rar) it is random bytes behind a
    RAR5 signature: the verdict is then `corrupt_archive`, but the download and parse are the same;
-2. starts pymap's IMAP server in another process (daemon.loopback.PymapProcess) and an SMTP capture on
+2. starts pymap's IMAP server in another process (tests/support/child_servers.PymapProcess) and an SMTP capture on
    loopback, and APPENDs the message to INBOX;
 3. A: runs `shenbao run --config F --once` in a child process and reports the daemon's own peak RSS
    (VmHWM, read inside the child by bench/child.py as it ends), the largest peak among the processes it
@@ -57,7 +57,11 @@ from sqlmodel import Session, col, select
 
 from daemon.config import load
 from daemon.demo import loopback_config
-from daemon.loopback import PymapProcess, SmtpCapture
+from daemon.demo.servers import SmtpCapture
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
+from child_servers import PymapProcess
+
 from daemon.storage.db import open_database
 from daemon.storage.models import MailboxItem, MessageRecord, OutboxItem, ProblemRecord
 

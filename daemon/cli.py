@@ -6,11 +6,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 from datetime import datetime
+from importlib.metadata import version
 from pathlib import Path
 
 from .commands.common import EXIT_ENVIRONMENT, EXIT_USAGE, EnvironmentProblem, UsageError
 from .commands.intake import run_check, run_process, run_roster_import
-from .commands.mailbox import run_daemon, run_demo_command, run_doctor
+from .commands.mailbox import run_daemon, run_db_upgrade, run_demo_command, run_doctor
 from .commands.staff import (
     run_attach,
     run_decide,
@@ -46,6 +47,7 @@ def _megabytes(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shenbao", description="申报 mailbox: judge, file and answer submissions.")
+    parser.add_argument("--version", action="version", version=f"shenbao {version('shenbao')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = commands.add_parser("check", help="judge saved messages (.eml) and print the verdicts; stores nothing")
@@ -70,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     roster_import.add_argument("--config", type=Path, required=True, metavar="F")
     roster_import.add_argument("--json", action="store_true")
     roster_import.set_defaults(run=run_roster_import)
+
+    database = commands.add_parser("db", help="the database itself")
+    database_commands = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = database_commands.add_parser("upgrade", help="bring the database schema to this version's")
+    upgrade.add_argument("--config", type=Path, required=True, metavar="F")
+    upgrade.add_argument("--json", action="store_true")
+    upgrade.set_defaults(run=run_db_upgrade)
 
     run = commands.add_parser("run", help="watch the mailbox: judge, file and answer every message")
     run.add_argument("--config", type=Path, required=True, metavar="F")

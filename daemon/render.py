@@ -1,4 +1,4 @@
-"""Emails from templates: every text shenbao sends is a jinja2 template under templates/.
+"""Emails from templates: every text shenbao sends is a jinja2 template in the package's templates/.
 
 A reply has a plain-text and an HTML part, and headers that keep mail loops and Outlook's auto-replies
 away (RFC 3834 Auto-Submitted, X-Auto-Response-Suppress). No header is built from unchecked input: the
@@ -14,14 +14,11 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, getaddresses, make_msgid
-from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import BaseLoader, Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from .explain import SHANGHAI
-
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
 _MESSAGE_ID = re.compile(r"^<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -48,13 +45,13 @@ def single_address(text: str) -> str:
 
 
 class Renderer:
-    def __init__(self, sender: str, templates: Path = TEMPLATES) -> None:
+    def __init__(self, sender: str, loader: BaseLoader | None = None) -> None:
         self.sender = sender
         name, address = getaddresses([sender])[0]
         self.office = name or address
         self.domain = address.rpartition("@")[2] or "localhost"
         self.environment = Environment(
-            loader=FileSystemLoader(templates),
+            loader=loader or PackageLoader("daemon", "templates"),
             undefined=StrictUndefined,
             autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
             trim_blocks=True,

@@ -16,6 +16,7 @@ from ..service.daemon import MissingSecret, secret
 from ..service.outbox import Sender, smtp_sender
 from ..service.runtime import Runtime
 from ..staff.roster import RosterError, read_roster
+from ..storage.db import SchemaMismatch
 
 EXIT_OK = 0
 
@@ -60,6 +61,8 @@ def runtime_from(settings: Settings, *, load_roster: bool = True) -> Runtime:
     """The database, files and rules of a configuration, with the configured roster loaded if it changed."""
     try:
         runtime = Runtime.open(settings)
+    except SchemaMismatch as error:
+        raise EnvironmentProblem(str(error)) from error
     except SQLAlchemyError as error:
         raise EnvironmentProblem(f"cannot open the database {settings.storage.database}: {error}") from error
     if load_roster:

@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import Callable
 
+from sqlalchemy import create_engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
@@ -18,8 +19,9 @@ from ..mail.smtp import check_login
 from ..service.daemon import Daemon, MissingSecret, secret
 from ..service.lock import AlreadyRunning
 from ..staff.roster import RosterError, read_roster
-from ..storage.db import open_database, roster_entries
-from .common import EXIT_ENVIRONMENT, EXIT_OK, EnvironmentProblem, UsageError, require_rar_tool, settings_from
+from ..storage import schema
+from ..storage.db import SchemaMismatch, open_database, roster_entries
+from .common import EXIT_ENVIRONMENT, EXIT_OK, EnvironmentProblem, UsageError, require_rar_tool, say, settings_from
 
 
 def run_daemon(args: argparse.Namespace) -> int:
@@ -51,11 +53,37 @@ def run_daemon(args: argparse.Namespace) -> int:
 
 
 def run_demo_command(args: argparse.Namespace) -> int:
-    from ..demo import run_demo  # imports the loopback servers only when asked
+    try:
+        from ..demo import run_demo  # imports the loopback servers only when asked
+    except ImportError as error:
+        raise EnvironmentProblem(
+            f"the demo needs the loopback mail servers of the shenbao[demo] extra ({error.name} is missing): "
+            "pip install 'shenbao[demo]'"
+        ) from error
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     require_rar_tool(CallRules())
     return run_demo(args.dir.resolve())
+
+
+def run_db_upgrade(args: argparse.Namespace) -> int:
+    """Bring the database schema to this version's (a new database is created)."""
+    settings = settings_from(args.config)
+    try:
+        engine = create_engine(settings.database_url)
+        before = schema.version_of(engine)
+        if before.state is schema.SchemaState.AHEAD:
+            raise EnvironmentProblem(f"数据库结构（{before.current}）比当前程序（{before.head}）新，未作改动")
+        applied = schema.upgrade(engine)
+    except SQLAlchemyError as error:
+        raise EnvironmentProblem(f"cannot open the database {settings.storage.database}: {error}") from error
+    text = (
+        f"数据库结构已从 {before.current or '空库'} 升级到 {before.head}（{len(applied)} 步）"
+        if applied
+        else f"数据库结构已是最新（{before.head}）"
+    )
+    say(args, {"before": before.current, "after": before.head, "applied": applied}, text)
+    return EXIT_OK
 
 
 def run_doctor(args: argparse.Namespace) -> int:
@@ -86,10 +114,14 @@ def _doctor_checks(args: argparse.Namespace, report: Callable[[str, str | None, 
     problem = self_test(settings.call_rules().limits)
     report("rar tool", problem and f"{problem}. {UNRAR_HELP}", "unrar reads the bundled RAR5 archive exactly")
     try:
-        engine = open_database(settings.database_url)
+        engine = open_database(settings.database_url, upgrade=False)
         with Session(engine) as session:
             count = len(roster_entries(session))
         report("database", None, f"{settings.storage.database} ({count} enterprises in the roster)")
+        report("schema", None, f"current ({schema.version_of(engine).current})")
+    except SchemaMismatch as error:
+        report("database", None, settings.storage.database)
+        report("schema", str(error), "")
     except SQLAlchemyError as error:
         report("database", f"{settings.storage.database}: {error}", "")
     if settings.roster_path is not None:

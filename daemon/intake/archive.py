@@ -26,8 +26,6 @@ from ..campaign import ArchiveLimits
 from ..domain import ArchiveFile, Attachment
 from .documents import Content, Member
 
-_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-
 
 class Status(StrEnum):
     OK = "ok"
@@ -92,17 +90,12 @@ def _place(source: Path, target: Path) -> None:
 
 def _run_worker(request: dict[str, Any], cwd: Path, limits: ArchiveLimits) -> dict[str, Any] | None:
     """The worker's report; None when it ran out of time. Its whole process group dies either way."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(_PACKAGE_ROOT), os.environ.get("PYTHONPATH")])),
-    }
     process = subprocess.Popen(
         [sys.executable, "-m", "daemon.intake.archive_worker"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=cwd,
-        env=env,
         start_new_session=True,
     )
     try:

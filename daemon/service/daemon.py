@@ -83,7 +83,7 @@ class Daemon:
 
     def start(self) -> Runtime:
         self.lock.acquire()
-        runtime = Runtime.open(self.settings)
+        runtime = Runtime.open(self.settings, upgrade=True)
         interrupted = recover_interrupted(runtime.engine)
         if interrupted:
             log.warning("%d replies were interrupted while sending; marked uncertain", interrupted)

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from ..config import SmtpSettings
 from ..mail.smtp import Delivery, SendResult, send
 from ..storage.models import Alert, OutboxItem, now
+from ..storage.states import OUTBOX_STEPS, OutboxState, advance
 from .crashpoints import reached
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def enqueue(
     moment: datetime,
     *,
     message_id: int | None = None,
-    state: str = "queued",
+    state: OutboxState = OutboxState.QUEUED,
 ) -> OutboxItem:
     """Put a rendered email in the outbox (in the caller's transaction); its Message-ID is fixed from now on."""
     item = OutboxItem(
@@ -70,9 +71,9 @@ def smtp_sender(settings: SmtpSettings, password: str | None) -> Sender:
 def recover_interrupted(engine: Engine) -> int:
     """Items left `sending` by a crash: the server may have them, so they are not sent again blindly."""
     with Session(engine) as session:
-        items = list(session.exec(select(OutboxItem).where(OutboxItem.state == "sending")))
+        items = list(session.exec(select(OutboxItem).where(OutboxItem.state == OutboxState.SENDING)))
         for item in items:
-            item.state = "uncertain"
+            advance(item, OutboxState.UNCERTAIN, OUTBOX_STEPS)
             session.add(item)
             session.add(
                 Alert(
@@ -89,9 +90,9 @@ def recover_interrupted(engine: Engine) -> int:
 def release_held(engine: Engine) -> int:
     """Replies held by a dry run become due once the daemon runs for real."""
     with Session(engine) as session:
-        items = list(session.exec(select(OutboxItem).where(OutboxItem.state == "held")))
+        items = list(session.exec(select(OutboxItem).where(OutboxItem.state == OutboxState.HELD)))
         for item in items:
-            item.state = "queued"
+            advance(item, OutboxState.QUEUED, OUTBOX_STEPS)
             session.add(item)
         session.commit()
     return len(items)
@@ -104,7 +105,7 @@ def send_due(
     next run may be a day later). `immediate_retries`: retry a deferral this many times now, before leaving
     it queued for later."""
     moment = at or now()
-    query = select(OutboxItem.id).where(OutboxItem.state == "queued").order_by(col(OutboxItem.id))
+    query = select(OutboxItem.id).where(OutboxItem.state == OutboxState.QUEUED).order_by(col(OutboxItem.id))
     if not everything:
         query = query.where(OutboxItem.next_attempt_at <= moment)
     with Session(engine) as session:
@@ -130,9 +131,9 @@ def send_due(
 def _attempt(engine: Engine, item_id: int, sender: Sender) -> SendResult | None:
     with Session(engine) as session:
         item = session.get(OutboxItem, item_id)
-        if item is None or item.state != "queued":
+        if item is None or item.state is not OutboxState.QUEUED:
             return None
-        item.state = "sending"
+        advance(item, OutboxState.SENDING, OUTBOX_STEPS)
         item.attempts += 1
         session.add(item)
         session.commit()
@@ -146,14 +147,17 @@ def _attempt(engine: Engine, item_id: int, sender: Sender) -> SendResult | None:
         assert item is not None
         moment = now()
         if result.delivery is Delivery.SENT:
-            item.state, item.sent_at, item.last_error = "sent", moment, None
+            advance(item, OutboxState.SENT, OUTBOX_STEPS)
+            item.sent_at, item.last_error = moment, None
             log.info("sent %s %s to %s", item.kind, item.header_message_id, recipient)
         elif result.delivery is Delivery.RETRY and attempts < MAX_ATTEMPTS:
-            item.state, item.last_error = "queued", result.detail
+            advance(item, OutboxState.QUEUED, OUTBOX_STEPS)
+            item.last_error = result.detail
             item.next_attempt_at = moment + min(_BACKOFF * 2 ** (attempts - 1), _BACKOFF_CAP)
             log.warning("deferred %s to %s (attempt %d): %s", item.kind, recipient, attempts, result.detail)
         else:
-            item.state, item.last_error = "failed", result.detail
+            advance(item, OutboxState.FAILED, OUTBOX_STEPS)
+            item.last_error = result.detail
             session.add(Alert(at=moment, source="outbox", text=f"{item.kind} to {recipient} failed: {result.detail}"))
             log.error("failed %s to %s: %s", item.kind, recipient, result.detail)
         session.add(item)

@@ -153,7 +153,7 @@ class Recorder:
                 sender_name=message.sender_name if message else "",
                 received_at=(message.received_at if message and message.received_at else processed_at),
                 processed_at=processed_at,
-                outcome=verdict.outcome.value,
+                outcome=verdict.outcome,
             )
             session.add(row)
             session.flush()
@@ -213,7 +213,7 @@ class Recorder:
             ]:
                 session.delete(old)
             session.flush()
-            row.outcome = judgement.verdict.outcome.value
+            row.outcome = judgement.verdict.outcome
             self._write_verdict(session, row, judgement, by_staff)
             revision = Revision(
                 message_id=record_id,

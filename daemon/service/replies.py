@@ -18,6 +18,7 @@ from ..domain import Code, Outcome, Problem
 from ..explain import advice, review_reason, role_of, shanghai_time, title
 from ..render import BadRecipient, Renderer
 from ..storage.models import DocumentRecord, MessageRecord, OutboxItem, ProblemRecord, Submission
+from ..storage.states import OutboxState
 from .outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -68,9 +69,9 @@ class ReplyPlanner:
         except BadRecipient:
             log.warning("message %s: sender %r cannot be answered", row.id, row.sender)
             return None
-        state = "held" if hold else "queued"
+        state = OutboxState.HELD if hold else OutboxState.QUEUED
         if guard and self._recent(session, row.sender, now) >= self.max_per_hour:
-            state = "suppressed"
+            state = OutboxState.SUPPRESSED
             log.warning("message %s: reply to %s suppressed by the loop guard", row.id, row.sender)
         return enqueue(session, email, kind, now, message_id=row.id, state=state)
 
@@ -79,7 +80,11 @@ class ReplyPlanner:
         query = (
             select(func.count())
             .select_from(OutboxItem)
-            .where(OutboxItem.recipient == recipient, OutboxItem.created_at > since, OutboxItem.state != "suppressed")
+            .where(
+                OutboxItem.recipient == recipient,
+                OutboxItem.created_at > since,
+                OutboxItem.state != OutboxState.SUPPRESSED,
+            )
         )
         return int(session.exec(query).one())
 

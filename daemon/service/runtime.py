@@ -31,8 +31,10 @@ class Runtime:
     _roster_loaded: bool = field(default=False, init=False)
 
     @classmethod
-    def open(cls, settings: Settings) -> Runtime:
-        return cls(settings, open_database(settings.database_url), BlobStore(settings.files_dir), settings.call_rules())
+    def open(cls, settings: Settings, *, upgrade: bool = False) -> Runtime:
+        """`upgrade`: bring an older database schema up to date (else SchemaMismatch)."""
+        engine = open_database(settings.database_url, upgrade=upgrade)
+        return cls(settings, engine, BlobStore(settings.files_dir), settings.call_rules())
 
     def roster(self) -> Roster | None:
         """The roster to match against, reloaded from the configured file when it changed."""

@@ -28,6 +28,7 @@ from ..mail.imap import Envelope, Mailbox, UidValidityError
 from ..pipeline import Judgement
 from ..storage.db import set_meta
 from ..storage.models import Alert, FolderState, MailboxItem, MessageRecord, OutboxItem, ProblemRecord, now
+from ..storage.states import ITEM_STEPS, OUTBOX_STEPS, ItemState, OutboxState, advance
 from .crashpoints import reached
 from .recorder import Recorded, Recorder
 from .replies import ReplyPlanner
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 _MESSAGE_IDS = re.compile(rb"<[^<>\s]{1,250}@[^<>\s]{1,250}>")
 _BOUNCE_SCAN_BYTES = 4 << 20
+_UNFINISHED = (ItemState.DOWNLOADED, ItemState.RECORDED)
 
 
 @dataclass
@@ -98,9 +100,9 @@ class Watcher:
             }
         present = set(on_server)
         for uid, item in items.items():  # moved by us just before a crash, or by a person
-            if item.state == "recorded" and uid not in present:
-                self._set_state(item, "done")
-        unfinished = [uid for uid in on_server if uid not in items or items[uid].state in ("downloaded", "recorded")]
+            if item.state is ItemState.RECORDED and uid not in present:
+                self._set_state(item, ItemState.DONE)
+        unfinished = [uid for uid in on_server if uid not in items or items[uid].state in _UNFINISHED]
         for envelope in self.mailbox.envelopes(unfinished):
             if self.stop.is_set():
                 return
@@ -128,7 +130,7 @@ class Watcher:
                         uid=envelope.uid,
                         size=envelope.size,
                         internaldate=envelope.internaldate,
-                        state="skipped",
+                        state=ItemState.SKIPPED,
                     )
                 )
                 return
@@ -142,11 +144,11 @@ class Watcher:
                     size=envelope.size,
                     internaldate=envelope.internaldate,
                     raw_sha256=sha256,
-                    state="downloaded",
+                    state=ItemState.DOWNLOADED,
                 )
             )
             reached("item_saved")
-        if item.state == "downloaded":
+        if item.state is ItemState.DOWNLOADED:
             assert item.raw_sha256 is not None
 
             def on_record(session: Session, row: MessageRecord, judgement: Judgement) -> None:
@@ -165,24 +167,24 @@ class Watcher:
             keep = not self._answerable(junk, recorded.enterprise, recorder)  # the same whether recorded now or before
             item.message_id = recorded.record_id
             item.target = None if keep else self._target(recorded.outcome)
-            self._set_state(item, "recorded")
+            self._set_state(item, ItemState.RECORDED)
             report.handled += 1
             report.lines.append(self._describe(folder, envelope, recorded, item.target))
             if recorded.created and not keep:
                 self.on_queued()
-        if item.state == "recorded" and not self.dry_run:
+        if item.state is ItemState.RECORDED and not self.dry_run:
             if item.target is None:
-                self._set_state(item, "kept")
+                self._set_state(item, ItemState.KEPT)
             else:
                 self.mailbox.move(envelope.uid, item.target)
                 reached("moved")
-                self._set_state(item, "done")
+                self._set_state(item, ItemState.DONE)
 
     def save_sent_copies(self) -> int:
         """Append a copy of each sent reply to the mailbox's Sent folder, so staff see it in their client."""
         with Session(self.runtime.engine) as session:
             pending = session.exec(
-                select(OutboxItem.id).where(OutboxItem.state == "sent", OutboxItem.copy_saved == False)  # noqa: E712
+                select(OutboxItem.id).where(OutboxItem.state == OutboxState.SENT, OutboxItem.copy_saved == False)  # noqa: E712
             ).all()
         for item_id in pending:
             with Session(self.runtime.engine) as session:
@@ -229,7 +231,7 @@ class Watcher:
         if not found:
             return
         for reply in session.exec(select(OutboxItem).where(col(OutboxItem.header_message_id).in_(found))):
-            reply.state = "bounced"
+            advance(reply, OutboxState.BOUNCED, OUTBOX_STEPS)
             session.add(reply)
             session.add(Alert(at=now(), source="bounce", text=f"{reply.kind} to {reply.recipient} bounced"))
             log.warning("%s %s to %s bounced", reply.kind, reply.header_message_id, reply.recipient)
@@ -275,8 +277,8 @@ class Watcher:
             session.commit()
         return item
 
-    def _set_state(self, item: MailboxItem, state: str) -> None:
-        item.state = state
+    def _set_state(self, item: MailboxItem, state: ItemState) -> None:
+        advance(item, state, ITEM_STEPS)
         with Session(self.runtime.engine, expire_on_commit=False) as session:
             session.add(session.merge(item))
             session.commit()

@@ -46,7 +46,7 @@ def decide(
             )
         add_version(session, enterprise, row.id)
     outcome = Outcome.ACCEPTED if accept else Outcome.REJECTED
-    session.add(Decision(message_id=row.id, outcome=outcome.value, note=note, decided_at=moment))
+    session.add(Decision(message_id=row.id, outcome=outcome, note=note, decided_at=moment))
     return planner.queue(session, row, moment, kind="receipt" if accept else "decision", note=note, guard=False)
 
 

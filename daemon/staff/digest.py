@@ -23,11 +23,12 @@ from ..render import Renderer
 from ..service.outbox import enqueue
 from ..storage.db import get_meta
 from ..storage.models import Alert, DigestRecord, OutboxItem, now
+from ..storage.states import OutboxState
 from . import workbook
 from .status import EnterpriseStatus, MessageView, Standing, enterprise_statuses, message_views
 
 XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-_FAILED_STATES = ("failed", "uncertain", "bounced")
+_FAILED_STATES = (OutboxState.FAILED, OutboxState.UNCERTAIN, OutboxState.BOUNCED)
 
 
 @dataclass(frozen=True)

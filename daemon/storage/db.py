@@ -7,20 +7,41 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, SQLModel, create_engine, select
+from sqlmodel import Session, create_engine, select
 
-from . import models
+from . import models, schema
+from .schema import SchemaState
 
 
-def open_database(url: str) -> Engine:
-    """Connect and create missing tables; for SQLite, the file's folder too."""
+class SchemaMismatch(Exception):
+    """The database's schema is not this version's: the message says what to do."""
+
+
+def open_database(url: str, *, upgrade: bool = False) -> Engine:
+    """Connect; a new database gets every table (for SQLite, its folder too).
+
+    An older schema is upgraded only with `upgrade` (`shenbao run` and `shenbao db upgrade`); otherwise, as
+    for a schema newer than this version knows, SchemaMismatch says what to do.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    SQLModel.metadata.create_all(engine)
+    version = schema.version_of(engine)
+    state = version.state
+    if state is SchemaState.EMPTY or (state is SchemaState.BEHIND and upgrade):
+        schema.upgrade(engine)
+    elif state is SchemaState.BEHIND:
+        raise SchemaMismatch(
+            f"数据库结构为旧版本（{version.current}，当前程序需要 {version.head}）：请先停止 shenbao run，"
+            "备份数据库后运行 shenbao db upgrade"
+        )
+    elif state is SchemaState.AHEAD:
+        raise SchemaMismatch(
+            f"数据库结构（{version.current}）比当前程序（{version.head}）新：请安装与之相符的 shenbao 版本"
+        )
     return engine
 
 

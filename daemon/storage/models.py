@@ -7,11 +7,16 @@ one stays, superseded (the current version is the latest received, derived when 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import DateTime, UniqueConstraint
+from sqlalchemy import CheckConstraint, DateTime, String, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Column, Field, SQLModel
+
+from ..domain import Outcome
+from .states import ItemState, OutboxState, check_constraint
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -37,6 +42,27 @@ def utc_column(nullable: bool = False) -> Column:  # type: ignore[type-arg]
     return Column(UtcDateTime(), nullable=nullable)
 
 
+class EnumText(TypeDecorator[Any]):
+    """An enum stored as its value's text; the table's CHECK constraint keeps the column within the values."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum]) -> None:
+        super().__init__()
+        self.enum = enum
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> StrEnum | None:
+        return None if value is None else self.enum(value)
+
+
+def enum_column(enum: type[StrEnum], *, index: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(EnumText(enum), nullable=False, index=index)
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -57,6 +83,7 @@ class Enterprise(SQLModel, table=True):
 
 class MessageRecord(SQLModel, table=True):
     __tablename__ = "message"
+    __table_args__ = (CheckConstraint(check_constraint("outcome", Outcome), name="ck_message_outcome"),)
 
     id: int | None = Field(default=None, primary_key=True)
     raw_sha256: str = Field(unique=True, index=True)
@@ -69,7 +96,7 @@ class MessageRecord(SQLModel, table=True):
     sender_name: str = ""
     received_at: datetime = Field(sa_column=utc_column())
     processed_at: datetime = Field(sa_column=utc_column())
-    outcome: str = Field(index=True)
+    outcome: Outcome = Field(sa_column=enum_column(Outcome, index=True))
     enterprise_id: int | None = Field(default=None, foreign_key="enterprise.id", index=True)
     enterprise_name: str | None = None
     archive_name: str | None = None
@@ -137,6 +164,7 @@ class OutboxItem(SQLModel, table=True):
     verdict, so a retry after a lost server answer carries the same Message-ID."""
 
     __tablename__ = "outbox"
+    __table_args__ = (CheckConstraint(check_constraint("state", OutboxState), name="ck_outbox_state"),)
 
     id: int | None = Field(default=None, primary_key=True)
     message_id: int | None = Field(default=None, foreign_key="message.id", index=True)
@@ -146,9 +174,8 @@ class OutboxItem(SQLModel, table=True):
     header_message_id: str = Field(unique=True, index=True)
     subject: str
     raw: bytes
-    state: str = Field(default="queued", index=True)
-    """queued -> sending -> sent; or failed (5xx), suppressed (loop guard), uncertain (crashed while
-    sending: the server may or may not have it), bounced (a bounce came back for it)."""
+    state: OutboxState = Field(default=OutboxState.QUEUED, sa_column=enum_column(OutboxState, index=True))
+    """Changed only through `states.advance` with `OUTBOX_STEPS`."""
     attempts: int = 0
     next_attempt_at: datetime = Field(sa_column=utc_column())
     last_error: str | None = None
@@ -171,7 +198,10 @@ class MailboxItem(SQLModel, table=True):
     """One message on the IMAP server, by UIDVALIDITY and UID, and how far its handling got."""
 
     __tablename__ = "mailbox_item"
-    __table_args__ = (UniqueConstraint("folder", "uidvalidity", "uid"),)
+    __table_args__ = (
+        UniqueConstraint("folder", "uidvalidity", "uid"),
+        CheckConstraint(check_constraint("state", ItemState), name="ck_mailbox_item_state"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     folder: str
@@ -181,9 +211,8 @@ class MailboxItem(SQLModel, table=True):
     internaldate: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     raw_sha256: str | None = None
     message_id: int | None = Field(default=None, foreign_key="message.id")
-    state: str
-    """skipped (before the call opened) -> downloaded -> recorded -> done (moved or flagged) | kept (left
-    where it is)."""
+    state: ItemState = Field(sa_column=enum_column(ItemState))
+    """Changed only through `states.advance` with `ITEM_STEPS`."""
     target: str | None = None
 
 
@@ -199,9 +228,11 @@ class Alert(SQLModel, table=True):
 class Decision(SQLModel, table=True):
     """A person's verdict on a message, overriding the automatic one; the history keeps both."""
 
+    __table_args__ = (CheckConstraint("outcome IN ('accepted', 'rejected')", name="ck_decision_outcome"),)
+
     id: int | None = Field(default=None, primary_key=True)
     message_id: int = Field(foreign_key="message.id", index=True)
-    outcome: str
+    outcome: Outcome = Field(sa_column=enum_column(Outcome))
     """accepted or rejected"""
     note: str = ""
     decided_at: datetime = Field(sa_column=utc_column())

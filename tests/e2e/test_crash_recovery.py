@@ -8,15 +8,11 @@ exactly where asked; the IMAP (pymap) and SMTP (aiosmtpd) servers run in this pr
 from __future__ import annotations
 
 import signal
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-# The helpers live beside the integration tests (imported by name there, as pytest puts that folder on sys.path).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from daemon_support import (
     MAILBOX,
     TIMEOUT,
@@ -36,7 +32,7 @@ from daemon_support import (
     write_config,
 )
 
-from daemon.loopback import PymapServer, SmtpCapture
+from daemon.demo.servers import PymapServer, SmtpCapture
 from daemon.service.crashpoints import POINTS
 
 VALID, REJECTED, IGNORED = "<valid@minghu-soft.cn>", "<rejected@minghu-soft.cn>", "<auto@minghu-soft.cn>"

@@ -29,7 +29,7 @@ import pytest
 from conftest import ENTERPRISE, RAR, ROSTER_ROWS, rar, submission, valid_submission, write_roster
 from openpyxl import load_workbook
 
-from daemon.loopback import CapturedMessage, SmtpCapture
+from daemon.demo.servers import CapturedMessage, SmtpCapture
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "corpus"

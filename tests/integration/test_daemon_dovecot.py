@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from child_servers import DovecotServer
 from daemon_support import (
     FOLDERS,
     MAILBOX,
@@ -35,7 +36,7 @@ from daemon_support import (
 )
 from imapclient.imapclient import SENT
 
-from daemon.loopback import DovecotServer, SmtpCapture
+from daemon.demo.servers import SmtpCapture
 
 pytestmark = pytest.mark.skipif(
     not DovecotServer.available(), reason=f"Dovecot tests skipped: {DovecotServer.unavailable_reason()}"

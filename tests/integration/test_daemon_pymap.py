@@ -54,7 +54,7 @@ from daemon_support import (
 )
 
 from daemon.config import load
-from daemon.loopback import PymapServer, SmtpCapture
+from daemon.demo.servers import PymapServer, SmtpCapture
 from daemon.mail.imap import MailboxError
 from daemon.service.daemon import Daemon, OnceResult, lock_path
 from daemon.service.lock import AlreadyRunning, RunLock

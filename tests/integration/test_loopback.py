@@ -1,4 +1,4 @@
-"""The loopback servers of daemon/loopback.py, driven by the clients the daemon uses (imapclient, aiosmtplib).
+"""The loopback servers (daemon/demo/servers.py, tests/support/child_servers.py), driven by the daemon's clients.
 
 Each IMAP operation the daemon relies on is checked against pymap and, where it can run (root, dovecot
 installed), against Dovecot, so a difference between the two shows up here rather than in the daemon.
@@ -19,19 +19,12 @@ from pathlib import Path
 
 import aiosmtplib
 import pytest
+from child_servers import DovecotServer, PymapProcess
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 from imapclient.imapclient import SENT
 
-from daemon.loopback import (
-    DovecotServer,
-    LoopbackServer,
-    PymapProcess,
-    PymapServer,
-    SmtpCapture,
-    free_port,
-    port_accepts,
-)
+from daemon.demo.servers import LoopbackServer, PymapServer, SmtpCapture, free_port, port_accepts
 
 SHANGHAI = timezone(timedelta(hours=8))
 RECEIVED_AT = datetime(2022, 6, 28, 9, 30, 15, tzinfo=SHANGHAI)

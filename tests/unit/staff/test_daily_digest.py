@@ -25,7 +25,7 @@ from openpyxl import load_workbook
 from sqlmodel import Session, select
 
 from daemon.config import CampaignSettings, DigestSettings, Security, Settings, SmtpSettings, StorageSettings
-from daemon.loopback import SmtpCapture
+from daemon.demo.servers import SmtpCapture
 from daemon.render import Renderer
 from daemon.service import jobs
 from daemon.service.outbox import recover_interrupted, send_due, smtp_sender

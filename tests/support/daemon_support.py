@@ -30,7 +30,7 @@ from typing import IO, Any
 from conftest import ENTERPRISE, RAR, RECEIVED, rar, submission, write_roster
 from imapclient import IMAPClient
 
-from daemon.loopback import LoopbackServer, SmtpCapture, wait_until
+from daemon.demo.servers import LoopbackServer, SmtpCapture, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 MAILBOX = "kejichu2019@shandong.cn"

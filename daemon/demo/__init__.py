@@ -18,14 +18,14 @@ from pathlib import Path
 import imapclient
 from sqlmodel import Session, col, select
 
-from .config import load
-from .domain import Outcome
-from .explain import OUTCOME_WORDS
-from .loopback import LoopbackServer, PymapServer, SmtpCapture
-from .service.daemon import Daemon
-from .storage.db import open_database
-from .storage.models import MailboxItem, MessageRecord, OutboxItem, ProblemRecord
-from .tables import print_table
+from ..config import load
+from ..domain import Outcome
+from ..explain import OUTCOME_WORDS
+from ..service.daemon import Daemon
+from ..storage.db import open_database
+from ..storage.models import MailboxItem, MessageRecord, OutboxItem, ProblemRecord
+from ..tables import print_table
+from .servers import LoopbackServer, PymapServer, SmtpCapture
 
 MAILBOX = "kejichu2019@shandong.cn"
 REPLY_WORDS = {"receipt": "受理回执", "rejection": "退回通知", "review": "已收到"}
