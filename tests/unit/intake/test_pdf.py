@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES
 from pypdf import PdfWriter
 
 from daemon.intake.pdf import PdfError, PdfInfo, read_pdf
@@ -27,6 +29,17 @@ def read(tmp_path: Path, data: bytes, **kwargs: int) -> PdfInfo | PdfError:
     path = tmp_path / "推荐文件.pdf"
     path.write_bytes(data)
     return read_pdf(path, **kwargs)
+
+
+BUREAUS = FIXTURES / "bureaus"
+
+
+@pytest.mark.parametrize("path", sorted((BUREAUS / "letters").iterdir()), ids=lambda p: p.name)
+def test_each_bureau_letter_opens_with_its_page_count(path: Path) -> None:
+    cases = json.loads((BUREAUS / "expected.json").read_text())["cases"].values()
+    (pages,) = {case["letter_pages"] for case in cases if path.name in case["attachments"] and case["letter"]} or {1}
+
+    assert read_pdf(path) == PdfInfo(pages)
 
 
 @pytest.mark.parametrize("pages", [1, 3])

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import json
 import random
+import re
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
@@ -104,6 +107,37 @@ def test_the_format_is_told_by_content_not_by_the_file_name(tmp_path: Path, name
     path = maker(tmp_path / name, [HEADER, *ROWS])
 
     assert table_of(path).rows == EXPECTED
+
+
+BUREAUS = FIXTURES / "bureaus"
+
+
+def bureau_cases() -> list[dict[str, object]]:
+    cases: dict[str, dict[str, object]] = json.loads((BUREAUS / "expected.json").read_text())["cases"]
+    return [case for case in cases.values() if case["table_enterprises"] is not None]
+
+
+@pytest.mark.parametrize("path", sorted((BUREAUS / "tables").iterdir()), ids=lambda p: p.name)
+def test_each_bureau_table_yields_its_enterprises_and_its_call(path: Path) -> None:
+    found = re.search(r"(附件\d).*（(.+)市）", path.name)
+    assert found is not None
+    call = {"附件3": "province", "附件6": "national"}[found.group(1)]
+    (case,) = [c for c in bureau_cases() if (c["city"], c["call"]) == (found.group(2), call)]
+
+    table = table_of(path)
+
+    assert [row.name for row in table.rows] == case["table_enterprises"]
+    assert all(row.city == found.group(2) and row.contact and row.phone and row.title for row in table.rows)
+    assert call_hint(table) == call
+
+
+def test_the_national_layout_keeps_its_form_line_in_the_heading_and_e_mails_in_the_rows() -> None:
+    path = BUREAUS / "tables" / "附件6-2022年全国质量标杆申报汇总表（临沂市）.xlsx"
+
+    table = table_of(path)
+
+    assert table.heading.startswith("附件6 2022年全国质量标杆申报汇总表 填报单位（盖章）：临沂市工业和信息化局")
+    assert [row.email for row in table.rows] == ["zl21@163.com", "zl22@163.com", "zl23@163.com"]
 
 
 # -- the header row ------------------------------------------------------------------------------------------
