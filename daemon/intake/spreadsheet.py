@@ -299,6 +299,6 @@ def call_words(calls: Sequence[CallLabel]) -> dict[str, tuple[str, ...]]:
 
 def call_hint(table: Table, calls: Sequence[CallLabel] = DEFAULT_CALLS) -> str | None:
     """The call whose words the table's title text uses; None when it names none, or more than one."""
-    text = normalise(f"{table.sheet_title_text}{table.heading}")
+    text = normalise(f"{table.sheet_title_text}|{table.heading}")
     found = [code for code, words in call_words(calls).items() if any(w in text for w in words)]
     return found[0] if len(found) == 1 else None
