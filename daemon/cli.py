@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     roster = commands.add_parser("roster", help="the summary table of invited enterprises")
     roster_commands = roster.add_subparsers(dest="roster_command", required=True, metavar="ACTION")
-    roster_import = roster_commands.add_parser("import", help="load a summary table (.xlsx) into the database")
+    roster_import = roster_commands.add_parser("import", help="load a summary table (.xlsx or .xls) into the database")
     roster_import.add_argument("file", type=Path, metavar="FILE.xlsx")
     roster_import.add_argument("--config", type=Path, required=True, metavar="F")
     roster_import.add_argument("--json", action="store_true")

@@ -86,6 +86,31 @@ def test_a_name_column_headed_danwei_mingcheng_is_the_enterprise_column(tmp_path
     assert read_roster(path) == [EXPECTED[1]]
 
 
+@pytest.mark.parametrize("name_header", ["申报单位全称", "企业全称"])
+def test_the_national_layout_with_an_attachment_label_above_the_title_is_read(tmp_path: Path, name_header: str) -> None:
+    rows = [
+        ["附件6"],
+        ["2022年全国质量标杆申报汇总表"],
+        ["序号", "市", name_header, "质量标杆名称", "联系人", "联系电话", "电子邮箱"],
+        *[[number, *row] for number, row in enumerate(ROSTER_ROWS, start=1)],
+    ]
+
+    assert read_roster(workbook(tmp_path / "national.xlsx", rows)) == EXPECTED
+
+
+def test_a_roster_saved_as_old_xls_is_read(tmp_path: Path) -> None:
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("汇总表")
+    for r, row in enumerate([["所属市", "企业名称", "质量标杆名称", "联系人", "联系电话", "电子邮箱"], *ROSTER_ROWS]):
+        for c, value in enumerate(row):
+            sheet.write(r, c, value)
+    book.save(str(path := tmp_path / "roster.xls"))
+
+    assert read_roster(path) == EXPECTED
+
+
 def test_phone_numbers_stored_as_numbers_come_back_as_digits(tmp_path: Path) -> None:
     header = ["企业名称", "联系电话"]
     rows = [header, [ENTERPRISE, 13863100001], ["青岛海岳橡胶制品有限公司", 13863100002]]
