@@ -9,6 +9,7 @@ from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 
+from .campaign import NameMatch
 from .commands.common import EXIT_ENVIRONMENT, EXIT_USAGE, EnvironmentProblem, UsageError
 from .commands.intake import run_check, run_process, run_roster_import
 from .commands.mailbox import run_daemon, run_db_upgrade, run_demo_command, run_doctor
@@ -57,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--deadline", type=_deadline, metavar="ISO", help="e.g. 2022-07-05T23:59:59+08:00")
     check.add_argument("--max-archive-mb", type=_megabytes, metavar="N", help="archive size limit in MiB (default 200)")
     check.add_argument("--config", type=Path, metavar="F", help="take the campaign's rules from this file")
+    check.add_argument("--subject-match", choices=[m.value for m in NameMatch], help="exact or contains (default)")
+    check.add_argument("--archive-name-match", choices=[m.value for m in NameMatch], help="exact or prefix (default)")
     check.set_defaults(run=run_check)
 
     process = commands.add_parser("process", help="judge saved messages and record them in the database")
@@ -70,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     roster_import = roster_commands.add_parser("import", help="load a summary table (.xlsx or .xls) into the database")
     roster_import.add_argument("file", type=Path, metavar="FILE.xlsx")
     roster_import.add_argument("--config", type=Path, required=True, metavar="F")
+    roster_import.add_argument(
+        "--call", metavar="CODE", help="the call it lists enterprises for (default: the one enterprises write to)"
+    )
     roster_import.add_argument("--json", action="store_true")
     roster_import.set_defaults(run=run_roster_import)
 
@@ -102,12 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="a table of the roster's enterprises and where each stands")
     status.add_argument("--config", type=Path, required=True, metavar="F")
-    status.add_argument("--city", metavar="X", help="only this city's enterprises")
+    status.add_argument("--city", metavar="X", help="only this city's enterprises, and its bureau's bundles")
+    status.add_argument("--call", metavar="CODE", help="only this call")
+    status.add_argument("--bundles", action="store_true", help="also every city's bundle")
     status.add_argument("--json", action="store_true")
     status.set_defaults(run=run_status)
 
     show = commands.add_parser("show", help="every message and version of one enterprise, its problems and replies")
-    show.add_argument("name", metavar="NAME", help="the enterprise's name (or a unique part of it)")
+    show.add_argument("name", metavar="NAME|SB-NUMBER", help="an enterprise's name (or a unique part), or a message")
     show.add_argument("--config", type=Path, required=True, metavar="F")
     show.add_argument("--json", action="store_true")
     show.set_defaults(run=run_show)
@@ -130,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     verdict.add_argument("--accept", action="store_true")
     verdict.add_argument("--reject", action="store_true")
     decide.add_argument("--note", required=True, metavar="TEXT", help="why; quoted to the enterprise")
+    decide.add_argument(
+        "--enterprise",
+        metavar="NAME",
+        help="attribute the message to this enterprise (or pick one in a bureau's email)",
+    )
+    decide.add_argument("--call", metavar="CODE", help="the call to accept a direct sender into")
+    decide.add_argument("--city", metavar="X", help="the city whose bureau the sender speaks for")
     decide.add_argument("--config", type=Path, required=True, metavar="F")
     decide.add_argument("--json", action="store_true")
     decide.set_defaults(run=run_decide)
@@ -144,8 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     recheck.set_defaults(run=run_recheck)
 
     attach = commands.add_parser("attach", help="judge a message with the archive staff downloaded from its link")
-    attach.add_argument("reference", metavar="MESSAGE", help="the number in the reply, e.g. SB-000012")
-    attach.add_argument("archive", type=Path, metavar="FILE.rar")
+    attach.add_argument("reference", nargs="?", metavar="MESSAGE", help="the number in the reply, e.g. SB-000012")
+    attach.add_argument("archives", nargs="*", type=Path, metavar="FILE.rar")
+    attach.add_argument(
+        "--dir", type=Path, metavar="DIR", help="match every archive in DIR to the link messages by name"
+    )
     attach.add_argument("--no-notify", action="store_true", help="do not tell the sender the new verdict")
     attach.add_argument("--config", type=Path, required=True, metavar="F")
     attach.add_argument("--json", action="store_true")

@@ -13,10 +13,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy.engine import make_url
 
-from .campaign import DEFAULT_ROLES, MIB, ArchiveLimits, CallRules, Role
+from .campaign import DEFAULT_CALL, DEFAULT_ROLES, MIB, ArchiveLimits, Bureau, Call, CallRules, NameMatch, Role
 
 
 class ConfigError(Exception):
@@ -80,17 +80,57 @@ class RoleSettings(_Section):
     formats: tuple[str, ...] = ("doc", "docx")
 
 
+class CallSettings(_Section):
+    """One of several calls served by the mailbox (`[[campaign.calls]]`)."""
+
+    code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")]
+    name: str
+    table: str = ""
+    bureau_deadline: AwareDatetime | None = None
+    deadline: AwareDatetime | None = None
+    """The enterprises' own deadline; a call without one gets no emails from enterprises themselves."""
+    max_per_city: Annotated[int, Field(gt=0)] | None = None
+    roster: Path | None = None
+    online_filing: str = ""
+
+
 class CampaignSettings(_Section):
     name: str = ""
+    code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$")] = DEFAULT_CALL
+    """The code of the single call, when no [[campaign.calls]] are listed."""
     deadline: AwareDatetime | None = None
     opens: AwareDatetime | None = None
     roster: Path | None = None
+    online_filing: str = ""
     max_archive_mb: Annotated[float, Field(gt=0)] = 200.0
     max_message_mb: Annotated[float, Field(gt=0)] = 300.0
     review_senders: tuple[str, ...] = ()
+    subject_match: NameMatch = NameMatch.CONTAINS
+    archive_name_match: NameMatch = NameMatch.PREFIX
+    volume_window_hours: Annotated[float, Field(gt=0)] = 72.0
+    calls: tuple[CallSettings, ...] = ()
     roles: tuple[RoleSettings, ...] = tuple(
         RoleSettings(code=r.code, label=r.label, keywords=r.keywords, formats=r.formats) for r in DEFAULT_ROLES
     )
+
+    @model_validator(mode="after")
+    def _calls_are_distinct(self) -> CampaignSettings:
+        codes = [call.code for call in self.calls]
+        if len(set(codes)) != len(codes):
+            raise ValueError("calls: two calls have the same code")
+        return self
+
+
+class OfficeSettings(_Section):
+    """Who answers: the footer of every reply, so that nobody has to look up a phone number."""
+
+    name: str = ""
+    """The office's name (the From: display name when empty)."""
+    phone: str = ""
+    contact: str = ""
+    address: str = ""
+    notice: str = ""
+    """The title of the notice the calls come from."""
 
 
 class ArchiveSettings(_Section):
@@ -122,6 +162,9 @@ class Settings(_Section):
     smtp: SmtpSettings | None = None
     storage: StorageSettings = StorageSettings()
     campaign: CampaignSettings = CampaignSettings()
+    bureaus: dict[str, tuple[str, ...]] = {}
+    """City -> the addresses (with @) or domains that speak for its bureau."""
+    office: OfficeSettings = OfficeSettings()
     archive: ArchiveSettings = ArchiveSettings()
     replies: RepliesSettings = RepliesSettings()
     digest: DigestSettings = DigestSettings()
@@ -145,13 +188,41 @@ class Settings(_Section):
     def roster_path(self) -> Path | None:
         return self.resolve(self.campaign.roster) if self.campaign.roster else None
 
+    def roster_paths(self) -> dict[str, Path]:
+        """Each call's roster file: its own `roster`, else the campaign's for the call enterprises write to."""
+        rules = self.call_rules()
+        found = {c.code: self.resolve(c.roster) for c in self.campaign.calls if c.roster}
+        own = rules.own_call
+        if self.roster_path is not None:
+            for call in (own,) if own else rules.calls:
+                found.setdefault(call.code, self.roster_path)
+        return found
+
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else (self.base_dir / path)
 
     def call_rules(self) -> CallRules:
         archive = self.archive
+        campaign = self.campaign
+        calls = tuple(
+            Call(
+                code=c.code,
+                name=c.name,
+                table=c.table,
+                bureau_deadline=c.bureau_deadline,
+                deadline=c.deadline,
+                own_emails=c.deadline is not None,
+                max_per_city=c.max_per_city,
+                online_filing=c.online_filing,
+            )
+            for c in campaign.calls
+        ) or (
+            Call(
+                code=campaign.code, name=campaign.name, deadline=campaign.deadline, online_filing=campaign.online_filing
+            ),
+        )
         return CallRules(
-            deadline=self.campaign.deadline,
+            calls=calls,
             max_archive_bytes=int(self.campaign.max_archive_mb * MIB),
             max_message_bytes=int(self.campaign.max_message_mb * MIB),
             roles=tuple(
@@ -166,6 +237,10 @@ class Settings(_Section):
                 memory_bytes=archive.memory_mb * MIB,
             ),
             review_senders=tuple(entry.strip().lower() for entry in self.campaign.review_senders),
+            bureaus=tuple(Bureau(city, tuple(senders)) for city, senders in self.bureaus.items()),
+            subject_match=campaign.subject_match,
+            archive_name_match=campaign.archive_name_match,
+            volume_window=dt.timedelta(hours=campaign.volume_window_hours),
         )
 
 

@@ -14,16 +14,33 @@ from pathlib import Path
 
 
 class Outcome(StrEnum):
-    """What happens to a message as a whole."""
+    """What happens to a message, or to one enterprise's package in it."""
 
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     REVIEW = "review"
     IGNORED = "ignored"
+    PENDING = "pending"
+    """Waiting for the rest of a set of volumes sent over several emails."""
+    BUREAU = "bureau"
+    """A city bureau's email: each enterprise's package has its own outcome."""
+
+
+class MessageKind(StrEnum):
+    """Who wrote the message and why, which decides how it is judged."""
+
+    SUBMISSION = "submission"
+    """An enterprise's own email with its package."""
+    BUREAU = "bureau"
+    """A city bureau's recommendation: letter, summary table, one archive per enterprise."""
+    QUESTION = "question"
+    """A letter to the office rather than a submission."""
+    IGNORED = "ignored"
+    UNREADABLE = "unreadable"
 
 
 class Code(StrEnum):
-    """One reason a message is not simply accepted."""
+    """One reason a message or a package is not simply accepted, or a note that goes with it."""
 
     # classification: the message is not addressed to us by a person
     BOUNCE = "bounce"
@@ -34,6 +51,7 @@ class Code(StrEnum):
     NOT_A_SUBMISSION = "not_a_submission"
     REVIEW_SENDER = "review_sender"
     UNKNOWN_ENTERPRISE = "unknown_enterprise"
+    DIRECT_SENDER = "direct_sender"
     LATE = "late"
     # the attachment
     NO_ATTACHMENT = "no_attachment"
@@ -42,6 +60,7 @@ class Code(StrEnum):
     TOO_LARGE = "too_large"
     ENCRYPTED_ARCHIVE = "encrypted_archive"
     INCOMPLETE_ARCHIVE = "incomplete_archive"
+    VOLUMES_PENDING = "volumes_pending"
     CORRUPT_ARCHIVE = "corrupt_archive"
     UNSAFE_ARCHIVE = "unsafe_archive"
     ARCHIVE_NAME_MISMATCH = "archive_name_mismatch"
@@ -49,13 +68,61 @@ class Code(StrEnum):
     MISSING_DOCUMENT = "missing_document"
     NOT_WORD_DOCUMENT = "not_word_document"
     INVALID_DOCUMENT = "invalid_document"
+    # a city bureau's bundle
+    BUREAU_UNCONFIRMED = "bureau_unconfirmed"
+    UNKNOWN_CALL = "unknown_call"
+    MISSING_LETTER = "missing_letter"
+    INVALID_LETTER = "invalid_letter"
+    MISSING_TABLE = "missing_table"
+    INVALID_TABLE = "invalid_table"
+    MISSING_ARCHIVE = "missing_archive"
+    UNLISTED_ARCHIVE = "unlisted_archive"
+    NAME_NEAR_MISS = "name_near_miss"
+    TOO_MANY_NATIONAL = "too_many_national"
+    RECOMMENDED_TWICE = "recommended_twice"
+    # notes: said in the reply, never change the outcome
+    SUBJECT_NOT_EXACT = "subject_not_exact"
+    ARCHIVE_NAME_NOT_EXACT = "archive_name_not_exact"
+    SAME_AS_ACCEPTED = "same_as_accepted"
 
 
 IGNORING_CODES = frozenset({Code.BOUNCE, Code.AUTO_REPLY, Code.BULK})
 """Codes that mean nobody should ever be answered."""
 
-REVIEW_CODES = frozenset({Code.ATTACHMENT_LINK, Code.UNSAFE_ARCHIVE, Code.NOT_A_SUBMISSION, Code.REVIEW_SENDER})
+REVIEW_CODES = frozenset(
+    {
+        Code.ATTACHMENT_LINK,
+        Code.UNSAFE_ARCHIVE,
+        Code.NOT_A_SUBMISSION,
+        Code.REVIEW_SENDER,
+        Code.DIRECT_SENDER,
+        Code.BUREAU_UNCONFIRMED,
+        Code.UNKNOWN_CALL,
+        Code.UNLISTED_ARCHIVE,
+    }
+)
 """Codes that need a person to decide: the machine cannot tell right from wrong here."""
+
+BUREAU_REVIEW_CODES = frozenset({Code.BUREAU_UNCONFIRMED, Code.UNKNOWN_CALL, Code.ATTACHMENT_LINK})
+"""What sends a bureau's whole email to a person (other problems concern one enterprise, or the bundle)."""
+
+NOTE_CODES = frozenset({Code.SUBJECT_NOT_EXACT, Code.ARCHIVE_NAME_NOT_EXACT, Code.SAME_AS_ACCEPTED})
+"""Codes that are said to the sender or to staff but change nothing."""
+
+BUNDLE_CODES = frozenset(
+    {
+        Code.MISSING_LETTER,
+        Code.INVALID_LETTER,
+        Code.MISSING_TABLE,
+        Code.INVALID_TABLE,
+        Code.MISSING_ARCHIVE,
+        Code.UNLISTED_ARCHIVE,
+        Code.NAME_NEAR_MISS,
+        Code.TOO_MANY_NATIONAL,
+        Code.RECOMMENDED_TWICE,
+    }
+)
+"""What a city's bundle lacks or gets wrong: reported to the bureau and staff, judged per enterprise."""
 
 
 @dataclass(frozen=True)
@@ -64,10 +131,13 @@ class Problem:
     role: str | None = None
     suggestion: str | None = None
     detail: str | None = None
+    enterprise: str | None = None
+    """The enterprise a bundle's cross-check is about; for an unknown subject, the archive's name when it
+    carries the same mistake."""
 
     def as_dict(self) -> dict[str, str]:
         data = {"code": self.code.value}
-        for key in ("role", "suggestion", "detail"):
+        for key in ("role", "suggestion", "detail", "enterprise"):
             value = getattr(self, key)
             if value is not None:
                 data[key] = value
@@ -90,19 +160,25 @@ class Document:
 
 def outcome_of(problems: Iterable[Problem]) -> Outcome:
     """The single rule that turns problem codes into an outcome."""
-    codes = {p.code for p in problems}
+    codes = {p.code for p in problems} - NOTE_CODES - BUNDLE_CODES.difference(REVIEW_CODES)
     if codes & IGNORING_CODES:
         return Outcome.IGNORED
     if codes & REVIEW_CODES:
         return Outcome.REVIEW
-    if codes:
+    if codes - {Code.VOLUMES_PENDING}:
         return Outcome.REJECTED
+    if codes:
+        return Outcome.PENDING
     return Outcome.ACCEPTED
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Package:
+    """One enterprise's files in a message, judged on their own."""
+
     enterprise: str | None
+    """The roster's (or table's) spelling of the name; None when no enterprise could be named."""
+    call: str | None = None
     problems: tuple[Problem, ...] = ()
     documents: tuple[Document, ...] = ()
     archive: ArchiveFile | None = None
@@ -111,9 +187,89 @@ class Verdict:
     def outcome(self) -> Outcome:
         return outcome_of(self.problems)
 
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "enterprise": self.enterprise,
+            "verdict": self.outcome.value,
+            "problems": [p.as_dict() for p in self.problems],
+            "documents": [d.as_dict() for d in self.documents],
+            "archive": f"{self.archive.name}.rar" if self.archive else None,
+        }
+
+
+@dataclass(frozen=True)
+class Letter:
+    """A bureau's recommendation letter (推荐文件)."""
+
+    name: str
+    sha256: str
+    pages: int | None
+    """None when the PDF could not be opened."""
+
+
+@dataclass(frozen=True)
+class SummaryTable:
+    """A bureau's summary table (汇总表) as read."""
+
+    name: str
+    sha256: str
+    call: str | None
+    """The call its title names (附件3 / 全省 …), None when it names none."""
+    rows: tuple[RosterEntry, ...] = ()
+
+
+@dataclass(frozen=True)
+class BureauMail:
+    """What a city bureau's email carries besides the enterprises' packages."""
+
+    city: str | None
+    call: str | None
+    letter: Letter | None = None
+    table: SummaryTable | None = None
+    links: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judgement of one message: its kind, its own problems, and each enterprise's package."""
+
+    kind: MessageKind
+    own: tuple[Problem, ...] = ()
+    """Problems of the message itself (not of one package): classification, a bureau's cross-checks."""
+    packages: tuple[Package, ...] = ()
+    bureau: BureauMail | None = None
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.kind is MessageKind.BUREAU:
+            return Outcome.REVIEW if {p.code for p in self.own} & BUREAU_REVIEW_CODES else Outcome.BUREAU
+        return outcome_of(self.problems)
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """The message's own problems, then its packages' (for an enterprise's email: all of them)."""
+        return self.own + tuple(p for package in self.packages for p in package.problems)
+
     @property
     def codes(self) -> frozenset[Code]:
         return frozenset(p.code for p in self.problems)
+
+    @property
+    def package(self) -> Package | None:
+        """The one package of an enterprise's email."""
+        return self.packages[0] if len(self.packages) == 1 and self.kind is not MessageKind.BUREAU else None
+
+    @property
+    def enterprise(self) -> str | None:
+        return self.package.enterprise if self.package else None
+
+    @property
+    def documents(self) -> tuple[Document, ...]:
+        return tuple(d for package in self.packages for d in package.documents)
+
+    @property
+    def archive(self) -> ArchiveFile | None:
+        return self.package.archive if self.package else None
 
 
 # -- the parsed message --------------------------------------------------------------------------------------
@@ -144,10 +300,17 @@ class ArchiveFile:
     volume by name)."""
     missing: tuple[str, ...] = ()
     """Volumes absent from the middle or the start of the set, as the sender would name them."""
+    numbers: tuple[int, ...] = ()
+    """For a set of volumes, the numbers of those present (1-based); empty for a single archive."""
 
     @property
     def size(self) -> int:
         return sum(v.size for v in self.volumes)
+
+    @property
+    def fingerprint(self) -> str:
+        """The archive's SHA-256 (for a set, the volumes' SHA-256s joined): the same file sent twice."""
+        return "+".join(v.sha256 for v in self.volumes)
 
 
 @dataclass(frozen=True)
@@ -178,7 +341,7 @@ class ParsedMessage:
 
 @dataclass(frozen=True)
 class RosterEntry:
-    """One enterprise of the summary table (汇总表)."""
+    """One enterprise of a summary table (汇总表): the roster staff load, or a row of a bureau's table."""
 
     name: str
     city: str = ""

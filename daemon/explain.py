@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from .campaign import MIB, CallRules, Role
 from .domain import Code, Outcome, Problem
+from .intake.match import differences
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -19,7 +20,46 @@ OUTCOME_WORDS = {
     Outcome.REJECTED: "已退回",
     Outcome.REVIEW: "待人工",
     Outcome.IGNORED: "已忽略",
+    Outcome.PENDING: "待补齐",
+    Outcome.BUREAU: "市局报送",
 }
+
+
+REPLY_WORDS = {
+    "receipt": "受理回执",
+    "rejection": "退回通知",
+    "review": "收件通知",
+    "volumes": "分卷收件通知",
+    "bureau": "市局收件回执",
+    "decision": "审核退回通知",
+    "digest": "申报日报",
+    "reminder": "截止提醒",
+}
+
+STATE_WORDS = {
+    "queued": "待发送",
+    "held": "暂缓发送",
+    "sending": "发送中",
+    "sent": "已发送",
+    "failed": "发送失败",
+    "suppressed": "已拦截（同一地址回复过多）",
+    "uncertain": "不确定是否送达",
+    "bounced": "被退信",
+}
+
+
+def reference(record_id: int) -> str:
+    """The 登记编号 of a message, the one number every reply and staff view uses for it."""
+    return f"SB-{record_id:06d}"
+
+
+def human_size(size: int) -> str:
+    if size >= MIB:
+        return f"{size / MIB:.1f} MB"
+    if size >= 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size} 字节"
+
 
 TITLES = {
     Code.BOUNCE: "系统退信",
@@ -29,6 +69,7 @@ TITLES = {
     Code.NOT_A_SUBMISSION: "不是申报邮件",
     Code.REVIEW_SENDER: "来自需人工处理的发件人",
     Code.UNKNOWN_ENTERPRISE: "邮件主题不是名单中的企业全称",
+    Code.DIRECT_SENDER: "企业不在推荐名单中，待人工确认",
     Code.LATE: "超过截止时间",
     Code.NO_ATTACHMENT: "没有附件",
     Code.ATTACHMENT_LINK: "附件为下载链接（超大附件）",
@@ -36,25 +77,86 @@ TITLES = {
     Code.TOO_LARGE: "超过大小限制",
     Code.ENCRYPTED_ARCHIVE: "压缩包设有密码",
     Code.INCOMPLETE_ARCHIVE: "分卷压缩包不完整",
+    Code.VOLUMES_PENDING: "分卷压缩包尚未到齐",
     Code.CORRUPT_ARCHIVE: "压缩包已损坏",
     Code.UNSAFE_ARCHIVE: "压缩包需人工检查",
     Code.ARCHIVE_NAME_MISMATCH: "压缩包名称不是企业全称",
     Code.MISSING_DOCUMENT: "缺少材料",
     Code.NOT_WORD_DOCUMENT: "材料不是 Word 格式",
     Code.INVALID_DOCUMENT: "材料不是有效的 Word 文档",
+    Code.BUREAU_UNCONFIRMED: "发件地址不在各市工业和信息化局登记名单中",
+    Code.UNKNOWN_CALL: "无法判断报送的是哪一项评选",
+    Code.MISSING_LETTER: "缺少推荐文件",
+    Code.INVALID_LETTER: "推荐文件无法打开",
+    Code.MISSING_TABLE: "缺少汇总表",
+    Code.INVALID_TABLE: "汇总表无法读取",
+    Code.MISSING_ARCHIVE: "汇总表中的企业尚无申报材料",
+    Code.UNLISTED_ARCHIVE: "压缩包对应的企业不在汇总表中",
+    Code.NAME_NEAR_MISS: "压缩包名称与汇总表中的企业名称不一致",
+    Code.TOO_MANY_NATIONAL: "推荐企业数量超过限额",
+    Code.RECOMMENDED_TWICE: "该企业已由其他市推荐",
+    Code.SUBJECT_NOT_EXACT: "邮件主题不是企业全称（已按企业全称受理）",
+    Code.ARCHIVE_NAME_NOT_EXACT: "压缩包名称不是企业全称（已按企业全称受理）",
+    Code.SAME_AS_ACCEPTED: "与已受理的材料相同",
 }
 
 
 REVIEW_REASONS = {
-    Code.ATTACHMENT_LINK: "您的材料以下载链接（超大附件）方式提供，需由工作人员下载后核验。",
-    Code.UNSAFE_ARCHIVE: "您的压缩包需由工作人员人工检查。",
-    Code.NOT_A_SUBMISSION: "该邮件不是申报材料，已转工作人员阅处。",
+    Code.ATTACHMENT_LINK: "贵单位的材料以下载链接（超大附件）方式提供，需由工作人员下载后核验，"
+    "核验后将另行发送受理回执或退回通知。"
+    "请确保下载链接在截止时间后仍然有效（超大附件一般有效期为 15 至 30 天，请勿删除）。",
+    Code.UNSAFE_ARCHIVE: "贵单位的压缩包需由工作人员人工检查，检查后将另行通知结果。",
+    Code.NOT_A_SUBMISSION: "您的来信已转交工作人员阅处，工作人员将尽快答复。",
     Code.REVIEW_SENDER: "",
+    Code.DIRECT_SENDER: "贵单位不在各市推荐的企业名单中，材料已转工作人员确认，确认后将另行通知结果。",
+    Code.BUREAU_UNCONFIRMED: "该发件地址尚未登记为市工业和信息化局的报送邮箱，材料已转工作人员确认，确认后将另行回复。",
+    Code.UNKNOWN_CALL: "系统无法判断所报送的是全省还是全国质量标杆，已转工作人员确认。",
+    Code.UNLISTED_ARCHIVE: "",
 }
 
 
 def review_reason(problems: tuple[Problem, ...]) -> str:
     return "".join(dict.fromkeys(REVIEW_REASONS.get(p.code, "") for p in problems))
+
+
+def grouped(problems: Iterable[Problem]) -> list[Problem]:
+    """Problems of one code and document role said once, their details joined (three .wps files: one item)."""
+    merged: dict[tuple[Code, str | None, str | None], Problem] = {}
+    for problem in problems:
+        key = (problem.code, problem.role, problem.enterprise)
+        if key in merged and problem.detail:
+            earlier = merged[key]
+            detail = "；".join(filter(None, (earlier.detail, problem.detail)))
+            merged[key] = Problem(earlier.code, earlier.role, earlier.suggestion, detail, earlier.enterprise)
+        else:
+            merged.setdefault(key, problem)
+    return list(merged.values())
+
+
+def note_text(problem: Problem) -> str:
+    """The polite word a receipt adds when the sender's mail was read leniently."""
+    match problem.code:
+        case Code.SUBJECT_NOT_EXACT:
+            return (
+                f"贵单位邮件的主题为“{problem.detail}”，已按企业全称“{problem.suggestion}”受理。"
+                "今后报送时，请以企业全称作为邮件主题，不要添加其他文字。"
+            )
+        case Code.ARCHIVE_NAME_NOT_EXACT:
+            return (
+                f"压缩包名为“{problem.detail}.rar”，已按企业全称受理。"
+                f"今后报送时，请将压缩包命名为“{problem.suggestion}.rar”。"
+            )
+        case _:
+            return TITLES[problem.code]
+
+
+def volumes_text(problems: Iterable[Problem]) -> dict[str, str] | None:
+    """For a set of volumes still coming: which arrived and which are awaited."""
+    for problem in problems:
+        if problem.code is Code.VOLUMES_PENDING:
+            present, _, missing = (problem.detail or "").partition("|")
+            return {"present": present, "missing": missing}
+    return None
 
 
 def shanghai_time(moment: datetime) -> str:
@@ -87,15 +189,24 @@ def advice(problem: Problem, rules: CallRules) -> str:
     formats = "、".join(f".{f}" for f in role.formats) if role else ""
     match problem.code:
         case Code.UNKNOWN_ENTERPRISE:
-            hint = f"请确认是否为“{problem.suggestion}”。" if problem.suggestion else ""
+            if problem.suggestion:
+                where = f"（{detail}）" if detail else ""
+                archive = (
+                    f"压缩包名称“{problem.enterprise}.rar”也请一并改为“{problem.suggestion}.rar”，"
+                    if problem.enterprise
+                    else ""
+                )
+                hint = f"与名单中的“{problem.suggestion}”不一致{where}。请确认企业全称，{archive}"
+            else:
+                hint = "在推荐名单中没有找到与之相符的企业。请确认企业全称，"
             return (
-                "通知要求邮件主题为申报企业全称（与推荐汇总表一致），您的邮件主题与名单中的企业名称不一致。"
-                f"{hint}请以企业全称作为邮件主题重新发送。"
+                "通知要求邮件主题为申报企业全称（与推荐汇总表一致），"
+                f"贵单位邮件的主题{hint}以企业全称作为邮件主题重新发送。"
             )
         case Code.LATE:
             deadline = f"为 {shanghai_time(rules.deadline)}，" if rules.deadline else ""
-            received = f"您的邮件于 {shanghai_time(datetime.fromisoformat(detail))} 收到，" if detail else ""
-            return f"本次申报截止时间{deadline}{received}已超过截止时间。如有特殊情况，请与我处电话联系。"
+            received = f"贵单位的邮件于 {shanghai_time(datetime.fromisoformat(detail))} 收到，" if detail else ""
+            return f"本次申报截止时间{deadline}{received}已超过截止时间。如有特殊情况，请按本邮件末尾的电话与我处联系。"
         case Code.NO_ATTACHMENT:
             return "邮件中没有附件。请将申报材料压缩为一个 RAR 压缩包，作为附件重新发送。"
         case Code.NOT_RAR:
@@ -110,22 +221,55 @@ def advice(problem: Problem, rules: CallRules) -> str:
             return "压缩包设有密码，评审时无法打开。请去掉密码重新压缩后发送。"
         case Code.INCOMPLETE_ARCHIVE:
             missing = f"（缺少：{detail}）" if detail else ""
-            return f"分卷压缩包不完整{missing}。请将全部分卷一并发送，或压缩为单个 RAR 文件后发送。"
+            return (
+                f"分卷压缩包不完整{missing}。请补发缺少的分卷（可分多封邮件发送，每封邮件主题均为企业全称），"
+                "或压缩为单个 RAR 文件后发送。"
+            )
         case Code.CORRUPT_ARCHIVE:
             return "压缩包已损坏，无法完整解压。请重新压缩，确认能正常打开后再发送。"
         case Code.ARCHIVE_NAME_MISMATCH:
+            where = differences(detail, problem.suggestion or "")
             return (
-                f"通知要求压缩包以申报企业全称命名，应为“{problem.suggestion}”，"
-                f"收到的压缩包名为“{detail}”。请改名后重新发送。"
+                f"通知要求压缩包以申报企业全称命名，应为“{problem.suggestion}.rar”，"
+                f"收到的压缩包名为“{detail}.rar”{f'（{where}）' if where else ''}。请改名后重新发送。"
             )
         case Code.MISSING_DOCUMENT:
             keywords = "”或“".join(role.keywords) if role else ""
             return f"压缩包中没有找到{label}。请将{label}（Word 格式，文件名中含“{keywords}”）放入压缩包后重新发送。"
         case Code.NOT_WORD_DOCUMENT:
-            return f"通知要求{label}为 Word 格式（{formats}），收到的是：{detail}。请转换为 Word 格式后重新发送。"
+            stamped = "加盖公章的页面可扫描或拍照后插入 Word 文档中。" if problem.role == "application_form" else ""
+            return (
+                f"通知要求{label}为 Word 格式（{formats}），收到的是：{detail}。"
+                f"请用 Word 或 WPS 另存为 .docx 格式后重新压缩发送；{stamped}"
+            ).rstrip("；")
         case Code.INVALID_DOCUMENT:
             return f"{label}无法作为 Word 文档打开（{detail}）。请用 Word 或 WPS 另存为 .docx 后重新压缩发送。"
         case Code.UNREADABLE_MESSAGE:
-            return "您的邮件无法解析，可能在传输中损坏。请重新发送。"
+            return "贵单位的邮件无法解析，可能在传输中损坏。请重新发送。"
+        case Code.MISSING_LETTER:
+            return "尚未收到你局的推荐文件（PDF 格式）。请在截止时间前补发。"
+        case Code.INVALID_LETTER | Code.INVALID_TABLE:
+            return f"{detail}。"
+        case Code.MISSING_TABLE:
+            return "尚未收到你局的汇总表（Excel 格式）。请在截止时间前补发。"
+        case Code.MISSING_ARCHIVE:
+            return f"汇总表中的“{problem.enterprise}”尚无申报材料压缩包。请在截止时间前补发。"
+        case Code.UNLISTED_ARCHIVE:
+            return (
+                f"压缩包“{problem.enterprise}”对应的企业不在汇总表中，已转工作人员核对。"
+                "如属漏列，请补发更正后的汇总表。"
+            )
+        case Code.NAME_NEAR_MISS:
+            return (
+                f"压缩包名称与汇总表中的“{problem.enterprise}”相差一字（{detail}），"
+                "请核对企业全称后更正压缩包名称重新发送。"
+            )
+        case Code.TOO_MANY_NATIONAL:
+            return f"汇总表中列有 {detail} 家企业，超过每市推荐限额。请核减后重新报送汇总表。"
+        case Code.RECOMMENDED_TWICE:
+            return f"“{problem.enterprise}”已由{detail}推荐，请核实。"
+        case Code.VOLUMES_PENDING:
+            present, _, missing = detail.partition("|")
+            return f"已收到{present}，待其余分卷{f'（{missing}）' if missing else ''}到齐后核验。"
         case _:
             return TITLES[problem.code]

@@ -18,6 +18,7 @@ from typing import Any
 
 from jinja2 import BaseLoader, Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from .config import OfficeSettings
 from .explain import SHANGHAI
 
 _MESSAGE_ID = re.compile(r"^<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>$")
@@ -45,10 +46,11 @@ def single_address(text: str) -> str:
 
 
 class Renderer:
-    def __init__(self, sender: str, loader: BaseLoader | None = None) -> None:
+    def __init__(self, sender: str, office: OfficeSettings | None = None, loader: BaseLoader | None = None) -> None:
         self.sender = sender
         name, address = getaddresses([sender])[0]
-        self.office = name or address
+        self.contact = office or OfficeSettings()
+        self.office = self.contact.name or name or address
         self.domain = address.rpartition("@")[2] or "localhost"
         self.environment = Environment(
             loader=loader or PackageLoader("daemon", "templates"),
@@ -60,7 +62,16 @@ class Renderer:
 
     def render(self, kind: str, context: dict[str, Any], now: datetime) -> tuple[str, str, str]:
         """(subject, text, html) of template set `kind`."""
-        values = {"office": self.office, "today": now.astimezone(SHANGHAI).strftime("%Y年%m月%d日"), **context}
+        contact = self.contact
+        values = {
+            "office": self.office,
+            "office_phone": contact.phone,
+            "office_contact": contact.contact,
+            "office_address": contact.address,
+            "notice": contact.notice,
+            "today": now.astimezone(SHANGHAI).strftime("%Y年%m月%d日"),
+            **context,
+        }
         subject = header_text(self.environment.get_template(f"{kind}.subject.j2").render(values))
         text = self.environment.get_template(f"{kind}.txt.j2").render(values)
         html = self.environment.get_template(f"{kind}.html.j2").render({**values, "title": subject})

@@ -67,7 +67,7 @@ def runtime_from(settings: Settings, *, load_roster: bool = True) -> Runtime:
         raise EnvironmentProblem(f"cannot open the database {settings.storage.database}: {error}") from error
     if load_roster:
         try:
-            runtime.roster()
+            runtime.refresh_rosters()
         except (RosterError, OSError) as error:
             raise UsageError(f"campaign.roster: {error}") from error
     return runtime

@@ -10,52 +10,69 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from ..campaign import MIB, CallRules
-from ..domain import Verdict
-from ..explain import OUTCOME_WORDS, title
+from ..app.queries import message_views
+from ..app.shapes import verdict_shape, view_shape
+from ..campaign import MIB, CallRules, NameMatch
+from ..config import Settings
+from ..domain import Problem, Verdict
+from ..explain import OUTCOME_WORDS, human_size, reference, title
+from ..intake.context import Context
 from ..pipeline import judge
 from ..service.roster_sync import import_roster
 from ..staff.roster import RosterError, read_roster
 from .common import EXIT_OK, UsageError, require_rar_tool, roster_from_file, runtime_from, settings_from
 
 
-def verdict_json(verdict: Verdict) -> dict[str, object]:
-    return {
-        "verdict": verdict.outcome.value,
-        "enterprise": verdict.enterprise,
-        "problems": [p.as_dict() for p in verdict.problems],
-        "documents": [d.as_dict() for d in verdict.documents],
-    }
-
-
 def verdict_text(label: str, verdict: Verdict, rules: CallRules) -> str:
-    lines = [f"{label}: {OUTCOME_WORDS[verdict.outcome]} ({verdict.outcome}) — {verdict.enterprise or '企业未识别'}"]
-    for problem in verdict.problems:
-        extra = "".join(f"; {key}: {value}" for key, value in problem.as_dict().items() if key not in ("code", "role"))
-        lines.append(f"  ✗ {title(problem, rules)} [{problem.code}{extra}]")
-    for document in verdict.documents:
-        lines.append(f"  · {document.role}: {document.name} ({document.size:,} bytes, sha256 {document.sha256[:12]}…)")
+    """A judged message for a person at a terminal: the outcome, then each package and problem in Chinese."""
+    who = verdict.enterprise or (
+        verdict.bureau.city and f"{verdict.bureau.city}市工业和信息化局" if verdict.bureau else None
+    )
+    lines = [f"{label}：{OUTCOME_WORDS[verdict.outcome]} — {who or '企业未识别'}"]
+    lines += [f"  ✗ {title(problem, rules)}{_detail(problem)}" for problem in verdict.own]
+    for package in verdict.packages:
+        if verdict.bureau is not None:
+            lines.append(f"  ▸ {package.enterprise or '（未识别）'}：{OUTCOME_WORDS[package.outcome]}")
+        lines += [f"    ✗ {title(problem, rules)}{_detail(problem)}" for problem in package.problems]
+        for document in package.documents:
+            lines.append(f"    · {document.name}（{human_size(document.size)}，SHA-256 {document.sha256[:12]}…）")
     return "\n".join(lines)
+
+
+def _detail(problem: Problem) -> str:
+    said = [value for value in (problem.enterprise, problem.suggestion, problem.detail) if value]
+    return f"（{'；'.join(said)}）" if said else ""
+
+
+def check_context(args: argparse.Namespace, settings: Settings, rules: CallRules) -> Context:
+    """The rosters `check` judges against: --roster for the call enterprises write to, else the configured
+    files; no mailbox history."""
+    paths = {rules.default_call: args.roster} if args.roster else settings.roster_paths()
+    return Context(rules, {call: roster_from_file(path) for call, path in paths.items()})
 
 
 def run_check(args: argparse.Namespace) -> int:
     settings = settings_from(args.config)
     rules = settings.call_rules()
     if args.deadline is not None:
-        rules = replace(rules, deadline=args.deadline)
+        calls = tuple(replace(c, deadline=args.deadline) if c.own_emails else c for c in rules.calls)
+        rules = replace(rules, calls=calls)
     if args.max_archive_mb is not None:
         rules = replace(rules, max_archive_bytes=int(args.max_archive_mb * MIB))
+    if args.subject_match is not None:
+        rules = replace(rules, subject_match=NameMatch(args.subject_match))
+    if args.archive_name_match is not None:
+        rules = replace(rules, archive_name_match=NameMatch(args.archive_name_match))
     missing = [name for name in args.messages if not Path(name).is_file()]
     if missing:
-        raise UsageError("no such file: " + ", ".join(missing))
-    roster_path = args.roster or settings.roster_path
-    roster = roster_from_file(roster_path) if roster_path else None
+        raise UsageError("没有这个文件：" + "、".join(missing))
+    context = check_context(args, settings, rules)
     require_rar_tool(rules)
     for name in args.messages:
         with tempfile.TemporaryDirectory(prefix="shenbao-check-") as workdir:
-            verdict = judge(Path(name), roster=roster, rules=rules, workdir=Path(workdir)).verdict
+            verdict = judge(Path(name), context=context, workdir=Path(workdir)).verdict
         if args.json:
-            print(json.dumps({"file": name, **verdict_json(verdict)}, ensure_ascii=False), flush=True)
+            print(json.dumps({"file": name, **verdict_shape(verdict)}, ensure_ascii=False), flush=True)
         else:
             print(verdict_text(name, verdict, rules), flush=True)
     return EXIT_OK
@@ -78,28 +95,21 @@ def run_process(args: argparse.Namespace) -> int:
     rules = settings.call_rules()
     files = _eml_files(args.paths)
     require_rar_tool(rules)
-    recorder = runtime_from(settings).recorder()
+    runtime = runtime_from(settings)
+    recorder = runtime.recorder()
     for path in files:
         result = recorder.record(path.read_bytes(), source=str(path.resolve()))
         if args.json:
-            print(
-                json.dumps(
-                    {
-                        "file": str(path),
-                        "id": result.record_id,
-                        "verdict": result.outcome.value,
-                        "enterprise": result.enterprise,
-                        "new": result.created,
-                    },
-                    ensure_ascii=False,
-                ),
-                flush=True,
-            )
+            with Session(runtime.engine) as session:
+                (view,) = message_views(session, ids=[result.record_id])
+                shape = view_shape(session, view)
+            line = {"file": str(path), "id": result.record_id, "reference": reference(result.record_id), **shape}
+            print(json.dumps({**line, "new": result.created}, ensure_ascii=False), flush=True)
         else:
-            state = "recorded" if result.created else "already recorded"
+            state = "已记录" if result.created else "此前已记录"
             print(
-                f"{path}: {OUTCOME_WORDS[result.outcome]} ({result.outcome}) — "
-                f"{result.enterprise or '企业未识别'} [#{result.record_id}, {state}]",
+                f"{path}：{OUTCOME_WORDS[result.outcome]} — {result.enterprise or '—'}"
+                f"（{reference(result.record_id)}，{state}）",
                 flush=True,
             )
     return EXIT_OK
@@ -111,8 +121,12 @@ def run_roster_import(args: argparse.Namespace) -> int:
         entries = read_roster(args.file)
     except RosterError as error:
         raise UsageError(str(error)) from error
+    rules = settings.call_rules()
+    call = args.call or rules.default_call
+    if rules.call(call) is None:
+        raise UsageError(f"没有代码为 {call} 的评选（配置中的 campaign.calls）")
     with Session(runtime_from(settings, load_roster=False).engine) as session:
-        change = import_roster(session, entries)
+        change = import_roster(session, entries, call)
         session.commit()
     if args.json:
         print(json.dumps({"enterprises": len(entries), **asdict(change)}))

@@ -18,9 +18,10 @@ from ..mail.imap import Mailbox, MailboxError, UidValidityError
 from ..mail.smtp import check_login
 from ..service.daemon import Daemon, MissingSecret, secret
 from ..service.lock import AlreadyRunning
+from ..service.roster_sync import listed
 from ..staff.roster import RosterError, read_roster
 from ..storage import schema
-from ..storage.db import SchemaMismatch, open_database, roster_entries
+from ..storage.db import SchemaMismatch, open_database
 from .common import EXIT_ENVIRONMENT, EXIT_OK, EnvironmentProblem, UsageError, require_rar_tool, say, settings_from
 
 
@@ -116,7 +117,7 @@ def _doctor_checks(args: argparse.Namespace, report: Callable[[str, str | None, 
     try:
         engine = open_database(settings.database_url, upgrade=False)
         with Session(engine) as session:
-            count = len(roster_entries(session))
+            count = len(list(listed(session)))
         report("database", None, f"{settings.storage.database} ({count} enterprises in the roster)")
         report("schema", None, f"current ({schema.version_of(engine).current})")
     except SchemaMismatch as error:

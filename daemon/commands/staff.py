@@ -1,30 +1,32 @@
-"""Staff commands: status, show, export, digest, remind, decide, resend, recheck and attach."""
+"""Staff commands: status, show, export, digest, remind, decide, resend, recheck and attach.
+
+Each renders the application layer's views and actions (`daemon.app`): Chinese text for people, JSON with
+codes for scripts (one object per line for commands that list things).
+"""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
+from ..app import actions
+from ..app.queries import bundle_views, documents_of, enterprise_rows, message_id_of, message_views, messages_about
+from ..app.views import BundleView, EnterpriseRow, MessageView, Standing
 from ..campaign import CallRules
-from ..domain import Outcome
-from ..explain import OUTCOME_WORDS, shanghai_time, title, titles
-from ..intake.match import normalise
-from ..pipeline import Judgement
-from ..render import Renderer, single_address
+from ..explain import OUTCOME_WORDS, REPLY_WORDS, STATE_WORDS, human_size, reference, shanghai_time, title, titles
+from ..render import single_address
 from ..service.jobs import reminders_if_due
-from ..service.outbox import Sender, send_due
-from ..service.recorder import OnRecord
-from ..service.replies import human_size, reference
+from ..service.outbox import send_due
 from ..service.runtime import Runtime
-from ..staff import decisions, digest, export, reminders
-from ..staff.status import MessageView, Standing, enterprise_statuses
-from ..storage.models import Decision, DocumentRecord, MessageRecord, OutboxItem, Submission, now
+from ..staff import digest, export, reminders
+from ..storage.models import OutboxItem, now
 from ..tables import print_table
 from .common import (
     EXIT_OK,
@@ -38,30 +40,36 @@ from .common import (
 )
 
 
+def _lines(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
+    """JSON Lines: one object per listed thing."""
+    for row in rows:
+        print(json.dumps(row, ensure_ascii=False, default=str), flush=True)
+
+
 def run_digest(args: argparse.Namespace) -> int:
     settings = settings_from(args.config)
     runtime = runtime_from(settings)
     if args.now and not args.output:
-        raise UsageError("--now only goes with --output: a digest that is sent is today's")
+        raise UsageError("--now 只能与 --output 一起使用：发送的日报总是今天的")
     moment = args.now or now()
-    renderer = Renderer(runtime.sender())
+    renderer = runtime.renderer()
     with Session(runtime.engine) as session:
         built = digest.gather(session, runtime.rules, settings.campaign.name, moment)
     if args.output:
         recipient = (settings.digest.recipients or (single_address(runtime.sender()),))[0]
         written = digest.write(built, renderer, args.output, recipient, moment)
-        say(args, {"written": [str(p) for p in written]}, "\n".join(f"wrote {p}" for p in written))
+        say(args, {"written": [str(p) for p in written]}, "\n".join(f"已写入 {p}" for p in written))
         return EXIT_OK
     if not settings.digest.recipients:
-        raise UsageError("digest.recipients is empty: nobody to send the digest to (use --output DIR to write it)")
+        raise UsageError("digest.recipients 为空：没有日报收件人（可用 --output DIR 写到文件夹）")
     with Session(runtime.engine) as session:
         queued = digest.queue(session, renderer, settings.digest.recipients, built, moment)
         session.commit()
     sent = send_due(runtime.engine, smtp_sender_for(settings)) if queued else None
     text = (
-        f"digest for {built.day} queued to {', '.join(settings.digest.recipients)}; {sent.sent if sent else 0} sent"
+        f"{built.day} 的日报已发往 {'、'.join(settings.digest.recipients)}（发出 {sent.sent if sent else 0} 封）"
         if queued
-        else f"the digest for {built.day} was already sent"
+        else f"{built.day} 的日报此前已发送"
     )
     say(args, {"day": built.day.isoformat(), "queued": queued, "sent": sent.sent if sent else 0}, text)
     return EXIT_OK
@@ -74,27 +82,23 @@ def run_remind(args: argparse.Namespace) -> int:
     if args.dry_run:
         with Session(runtime.engine) as session:
             found = reminders.candidates(session, runtime.rules, settings.reminders, moment)
-        rows = [
-            {
-                "enterprise": c.status.enterprise.name,
-                "email": c.status.enterprise.email,
-                "remind": c.remind,
-                "reason": c.reason,
-            }
+        rows: list[dict[str, Any]] = [
+            {"call": c.call.code, "to": c.name, "addresses": list(c.addresses), "remind": c.remind, "reason": c.reason}
             for c in found
         ]
         if args.json:
-            print(json.dumps(rows, ensure_ascii=False))
-        elif not rows:
+            _lines(args, rows)
+            return EXIT_OK
+        if not rows:
             days = "、".join(str(d) for d in settings.reminders.days)
             print(
-                f"no reminders at {moment.isoformat()}: reminders go {days} days before the deadline, "
-                f"at {settings.reminders.time:%H:%M}"
+                f"{shanghai_time(moment)} 没有要发送的提醒：提醒在截止前 {days} 天的 "
+                f"{settings.reminders.time:%H:%M} 发送"
             )
-        for row in rows if not args.json else []:
+        for row in rows:
             print(
-                f"{'remind' if row['remind'] else 'skip  '}  {row['enterprise']} <{row['email'] or '—'}>: "
-                f"{row['reason']}"
+                f"{'提醒' if row['remind'] else '不提醒'}  {row['to']} "
+                f"<{'、'.join(row['addresses']) or '—'}>：{row['reason']}"
             )
         return EXIT_OK
     queued = reminders_if_due(runtime, moment)
@@ -102,126 +106,158 @@ def run_remind(args: argparse.Namespace) -> int:
     say(
         args,
         {"queued": queued, "sent": sent.sent if sent else 0},
-        f"{queued} reminders queued, {sent.sent if sent else 0} sent",
+        f"已安排 {queued} 份提醒，发出 {sent.sent if sent else 0} 封",
     )
     return EXIT_OK
 
 
+def _row_json(row: EnterpriseRow, rules: CallRules) -> dict[str, Any]:
+    return {
+        "city": row.city,
+        "enterprise": row.name,
+        "call": row.call,
+        "status": row.standing.code,
+        "standing": row.standing.value,
+        "title": row.title,
+        "messages": row.packages,
+        "versions": row.versions,
+        "last_received": row.last_received.isoformat() if row.last_received else None,
+        "problems": [p.as_dict() for p in row.open_problems],
+        "contact": row.contact,
+        "phone": row.phone,
+        "email": row.email,
+        "latest": reference(row.latest_message) if row.latest_message else None,
+    }
+
+
+def _bundle_json(bundle: BundleView) -> dict[str, Any]:
+    return {
+        "bundle": f"{bundle.city}-{bundle.call}",
+        "city": bundle.city,
+        "call": bundle.call,
+        "letter": bundle.letter is not None,
+        "table": bundle.table is not None,
+        "table_enterprises": list(bundle.listed),
+        "enterprises_accepted": list(bundle.accepted),
+        "missing": list(bundle.missing),
+        "complete": bundle.complete,
+        "late": bundle.late,
+        "codes": list(bundle.codes),
+        "messages": [reference(m) for m in bundle.messages],
+    }
+
+
 def run_status(args: argparse.Namespace) -> int:
     runtime = staff_runtime(args)
+    rules = runtime.rules
     with Session(runtime.engine) as session:
-        found = enterprise_statuses(session, args.city)
+        rows = enterprise_rows(session, rules, call=args.call, city=args.city)
+        bundles = bundle_views(session, rules, city=args.city, call=args.call) if args.city or args.bundles else []
     if args.json:
-        rows = [
-            {
-                "city": s.enterprise.city,
-                "enterprise": s.enterprise.name,
-                "status": s.standing.value,
-                "messages": len(s.messages),
-                "versions": s.versions,
-                "last_received": s.last_received.isoformat() if s.last_received else None,
-                "problems": titles(s.open_problems, runtime.rules),
-                "contact": s.enterprise.contact,
-                "email": s.enterprise.email,
-            }
-            for s in found
-        ]
-        print(json.dumps(rows, ensure_ascii=False))
+        _lines(args, [_row_json(r, rules) for r in rows] + [_bundle_json(b) for b in bundles])
         return EXIT_OK
-    table = [("所属市", "企业名称", "状态", "提交", "受理版本", "最近提交", "问题")]
-    for s in found:
-        when = shanghai_time(s.last_received) if s.last_received else "—"
-        problems = titles(s.open_problems, runtime.rules)
+    for bundle in bundles:
+        call = rules.call(bundle.call)
+        print(f"{bundle.city} · {call.name if call else bundle.call}：")
+        print(f"  推荐文件：{bundle.letter or '—'}{f'（{bundle.letter_pages} 页）' if bundle.letter_pages else ''}")
+        print(f"  汇总表：{bundle.table or '—'}（{len(bundle.listed)} 家）")
+        print(f"  已受理：{'、'.join(bundle.accepted) or '—'}")
+        print(f"  尚缺：{'、'.join(bundle.missing) or '—'}{'；迟报' if bundle.late else ''}\n")
+    multi = len(rules.calls) > 1
+    table = [("市", "企业名称", *(("评选",) if multi else ()), "状态", "提交", "受理版本", "最近提交", "问题")]
+    for r in rows:
+        call = rules.call(r.call)
         table.append(
             (
-                s.enterprise.city,
-                s.enterprise.name,
-                s.standing.value,
-                str(len(s.messages)),
-                str(s.versions),
-                when,
-                problems,
+                r.city,
+                r.name,
+                *((call.name if call else r.call,) if multi else ()),
+                r.standing.value,
+                str(r.packages),
+                str(r.versions),
+                shanghai_time(r.last_received) if r.last_received else "—",
+                titles(r.open_problems, rules),
             )
         )
     print_table(table)
-    counts = Counter(s.standing for s in found)
-    summary = "，".join(f"{standing.value} {counts[standing]}" for standing in Standing)
-    print(f"\n{summary}；共 {len(found)} 家")
+    counts = Counter(r.standing for r in rows)
+    print(f"\n{'，'.join(f'{s.value} {counts[s]}' for s in Standing)}；共 {len(rows)} 家")
     return EXIT_OK
 
 
 def run_show(args: argparse.Namespace) -> int:
+    """A message by its 登记编号, or an enterprise by (part of) its name: everything on record."""
     runtime = staff_runtime(args)
+    rules = runtime.rules
     with Session(runtime.engine) as session:
-        matches = [s for s in enterprise_statuses(session) if normalise(args.name) in normalise(s.enterprise.name)]
-        if len(matches) != 1:
-            names = "、".join(s.enterprise.name for s in matches) or "none"
-            raise UsageError(f"{args.name!r} matches {len(matches)} enterprises: {names}")
-        status = matches[0]
-        history = [_history(session, view, runtime.rules) for view in status.messages]
-        versions = {
-            sub.message_id: sub.version
-            for sub in session.exec(select(Submission).where(Submission.enterprise_id == status.enterprise.id))
-        }
-    enterprise = status.enterprise
+        if message_id_of(args.name) is not None:
+            try:
+                record = actions.find_message(session, args.name)
+            except actions.ActionError as error:
+                raise UsageError(str(error)) from error
+            assert record.id is not None
+            views, header = message_views(session, ids=[record.id]), None
+        else:
+            found = enterprise_rows(session, rules, search=args.name)
+            names = {r.enterprise_id for r in found}
+            if len(names) != 1:
+                listed = "、".join(dict.fromkeys(r.name for r in found)) or "没有"
+                raise UsageError(f"与“{args.name}”相符的企业：{listed}。请给出更完整的名称或登记编号")
+            header = found
+            views = messages_about(session, found[0].enterprise_id)
+        documents = documents_of(session, [p.id for v in views for p in v.packages])
+    history = [_history(v, documents, rules) for v in views]
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "enterprise": enterprise.name,
-                    "city": enterprise.city,
-                    "status": status.standing.value,
-                    "contact": enterprise.contact,
-                    "email": enterprise.email,
-                    "phone": enterprise.phone,
-                    "messages": history,
-                },
-                ensure_ascii=False,
-            )
-        )
+        head = [_row_json(r, rules) for r in header or []]
+        _lines(args, head + history)
         return EXIT_OK
-    print(f"{enterprise.name}（{enterprise.city}）：{status.standing.value}，受理版本 {status.versions}")
-    print(f"联系人 {enterprise.contact or '—'} {enterprise.phone} {enterprise.email}")
-    for item in history:
-        version = versions.get(int(item["id"]))
+    for row in header or []:
+        call = rules.call(row.call)
         print(
-            f"\n{item['reference']}  {item['received']}  {item['sender']}  {item['outcome']}"
-            + (f"（第 {version} 版）" if version else "")
+            f"{row.name}（{row.city}，{call.name if call else row.call}）："
+            f"{row.standing.value}，受理版本 {row.versions}"
         )
+        print(f"  质量标杆名称：{row.title or '—'}；联系人 {row.contact or '—'} {row.phone} {row.email}")
+    for item in history:
+        print(f"\n{item['reference']}  {item['received']}  {item['sender']}  {item['outcome_words']}")
         print(f"  主题：{item['subject']}")
-        for problem in item["problems"]:
-            print(f"  ✗ {problem}")
-        for document in item["documents"]:
-            print(f"  · {document}")
-        for decision in item["decisions"]:
-            print(f"  ⚑ 人工决定：{decision}")
-        for reply in item["replies"]:
-            print(f"  ✉ {reply}")
+        for line in item["lines"]:
+            print(f"  {line}")
     return EXIT_OK
 
 
-def _history(session: Session, view: MessageView, rules: CallRules) -> dict[str, Any]:
-    record = view.record
-    assert record.id is not None
-    documents = session.exec(select(DocumentRecord).where(DocumentRecord.message_id == record.id)).all()
-    replies = session.exec(select(OutboxItem).where(OutboxItem.message_id == record.id)).all()
-    decisions = session.exec(select(Decision).where(Decision.message_id == record.id)).all()
+def _history(view: MessageView, documents: dict[int, list[Any]], rules: CallRules) -> dict[str, Any]:
+    lines = [f"✗ {title(p, rules)}{f'（{p.detail}）' if p.detail else ''}" for p in view.problems]
+    for package in view.packages:
+        version = f"（第 {package.version} 版）" if package.version else ""
+        joined = "（分卷已并入后续邮件）" if package.joined else ""
+        lines.append(f"▸ {package.enterprise or '未识别企业'}：{OUTCOME_WORDS[package.outcome]}{version}{joined}")
+        lines += [f"   ✗ {title(p, rules)}{f'（{p.detail}）' if p.detail else ''}" for p in package.problems]
+        lines += [f"   · {d.name}（{human_size(d.size)}，SHA-256 {d.sha256}）" for d in documents.get(package.id, [])]
+    lines += [
+        f"⚑ 人工决定：{shanghai_time(d.at)} {OUTCOME_WORDS[d.outcome]}（{d.actor or '—'}）：{d.note}"
+        for d in view.decisions
+    ]
+    lines += [
+        f"✉ {REPLY_WORDS.get(r.kind, r.kind)} → {r.recipient}：{STATE_WORDS.get(r.state.value, r.state.value)}"
+        + (f"（{shanghai_time(r.sent_at)}）" if r.sent_at else "")
+        for r in view.replies
+    ]
     return {
-        "id": record.id,
-        "reference": reference(record.id),
-        "received": shanghai_time(record.received_at),
-        "sender": record.sender or "—",
-        "subject": record.subject,
-        "outcome": OUTCOME_WORDS[view.outcome],
-        "problems": [title(p, rules) + (f"（{p.detail}）" if p.detail else "") for p in view.found],
-        "documents": [f"{d.name}（{human_size(d.size)}，SHA-256 {d.sha256}）" for d in documents],
-        "decisions": [
-            f"{shanghai_time(d.decided_at)} {OUTCOME_WORDS[Outcome(d.outcome)]}：{d.note}" for d in decisions
+        "reference": view.reference,
+        "received": shanghai_time(view.received_at),
+        "sender": view.sender or "—",
+        "subject": view.subject,
+        "outcome": view.outcome.value,
+        "outcome_words": OUTCOME_WORDS[view.outcome],
+        "problems": [p.as_dict() for p in view.all_problems],
+        "packages": [
+            {"enterprise": p.enterprise, "call": p.call, "outcome": p.outcome.value, "version": p.version}
+            for p in view.packages
         ],
-        "replies": [
-            f"{r.kind} → {r.recipient}：{r.state}" + (f"（{shanghai_time(r.sent_at)}）" if r.sent_at else "")
-            for r in replies
-        ],
+        "decisions": [{"outcome": d.outcome.value, "note": d.note, "actor": d.actor} for d in view.decisions],
+        "replies": [{"kind": r.kind, "to": r.recipient, "state": r.state.value} for r in view.replies],
+        "lines": lines,
     }
 
 
@@ -229,8 +265,8 @@ def run_export(args: argparse.Namespace) -> int:
     runtime = staff_runtime(args)
     folder: Path = args.folder
     if folder.exists() and any(folder.iterdir()):
-        raise UsageError(f"{folder} is not empty: export into a new folder")
-    interactive = sys.stderr.isatty()
+        raise UsageError(f"{folder} 不是空文件夹：请导出到新的文件夹")
+    interactive = sys.stderr.isatty() and not args.json
 
     def progress(done: int, total: int, name: str) -> None:
         if interactive:
@@ -250,29 +286,16 @@ def run_export(args: argparse.Namespace) -> int:
             "missing": result.missing,
             "without_documents": result.empty,
         },
-        f"exported {result.enterprises} enterprises ({result.files} files) into {folder}; "
-        f"check with: cd {folder} && sha256sum -c {export.MANIFEST}"
-        + (f"\nnot accepted, so not exported: {'、'.join(result.missing)}" if result.missing else "")
-        + (
-            f"\naccepted by hand but no documents on record (attach the archive): {'、'.join(result.empty)}"
-            if result.empty
-            else ""
-        ),
+        f"已导出 {result.enterprises} 家企业（{result.files} 个文件）到 {folder}；"
+        f"校验：cd {folder} && sha256sum -c {export.MANIFEST}"
+        + (f"\n尚未受理、未导出：{'、'.join(result.missing)}" if result.missing else "")
+        + (f"\n人工受理但没有材料记录（请用 attach 添加压缩包）：{'、'.join(result.empty)}" if result.empty else ""),
     )
     return EXIT_OK
 
 
-def run_resend(args: argparse.Namespace) -> int:
-    runtime = staff_runtime(args)
-    sender = smtp_sender_for(runtime.settings)
-    with Session(runtime.engine, expire_on_commit=False) as session:
-        try:
-            row = decisions.find_message(session, args.reference)
-            item = decisions.resend(session, runtime.planner(), row, now())
-        except decisions.ActionError as error:
-            raise UsageError(str(error)) from error
-        session.commit()
-    return _deliver(args, runtime, sender, item, "resent")
+def _actor() -> str:
+    return getpass.getuser()
 
 
 def run_decide(args: argparse.Namespace) -> int:
@@ -280,27 +303,63 @@ def run_decide(args: argparse.Namespace) -> int:
     sender = smtp_sender_for(runtime.settings)
     with Session(runtime.engine, expire_on_commit=False) as session:
         try:
-            row = decisions.find_message(session, args.reference)
-            item = decisions.decide(session, runtime.planner(), row, args.accept, args.note, now())
-        except decisions.ActionError as error:
+            done = actions.decide(
+                session,
+                runtime.planner(),
+                runtime.recorder(),
+                args.reference,
+                accept=args.accept,
+                note=args.note,
+                actor=_actor(),
+                moment=now(),
+                enterprise=args.enterprise,
+                call=args.call,
+                city=args.city,
+            )
+        except actions.ActionError as error:
             raise UsageError(str(error)) from error
         session.commit()
-    return _deliver(args, runtime, sender, item, "accepted" if args.accept else "rejected")
+    return _deliver(args, runtime, sender, done)
 
 
-def _deliver(args: argparse.Namespace, runtime: Runtime, sender: Sender, item: OutboxItem | None, what: str) -> int:
-    """Send the notice just queued, now, and say what happened."""
-    if item is None:
-        say(args, {"done": what, "reply": None}, f"{what}; the sender cannot be answered (no single From address)")
-        return EXIT_OK
+def run_resend(args: argparse.Namespace) -> int:
+    runtime = staff_runtime(args)
+    sender = smtp_sender_for(runtime.settings)
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        try:
+            done = actions.resend(session, runtime.planner(), args.reference, now())
+        except actions.ActionError as error:
+            raise UsageError(str(error)) from error
+        session.commit()
+    return _deliver(args, runtime, sender, done)
+
+
+def _deliver(args: argparse.Namespace, runtime: Runtime, sender: Any, done: actions.Done) -> int:
+    """Send what the action queued, now, and say what happened."""
     sent = send_due(runtime.engine, sender)
-    with Session(runtime.engine) as session:
-        state = session.get(OutboxItem, item.id)
-        final = state.state if state else "unknown"
+    state = None
+    if done.reply is not None:
+        with Session(runtime.engine) as session:
+            item = session.get(OutboxItem, done.reply.id)
+            state = item.state.value if item else None
+    reply = (
+        f"；{REPLY_WORDS.get(done.reply.kind, done.reply.kind)}发往 {done.reply.recipient}："
+        f"{STATE_WORDS.get(state or '', state)}"
+        if done.reply
+        else ""
+    )
     say(
         args,
-        {"done": what, "reply": item.kind, "to": item.recipient, "state": final, "sent": sent.sent},
-        f"{what}; {item.kind} to {item.recipient}: {final}",
+        {
+            "reference": done.reference,
+            "done": done.action,
+            "enterprise": done.enterprise,
+            "reply": done.reply.kind if done.reply else None,
+            "to": done.reply.recipient if done.reply else None,
+            "state": state,
+            "sent": sent.sent,
+        },
+        done.text + reply,
     )
     return EXIT_OK
 
@@ -308,86 +367,79 @@ def _deliver(args: argparse.Namespace, runtime: Runtime, sender: Sender, item: O
 def run_recheck(args: argparse.Namespace) -> int:
     runtime = staff_runtime(args)
     require_rar_tool(runtime.rules)
-    recorder = runtime.recorder()
-    with Session(runtime.engine) as session:
-        query = select(MessageRecord.id).order_by(col(MessageRecord.id))
-        if args.since:
-            query = query.where(MessageRecord.received_at >= args.since)
-        ids = [i for i in session.exec(query).all() if i is not None]
     sender = smtp_sender_for(runtime.settings) if args.notify else None
-    on_record = _notifier(runtime) if args.notify else None
-    changes = []
-    for record_id in ids:
-        revision = recorder.revise(record_id, "recheck", on_record=on_record, dry_run=args.dry_run)
-        if revision.changed:
-            changes.append(
-                {
-                    "reference": reference(record_id),
-                    "before": revision.old_outcome,
-                    "before_codes": revision.old_codes,
-                    "after": revision.new_outcome,
-                    "after_codes": revision.new_codes,
-                }
-            )
+    checked, changes = actions.recheck(
+        runtime.recorder(), runtime.planner() if args.notify else None, since=args.since, dry_run=args.dry_run
+    )
     if sender is not None:
         send_due(runtime.engine, sender)
     if args.json:
-        print(json.dumps({"checked": len(ids), "changed": changes, "recorded": not args.dry_run}, ensure_ascii=False))
-        return EXIT_OK
-    for change in changes:
-        print(
-            f"{change['reference']}: {change['before']} ({change['before_codes'] or '—'}) -> "
-            f"{change['after']} ({change['after_codes'] or '—'})"
+        _lines(
+            args,
+            [
+                {
+                    "reference": c.reference,
+                    "enterprise": c.enterprise,
+                    "before": c.before.value,
+                    "before_codes": c.before_codes,
+                    "after": c.after.value,
+                    "after_codes": c.after_codes,
+                }
+                for c in changes
+            ]
+            + [{"checked": checked, "changed": len(changes), "recorded": not args.dry_run}],
         )
+        return EXIT_OK
+    for c in changes:
+        print(f"{c.reference} {c.enterprise or '—'}：{OUTCOME_WORDS[c.before]} → {OUTCOME_WORDS[c.after]}")
     if args.dry_run:
-        after = "nothing recorded (without --dry-run the new verdicts are recorded)"
+        after = "未作记录（去掉 --dry-run 才会记录新的结论）"
     elif args.notify:
-        after = "senders told" if changes else "nobody to tell"
+        after = "已通知发件人" if changes else "无需通知"
     else:
-        after = "recorded; nobody told (answer them with `shenbao resend`)" if changes else "nothing to tell"
-    print(f"{len(ids)} messages judged again, {len(changes)} changed; {after}")
+        after = "已记录，未通知发件人（可用 shenbao resend 答复）" if changes else "无需通知"
+    print(f"重新核验 {checked} 封邮件，{len(changes)} 封结论有变化；{after}")
     return EXIT_OK
 
 
 def run_attach(args: argparse.Namespace) -> int:
     runtime = staff_runtime(args)
-    if not args.archive.is_file():
-        raise UsageError(f"no such file: {args.archive}")
     require_rar_tool(runtime.rules)
+    if args.dir is not None:
+        files = sorted(p for p in args.dir.iterdir() if p.is_file())
+        with Session(runtime.engine) as session:
+            matched = actions.match_downloads(session, files)
+        targets = [(reference(record_id), paths) for record_id, paths in matched.items()]
+        unmatched = [p for p in files if all(p not in paths for _, paths in targets)]
+    else:
+        if args.reference is None or not args.archives:
+            raise UsageError("用法：shenbao attach 登记编号 文件.rar…，或 shenbao attach --dir 下载文件夹")
+        missing = [p for p in args.archives if not p.is_file()]
+        if missing:
+            raise UsageError("没有这个文件：" + "、".join(map(str, missing)))
+        targets, unmatched = [(args.reference, list(args.archives))], []
     sender = None if args.no_notify else smtp_sender_for(runtime.settings)
-    with Session(runtime.engine) as session:
+    results = []
+    for text, paths in targets:
         try:
-            row = decisions.find_message(session, args.reference)
-        except decisions.ActionError as error:
+            results.append(
+                actions.attach(
+                    runtime.recorder(), runtime.planner(), text, paths, notify=not args.no_notify, moment=now()
+                )
+            )
+        except actions.ActionError as error:
             raise UsageError(str(error)) from error
-        assert row.id is not None
-        record_id = row.id
-    revision = runtime.recorder().revise(
-        record_id, "attach", extra=args.archive, on_record=None if args.no_notify else _notifier(runtime, always=True)
-    )
     if sender is not None:
         send_due(runtime.engine, sender)
-    say(
-        args,
-        {
-            "reference": reference(record_id),
-            "before": revision.old_outcome,
-            "after": revision.new_outcome,
-            "codes": revision.new_codes,
-        },
-        f"{reference(record_id)}: {revision.old_outcome} -> {revision.new_outcome} "
-        f"({revision.new_codes or 'no problem'})",
-    )
+    if args.json:
+        _lines(
+            args,
+            [{"reference": r.reference, "done": r.action} for r in results]
+            + [{"unmatched": [str(p) for p in unmatched]}],
+        )
+        return EXIT_OK
+    for result in results:
+        print(result.text)
+    for path in unmatched:
+        print(f"未能对应到待下载的邮件：{path}")
     return EXIT_OK
-
-
-def _notifier(runtime: Runtime, always: bool = False) -> OnRecord:
-    """Answers a revised message with its new verdict (unless a person already decided it)."""
-    planner = runtime.planner()
-
-    def notify(session: Session, row: MessageRecord, _judgement: Judgement) -> None:
-        decided = session.exec(select(Decision).where(Decision.message_id == row.id)).first()
-        if always or decided is None:
-            planner.queue(session, row, now(), guard=False)
-
-    return notify

@@ -18,17 +18,16 @@ from pathlib import Path
 import imapclient
 from sqlmodel import Session, col, select
 
-from ..config import load
-from ..domain import Outcome
-from ..explain import OUTCOME_WORDS
+from ..app.queries import message_views
+from ..config import Settings, load
+from ..explain import OUTCOME_WORDS, REPLY_WORDS, STATE_WORDS, titles
 from ..service.daemon import Daemon
 from ..storage.db import open_database
-from ..storage.models import MailboxItem, MessageRecord, OutboxItem, ProblemRecord
+from ..storage.models import MailboxItem
 from ..tables import print_table
 from .servers import LoopbackServer, PymapServer, SmtpCapture
 
 MAILBOX = "kejichu2019@shandong.cn"
-REPLY_WORDS = {"receipt": "受理回执", "rejection": "退回通知", "review": "已收到"}
 PASSWORD = "demo"
 _CONFIG = """\
 # Written by {by}: the loopback servers it started are gone when it ends.
@@ -112,7 +111,7 @@ def run_demo(folder: Path) -> int:
         settings = load(config)
         result = Daemon(settings).run_once()
         replies = smtp.wait_for(result.sent.sent, timeout=30)
-    rows = _rows(settings.database_url, [name for name, _ in messages])
+    rows = _rows(settings, [name for name, _ in messages])
     _print_table(rows)
     print(
         f"\n{result.report.handled} messages judged, {len(replies)} replies sent.\n"
@@ -139,29 +138,26 @@ def _fill_inbox(imap: PymapServer, messages: list[tuple[str, bytes]]) -> None:
     client.logout()
 
 
-def _rows(database_url: str, samples: list[str]) -> list[Row]:
-    engine = open_database(database_url)
+def _rows(settings: Settings, samples: list[str]) -> list[Row]:
+    engine = open_database(settings.database_url)
+    rules = settings.call_rules()
     rows = []
     with Session(engine) as session:
         items = session.exec(select(MailboxItem).order_by(col(MailboxItem.uid))).all()
+        views = {v.id: v for v in message_views(session)}
         for sample, item in zip(samples, items, strict=False):
-            record = session.get(MessageRecord, item.message_id)
-            if record is None:
+            view = views.get(item.message_id or 0)
+            if view is None:
                 continue
-            codes = session.exec(
-                select(ProblemRecord.code, ProblemRecord.role)
-                .where(ProblemRecord.message_id == record.id)
-                .order_by(col(ProblemRecord.position))
-            ).all()
-            reply = session.exec(select(OutboxItem).where(OutboxItem.message_id == record.id)).first()
+            reply = view.replies[0] if view.replies else None
             rows.append(
                 Row(
                     sample,
-                    OUTCOME_WORDS[Outcome(record.outcome)],
-                    record.enterprise_name or "—",
-                    ", ".join(f"{code}({role})" if role else code for code, role in codes) or "—",
+                    OUTCOME_WORDS[view.outcome],
+                    view.enterprise or "—",
+                    titles(view.all_problems, rules) or "—",
                     item.target or "—",
-                    f"{REPLY_WORDS[reply.kind]}（{reply.state}）" if reply else "—",
+                    f"{REPLY_WORDS[reply.kind]}（{STATE_WORDS[reply.state.value]}）" if reply else "—",
                 )
             )
     return rows

@@ -56,7 +56,8 @@ def find_archives(attachments: tuple[Attachment, ...]) -> list[ArchiveFile]:
 
 
 def _archive(style: str, members: list[_Volume]) -> ArchiveFile:
-    members = sorted(members, key=lambda v: v.number)
+    members = list({v.number: v for v in members}.values())  # a volume sent twice counts once (the last)
+    members.sort(key=lambda v: v.number)
     if style == "single":
         (only,) = members
         return ArchiveFile(only.stem, (only.attachment,), ("archive.rar",))
@@ -73,15 +74,23 @@ def _archive(style: str, members: list[_Volume]) -> ArchiveFile:
         local = tuple(f"archive.part{v.number:0{width}d}.rar" for v in members)
     else:
         local = tuple("archive.rar" if v.number == 1 else f"archive.r{v.number - 2:02d}" for v in members)
-    return ArchiveFile(stem, tuple(v.attachment for v in members), local, missing)
+    return ArchiveFile(stem, tuple(v.attachment for v in members), local, missing, tuple(v.number for v in members))
+
+
+def join_volumes(archive: ArchiveFile, earlier: tuple[Attachment, ...]) -> ArchiveFile:
+    """The set `archive` belongs to, completed with the volumes of it that earlier emails carried."""
+    for joined in find_archives(earlier + archive.volumes):
+        if normalise(joined.name) == normalise(archive.name) and joined.numbers:
+            return joined
+    return archive
 
 
 def choose_archive(archives: list[ArchiveFile], enterprise: str | None) -> ArchiveFile | None:
-    """The archive named after the enterprise if there is one, else the largest."""
+    """The archive named after the enterprise (or starting with its name) if there is one, else the largest."""
     if not archives:
         return None
     if enterprise:
-        for archive in archives:
-            if normalise(archive.name) == normalise(enterprise):
+        for archive in sorted(archives, key=lambda a: normalise(a.name) != normalise(enterprise)):
+            if normalise(archive.name).startswith(normalise(enterprise)):
                 return archive
     return max(archives, key=lambda a: a.size)

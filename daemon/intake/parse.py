@@ -122,6 +122,16 @@ def _build(message: Message, leaves: list[Leaf], internaldate: datetime | None) 
     )
 
 
+_MESSAGE_ID = re.compile(r"<[^<>\s]{1,250}>")
+
+
+def reply_ids(message: ParsedMessage) -> list[str]:
+    """The Message-IDs a message answers (In-Reply-To, then References, newest first)."""
+    found = _MESSAGE_ID.findall(message.header("in-reply-to") or "")
+    found += reversed(_MESSAGE_ID.findall(message.header("references") or ""))
+    return list(dict.fromkeys(found))
+
+
 def attachment_from_file(path: Path, workdir: Path, filename: str | None = None) -> Attachment:
     """A file given by hand (an archive staff downloaded from a link) as if it had been attached."""
     copy = Path(tempfile.mkstemp(prefix="extra-", dir=workdir)[1])

@@ -1,4 +1,4 @@
-"""The call's rules applied to one message: each broken rule is a Problem.
+"""The calls' rules applied to one package: each broken rule is a Problem.
 
 Pure functions of the parsed message, the matched enterprise, the archive inspection and the rules; the
 order of the checks is the order in which the reply explains them.
@@ -6,11 +6,13 @@ order of the checks is the order in which the reply explains them.
 
 from __future__ import annotations
 
-from ..campaign import CallRules
+from datetime import datetime
+
+from ..campaign import CallRules, NameMatch
 from ..domain import ArchiveFile, Code, Document, ParsedMessage, Problem
 from .archive import Inspection, Status
 from .documents import check_documents
-from .match import normalise
+from .match import check_archive_name
 
 _STATUS_CODES = {
     Status.ENCRYPTED: Code.ENCRYPTED_ARCHIVE,
@@ -30,8 +32,8 @@ def check_review_sender(message: ParsedMessage, rules: CallRules) -> list[Proble
     return []
 
 
-def check_deadline(message: ParsedMessage, rules: CallRules) -> list[Problem]:
-    if rules.deadline is None or message.received_at is None or message.received_at <= rules.deadline:
+def check_deadline(message: ParsedMessage, deadline: datetime | None) -> list[Problem]:
+    if deadline is None or message.received_at is None or message.received_at <= deadline:
         return []
     return [Problem(Code.LATE, detail=message.received_at.isoformat())]
 
@@ -46,13 +48,13 @@ def check_before_opening(archive: ArchiveFile, rules: CallRules) -> list[Problem
 
 
 def check_inspection(
-    archive: ArchiveFile, inspection: Inspection, enterprise: str | None, rules: CallRules
+    archive: ArchiveFile, inspection: Inspection, enterprise: str | None, rules: CallRules, mode: NameMatch
 ) -> tuple[list[Document], list[Problem]]:
     """Problems found by reading the archive: its state, its name, then the documents inside."""
     if inspection.status is not Status.OK:
         return [], [Problem(_STATUS_CODES[inspection.status], detail=inspection.detail)]
     problems = []
-    if enterprise is not None and normalise(archive.name) != normalise(enterprise):
-        problems.append(Problem(Code.ARCHIVE_NAME_MISMATCH, suggestion=f"{enterprise}.rar", detail=archive.name))
+    if enterprise is not None and (named := check_archive_name(archive.name, enterprise, mode)) is not None:
+        problems.append(named)
     documents, document_problems = check_documents(inspection.members, rules.roles)
     return documents, problems + document_problems

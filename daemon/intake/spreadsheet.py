@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..domain import RosterEntry
 from .match import normalise
 
 if TYPE_CHECKING:
@@ -43,25 +44,12 @@ class TableLimits:
 
 
 @dataclass(frozen=True)
-class TableRow:
-    """One enterprise of a summary table; a column the table lacks reads ""."""
-
-    name: str
-    city: str = ""
-    title: str = ""
-    """The benchmark's title (质量标杆名称)."""
-    contact: str = ""
-    phone: str = ""
-    email: str = ""
-
-
-@dataclass(frozen=True)
 class Table:
     sheet_title_text: str
     """The worksheet's name (its tab), sometimes the only place that says 附件6."""
     heading: str
     """The rows above the header row, joined: 「附件3 2022年全省质量标杆申报汇总表（济南市）」."""
-    rows: tuple[TableRow, ...]
+    rows: tuple[RosterEntry, ...]
 
 
 @dataclass(frozen=True)
@@ -116,6 +104,25 @@ def read_table(path: Path, limits: TableLimits = TableLimits()) -> Table | Table
     except Exception:  # noqa: BLE001 - openpyxl, xlrd and olefile raise many types on damaged files
         return TableError(_DAMAGED)
     return TableError(_NO_HEADER)
+
+
+def is_workbook(path: Path) -> bool:
+    """Whether the file is an Excel workbook by its content: a zip holding xl/workbook.xml, or an OLE2 file
+    with a Workbook stream. Never raises."""
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(len(_OLE_MAGIC))
+        if head.startswith(b"PK\x03\x04"):
+            with zipfile.ZipFile(path) as archive:
+                return "xl/workbook.xml" in archive.namelist()
+        if head == _OLE_MAGIC:
+            import olefile
+
+            with olefile.OleFileIO(str(path)) as ole:
+                return bool(ole.exists("Workbook") or ole.exists("Book"))
+    except Exception:  # noqa: BLE001 - zipfile and olefile raise many types on damaged files
+        return False
+    return False
 
 
 _Sheets = Generator[tuple[str, Iterator[Sequence[object]]], None, None]
@@ -229,7 +236,7 @@ def _table(title: str, source: Iterator[Sequence[object]], limits: TableLimits) 
             columns |= below  # a two-line header: 联系人 above 姓名 | 手机 | 邮箱
         else:
             rows = itertools.chain([following], rows)
-    entries: dict[str, TableRow] = {}
+    entries: dict[str, RosterEntry] = {}
     for number, cells in rows:
         if not any(cells):
             continue
@@ -242,7 +249,7 @@ def _table(title: str, source: Iterator[Sequence[object]], limits: TableLimits) 
         if not key or key in entries or _field(name) == "name":
             continue  # no name, a name listed twice, or the header repeated on a second page
         fields = {field: _cell(cells, columns.get(field)) for field, _ in _FIELDS[1:]}
-        entries[key] = TableRow(name=name, **fields)
+        entries[key] = RosterEntry(name=name, **fields)
     return Table(title, " ".join(heading), tuple(entries.values()))
 
 

@@ -25,7 +25,7 @@ from ..config import Settings
 from ..explain import SHANGHAI
 from ..mail.imap import Mailbox, MailboxError
 from ..storage.models import now
-from .jobs import digest_if_due, reminders_if_due
+from .jobs import digest_if_due, expire_volumes, reminders_if_due
 from .lock import RunLock
 from .outbox import Sender, Sent, recover_interrupted, release_held, send_due, smtp_sender
 from .runtime import Runtime
@@ -116,6 +116,8 @@ class Daemon:
             result = OnceResult(watcher.sync())
             if not self.dry_run:
                 assert self.runtime is not None
+                expire_volumes(self.runtime, now())
+                assert self.runtime is not None
                 result.sent = send_due(
                     self.runtime.engine, self._sender(), immediate_retries=_ONCE_RETRIES, everything=True
                 )
@@ -158,6 +160,7 @@ class Daemon:
                 **grace,
             )
             self.scheduler.add_job(self.staff_cycle, id="catch-up")  # whatever was missed while down, once
+            self.scheduler.add_job(self.staff_cycle, "interval", minutes=15, id="volumes", **grace)
         self.scheduler.start()
         log.info("shenbao running: watching %s", ", ".join(self.settings.imap.folders if self.settings.imap else []))
         try:
@@ -219,7 +222,11 @@ class Daemon:
         assert self.runtime is not None
         moment = now()
         try:
-            queued = digest_if_due(self.runtime, moment) + reminders_if_due(self.runtime, moment)
+            queued = (
+                digest_if_due(self.runtime, moment)
+                + reminders_if_due(self.runtime, moment)
+                + expire_volumes(self.runtime, moment)
+            )
         except Exception:  # the daemon never exits on one bad cycle
             log.exception("unexpected error in the digest or reminders")
             return

@@ -15,35 +15,53 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, delete, func, select
 
 from ..campaign import CallRules
-from ..domain import Outcome
-from ..intake.match import Roster, normalise
+from ..domain import Code, MessageKind, Outcome, Package, Problem, Verdict
+from ..intake.context import Context
+from ..intake.match import Roster
 from ..intake.parse import attachment_from_file
 from ..pipeline import Judgement, judge
 from ..storage.blobs import BlobStore
 from ..storage.models import (
     AttachmentRecord,
+    BureauFile,
+    BureauSender,
     DocumentRecord,
     Enterprise,
     MessageRecord,
+    PackageRecord,
     ProblemRecord,
     Revision,
     Submission,
     now,
 )
+from ..storage.states import NominationSource
+from .history import DatabaseHistory
+from .roster_sync import database_rosters, enterprise_for, nominate, nominations_mark
 
 
-def add_version(session: Session, enterprise: Enterprise, message_id: int) -> None:
-    """Make an accepted message the enterprise's next version (once)."""
-    assert enterprise.id is not None
-    if session.exec(select(Submission).where(Submission.message_id == message_id)).first() is not None:
+def add_version(session: Session, enterprise: Enterprise, package: PackageRecord) -> None:
+    """Make an accepted package the enterprise's next version for its call (once)."""
+    assert enterprise.id is not None and package.id is not None
+    if session.exec(select(Submission).where(Submission.package_id == package.id)).first() is not None:
         return
+    call = package.call or ""
     versions = session.exec(
-        select(func.count()).select_from(Submission).where(Submission.enterprise_id == enterprise.id)
+        select(func.count())
+        .select_from(Submission)
+        .where(Submission.enterprise_id == enterprise.id, Submission.call == call)
     ).one()
-    session.add(Submission(enterprise_id=enterprise.id, message_id=message_id, version=versions + 1))
+    session.add(
+        Submission(
+            enterprise_id=enterprise.id,
+            message_id=package.message_id,
+            package_id=package.id,
+            call=call,
+            version=versions + 1,
+        )
+    )
 
 
 def _codes(session: Session, message_id: int) -> str:
@@ -66,11 +84,22 @@ class Recorded:
 
 
 class Recorder:
-    def __init__(self, engine: Engine, blobs: BlobStore, rules: CallRules, roster: Roster | None) -> None:
+    def __init__(self, engine: Engine, blobs: BlobStore, rules: CallRules) -> None:
         self.engine = engine
         self.blobs = blobs
         self.rules = rules
-        self.roster = roster
+        self.history = DatabaseHistory(engine, blobs)
+        self._rosters: dict[str, Roster] = {}
+        self._mark: tuple[int, int] | None = None
+
+    def context(self) -> Context:
+        """What judging knows now: the rules, every call's roster, the senders staff confirmed, the past."""
+        with Session(self.engine) as session:
+            mark = nominations_mark(session)
+            if mark != self._mark:
+                self._rosters, self._mark = database_rosters(session), mark
+            senders = {s.address: s.city for s in session.exec(select(BureauSender))}
+        return Context(self.rules, self._rosters, senders, self.history, volumes_across_emails=True)
 
     def record(self, raw: bytes, source: str, internaldate: datetime | None = None) -> Recorded:
         """Store a raw message that is not in the blob store yet, then record it."""
@@ -96,12 +125,7 @@ class Recorder:
         raw = self.blobs.path(sha256)
         with tempfile.TemporaryDirectory(prefix="shenbao-intake-", dir=self._workroot()) as workdir:
             judgement = judge(
-                raw,
-                roster=self.roster,
-                rules=self.rules,
-                workdir=Path(workdir),
-                internaldate=internaldate,
-                oversize=oversize,
+                raw, context=self.context(), workdir=Path(workdir), internaldate=internaldate, oversize=oversize
             )
             self._store_files(judgement)
         try:
@@ -123,19 +147,15 @@ class Recorder:
             row = session.exec(select(MessageRecord).where(MessageRecord.raw_sha256 == sha256)).first()
             if row is None or row.id is None:
                 return None
-            return Recorded(row.id, Outcome(row.outcome), row.enterprise_name, created=False)
+            return Recorded(row.id, row.outcome, _enterprise_of(session, row), created=False)
 
     def _store_files(self, judgement: Judgement) -> None:
-        """Every attached file, and each document found in the archive, into the blob store."""
+        """Every attached file, and every file read from an archive that the verdict refers to."""
         if judgement.message is not None:
             for attachment in judgement.message.attachments:
                 self.blobs.put_file(attachment.path, attachment.sha256)
-        inspection = judgement.inspection
-        if inspection is not None and inspection.folder is not None:
-            wanted = {d.sha256 for d in judgement.verdict.documents}
-            for member in inspection.members:
-                if member.sha256 in wanted:
-                    self.blobs.put_file(inspection.folder / member.stored_as, member.sha256)
+        for sha256, path in judgement.files:
+            self.blobs.put_file(path, sha256)
 
     def _insert(
         self, judgement: Judgement, sha256: str, size: int, source: str, on_record: OnRecord | None
@@ -169,20 +189,20 @@ class Recorder:
         self,
         record_id: int,
         reason: str,
-        extra: Path | None = None,
+        extra: Collection[Path] = (),
         on_record: OnRecord | None = None,
         *,
         dry_run: bool = False,
+        clock: datetime | None = None,
     ) -> Revision:
-        """Judge a stored message again under today's roster and rules (with `extra`, an archive staff
-        fetched by hand, as if it had been attached) and record the new verdict; the old one is kept in
-        the revision history. `dry_run`: judge and say, record nothing."""
+        """Judge a stored message again under today's rosters and rules (with `extra`, archives staff fetched
+        by hand, as if they had been attached) and record the new verdict; the old one is kept in the
+        revision history. `dry_run`: judge and say, record nothing. `clock`: judge as of this time."""
         with Session(self.engine) as session:
             row = session.get(MessageRecord, record_id)
             if row is None:
                 raise LookupError(f"no message #{record_id}")
             internaldate, sha256 = row.received_at, row.raw_sha256
-        with Session(self.engine) as session:
             added = session.exec(
                 select(AttachmentRecord).where(
                     AttachmentRecord.message_id == record_id, col(AttachmentRecord.by_staff).is_(True)
@@ -190,15 +210,14 @@ class Recorder:
             ).all()
         with tempfile.TemporaryDirectory(prefix="shenbao-revise-", dir=self._workroot()) as workdir:
             extras = [attachment_from_file(self.blobs.path(a.sha256), Path(workdir), a.filename) for a in added]
-            if extra is not None:
-                extras.append(attachment_from_file(extra, Path(workdir)))
+            extras += [attachment_from_file(path, Path(workdir)) for path in extra]
             judgement = judge(
                 self.blobs.path(sha256),
-                roster=self.roster,
-                rules=self.rules,
+                context=self.context(),
                 workdir=Path(workdir),
                 internaldate=internaldate,
                 extra=tuple(extras),
+                clock=clock,
             )
             self._store_files(judgement)
         by_staff = {a.sha256 for a in extras}
@@ -206,12 +225,8 @@ class Recorder:
             row = session.get(MessageRecord, record_id)
             assert row is not None
             before = (row.outcome, _codes(session, record_id))
-            for old in [
-                *session.exec(select(ProblemRecord).where(ProblemRecord.message_id == record_id)),
-                *session.exec(select(DocumentRecord).where(DocumentRecord.message_id == record_id)),
-                *session.exec(select(AttachmentRecord).where(AttachmentRecord.message_id == record_id)),
-            ]:
-                session.delete(old)
+            for table in (ProblemRecord, DocumentRecord, AttachmentRecord, BureauFile):
+                session.exec(delete(table).where(col(table.message_id) == record_id))
             session.flush()
             row.outcome = judgement.verdict.outcome
             self._write_verdict(session, row, judgement, by_staff)
@@ -244,30 +259,41 @@ class Recorder:
         judgement: Judgement,
         by_staff: Collection[str] = (),
     ) -> None:
-        """The verdict's rows for `row`: enterprise, problems, files, documents, and a version if accepted."""
+        """The verdict's rows for `row`: packages, problems, files, documents, the bureau's letter and table,
+        the table's nominations, and a version for each accepted package."""
         verdict, message = judgement.verdict, judgement.message
         assert row.id is not None
-        enterprise = self._enterprise(session, verdict.enterprise)
-        row.enterprise_id = enterprise.id if enterprise else None
-        row.enterprise_name = verdict.enterprise
-        row.archive_name = verdict.archive.name if verdict.archive else None
-        for position, problem in enumerate(verdict.problems):
-            session.add(
-                ProblemRecord(
-                    message_id=row.id,
-                    position=position,
-                    code=problem.code.value,
-                    role=problem.role,
-                    suggestion=problem.suggestion,
-                    detail=problem.detail,
+        row.kind = verdict.kind
+        row.city = verdict.bureau.city if verdict.bureau else None
+        row.call = verdict.bureau.call if verdict.bureau else None
+        position = 0
+        for problem in verdict.own:
+            session.add(_problem(row.id, None, position, problem))
+            position += 1
+        packages = self._packages(session, row.id, verdict.packages)
+        for package, record in zip(verdict.packages, packages, strict=True):
+            assert record.id is not None
+            for problem in package.problems:
+                session.add(_problem(row.id, record.id, position, problem))
+                position += 1
+            for document in package.documents:
+                session.add(
+                    DocumentRecord(
+                        message_id=row.id,
+                        package_id=record.id,
+                        role=document.role,
+                        name=document.name,
+                        size=document.size,
+                        sha256=document.sha256,
+                        is_word=document.is_word,
+                    )
                 )
-            )
-        archive_volumes = {v.sha256 for v in verdict.archive.volumes} if verdict.archive else set()
-        for position, attachment in enumerate(message.attachments if message else ()):
+        archive_volumes = {v.sha256 for p in verdict.packages if p.archive for v in p.archive.volumes}
+        for index, attachment in enumerate(message.attachments if message else ()):
             session.add(
                 AttachmentRecord(
                     message_id=row.id,
-                    position=position,
+                    position=index,
                     filename=attachment.filename,
                     content_type=attachment.content_type,
                     size=attachment.size,
@@ -276,29 +302,112 @@ class Recorder:
                     by_staff=attachment.sha256 in by_staff,
                 )
             )
-        for document in verdict.documents:
-            session.add(
-                DocumentRecord(
-                    message_id=row.id,
-                    role=document.role,
-                    name=document.name,
-                    size=document.size,
-                    sha256=document.sha256,
-                    is_word=document.is_word,
-                )
+        self._bureau_files(session, row, verdict)
+        self._join(session, judgement.joined, packages)
+        for package, record in zip(verdict.packages, packages, strict=True):
+            if record.outcome is Outcome.ACCEPTED and record.enterprise_id is not None:
+                enterprise = session.get(Enterprise, record.enterprise_id)
+                assert enterprise is not None
+                if Code.SAME_AS_ACCEPTED not in {p.code for p in package.problems}:
+                    add_version(session, enterprise, record)
+
+    def _packages(self, session: Session, message_id: int, packages: tuple[Package, ...]) -> list[PackageRecord]:
+        """The package rows, updated in place by position when the message is judged again."""
+        existing = {
+            p.position: p for p in session.exec(select(PackageRecord).where(PackageRecord.message_id == message_id))
+        }
+        records = []
+        for position, package in enumerate(packages):
+            record = existing.get(position) or PackageRecord(
+                message_id=message_id, position=position, outcome=package.outcome
             )
-        if verdict.outcome is Outcome.ACCEPTED and enterprise is not None:
-            add_version(session, enterprise, row.id)
+            enterprise = enterprise_for(session, package.enterprise) if package.enterprise else None
+            record.enterprise_id = enterprise.id if enterprise else None
+            record.enterprise_name = package.enterprise
+            record.call = package.call
+            record.outcome = package.outcome
+            archive = package.archive
+            record.archive_name = archive.name if archive else None
+            record.archive_size = archive.size if archive else None
+            record.archive_fingerprint = archive.fingerprint if archive else None
+            session.add(record)
+            records.append(record)
+        session.flush()
+        return records
 
     @staticmethod
-    def _enterprise(session: Session, name: str | None) -> Enterprise | None:
-        """The enterprise's row; created on first sight when there is no roster to hold it."""
-        if name is None:
-            return None
-        key = normalise(name)
-        row = session.exec(select(Enterprise).where(Enterprise.key == key)).first()
-        if row is None:
-            row = Enterprise(name=name, key=key, in_roster=False)
-            session.add(row)
-            session.flush()
-        return row
+    def _bureau_files(session: Session, row: MessageRecord, verdict: Verdict) -> None:
+        """A bureau's letter and table; once the sender is confirmed, the table's rows list its enterprises."""
+        mail = verdict.bureau
+        assert row.id is not None
+        if mail is None:
+            return
+        if mail.letter is not None:
+            session.add(
+                BureauFile(
+                    message_id=row.id,
+                    city=mail.city or "",
+                    call=mail.call or "",
+                    kind="letter",
+                    name=mail.letter.name,
+                    sha256=mail.letter.sha256,
+                    pages=mail.letter.pages,
+                )
+            )
+        if mail.table is not None:
+            session.add(
+                BureauFile(
+                    message_id=row.id,
+                    city=mail.city or "",
+                    call=mail.call or "",
+                    kind="table",
+                    name=mail.table.name,
+                    sha256=mail.table.sha256,
+                    rows=len(mail.table.rows),
+                    table_call=mail.table.call,
+                    entries="\n".join(entry.name for entry in mail.table.rows),
+                )
+            )
+            if verdict.outcome is Outcome.BUREAU and mail.call is not None:
+                for entry in mail.table.rows:
+                    nominate(session, entry, mail.call, NominationSource.TABLE, row.id)
+
+    @staticmethod
+    def _join(session: Session, joined: tuple[str, ...], packages: list[PackageRecord]) -> None:
+        """Pending sets of volumes that this message's package completed point to it from now on."""
+        if not joined or not packages:
+            return
+        earlier = session.exec(
+            select(PackageRecord)
+            .join(AttachmentRecord, col(AttachmentRecord.message_id) == PackageRecord.message_id)
+            .where(
+                col(AttachmentRecord.sha256).in_(joined),
+                PackageRecord.outcome == Outcome.PENDING,
+                PackageRecord.message_id != packages[0].message_id,
+            )
+        ).all()
+        for package in earlier:
+            package.joined_into = packages[0].id
+            session.add(package)
+
+
+def _problem(message_id: int, package_id: int | None, position: int, problem: Problem) -> ProblemRecord:
+    return ProblemRecord(
+        message_id=message_id,
+        package_id=package_id,
+        position=position,
+        code=problem.code.value,
+        role=problem.role,
+        suggestion=problem.suggestion,
+        detail=problem.detail,
+        enterprise=problem.enterprise,
+    )
+
+
+def _enterprise_of(session: Session, row: MessageRecord) -> str | None:
+    """The enterprise of an enterprise's own email (None for a bureau's, which has several)."""
+    if row.kind is not MessageKind.SUBMISSION:
+        return None
+    return session.exec(
+        select(PackageRecord.enterprise_name).where(PackageRecord.message_id == row.id, PackageRecord.position == 0)
+    ).first()

@@ -2,44 +2,65 @@
 
 Ignored mail is never answered; mail whose From is not one mailbox cannot be; past
 `max_per_address_per_hour` replies to one address, a reply is recorded as suppressed (a loop guard), never
-sent later.
+sent later. Everything a reply says is read back from the database, so a resend says the same.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, col, func, select
 
 from ..campaign import MIB, CallRules
-from ..domain import Code, Outcome, Problem
-from ..explain import advice, review_reason, role_of, shanghai_time, title
+from ..domain import NOTE_CODES, Code, MessageKind, Outcome, Problem
+from ..explain import (
+    OUTCOME_WORDS,
+    advice,
+    grouped,
+    human_size,
+    note_text,
+    reference,
+    review_reason,
+    role_of,
+    shanghai_time,
+    title,
+    volumes_text,
+)
 from ..render import BadRecipient, Renderer
-from ..storage.models import DocumentRecord, MessageRecord, OutboxItem, ProblemRecord, Submission
+from ..storage.models import (
+    BureauFile,
+    DocumentRecord,
+    MessageRecord,
+    OutboxItem,
+    PackageRecord,
+    ProblemRecord,
+    Submission,
+)
 from ..storage.states import OutboxState
 from .outbox import enqueue
 
 log = logging.getLogger(__name__)
 
-REPLY_KINDS = {Outcome.ACCEPTED: "receipt", Outcome.REJECTED: "rejection", Outcome.REVIEW: "review"}
-
-
-def human_size(size: int) -> str:
-    if size >= MIB:
-        return f"{size / MIB:.1f} MB"
-    if size >= 1024:
-        return f"{size / 1024:.1f} KB"
-    return f"{size} 字节"
-
-
-def reference(record_id: int) -> str:
-    return f"SB-{record_id:06d}"
+REPLY_KINDS = {
+    Outcome.ACCEPTED: "receipt",
+    Outcome.REJECTED: "rejection",
+    Outcome.REVIEW: "review",
+    Outcome.PENDING: "volumes",
+    Outcome.BUREAU: "bureau",
+}
 
 
 class ReplyPlanner:
-    def __init__(self, renderer: Renderer, rules: CallRules, campaign: str, max_per_address_per_hour: int) -> None:
+    def __init__(
+        self,
+        renderer: Renderer,
+        rules: CallRules,
+        campaign: str,
+        max_per_address_per_hour: int,
+    ) -> None:
         self.renderer = renderer
         self.rules = rules
         self.campaign = campaign
@@ -55,16 +76,22 @@ class ReplyPlanner:
         note: str = "",
         hold: bool = False,
         guard: bool = True,
+        by_staff: bool = False,
     ) -> OutboxItem | None:
         """Queue the answer to `row` (its verdict already in `session`); None when it must not or cannot be
         answered. `kind` defaults to the verdict's reply; `hold` keeps a dry run's reply unsent until the
-        daemon runs for real; `guard` applies the per-address loop guard (off for staff's own actions)."""
-        kind = kind or REPLY_KINDS.get(Outcome(row.outcome))
+        daemon runs for real; `guard` applies the per-address loop guard (off for staff's own actions);
+        `by_staff`: the answer follows a person's decision."""
+        kind = kind or REPLY_KINDS.get(row.outcome)
         if kind is None or row.sender is None or row.id is None:
             return None
         try:
             email = self.renderer.email(
-                kind, self.context(session, row, note), to=row.sender, now=now, in_reply_to=row.message_id
+                kind,
+                self.context(session, row, note, by_staff=by_staff),
+                to=row.sender,
+                now=now,
+                in_reply_to=row.message_id,
             )
         except BadRecipient:
             log.warning("message %s: sender %r cannot be answered", row.id, row.sender)
@@ -88,25 +115,83 @@ class ReplyPlanner:
         )
         return int(session.exec(query).one())
 
-    def context(self, session: Session, row: MessageRecord, note: str = "") -> dict[str, Any]:
-        """What the templates say about `row`, read from the database (so a resend says the same)."""
+    def context(
+        self, session: Session, row: MessageRecord, note: str = "", *, by_staff: bool = False
+    ) -> dict[str, Any]:
+        """What the templates say about `row`, read from the database."""
         assert row.id is not None
-        submission = session.exec(select(Submission).where(Submission.message_id == row.id)).first()
-        documents = session.exec(select(DocumentRecord).where(DocumentRecord.message_id == row.id)).all()
-        problems = [
-            Problem(Code(p.code), p.role, p.suggestion, p.detail)
-            for p in session.exec(
-                select(ProblemRecord).where(ProblemRecord.message_id == row.id).order_by(col(ProblemRecord.position))
-            )
-        ]
+        rules = self.rules
+        packages = session.exec(
+            select(PackageRecord).where(PackageRecord.message_id == row.id).order_by(col(PackageRecord.position))
+        ).all()
+        problems: dict[int | None, list[Problem]] = defaultdict(list)
+        for p in session.exec(
+            select(ProblemRecord).where(ProblemRecord.message_id == row.id).order_by(col(ProblemRecord.position))
+        ):
+            problems[p.package_id].append(Problem(Code(p.code), p.role, p.suggestion, p.detail, p.enterprise))
+        documents: dict[int, list[DocumentRecord]] = defaultdict(list)
+        for document in session.exec(select(DocumentRecord).where(DocumentRecord.message_id == row.id)):
+            documents[document.package_id].append(document)
+        versions = {
+            s.package_id: s.version for s in session.exec(select(Submission).where(Submission.message_id == row.id))
+        }
+        items = [self._package(p, problems[p.id], documents[p.id or 0], versions.get(p.id or 0)) for p in packages]
+        own = problems[None]
+        call = rules.call(row.call) or (rules.call(packages[0].call) if packages else None) or rules.own_call
+        mine = items[0] if row.kind is MessageKind.SUBMISSION and items else None
+        every = own + (mine["found"] if mine else [])
         return {
-            "campaign": self.campaign,
-            "enterprise": row.enterprise_name,
+            "campaign": (call.name if call and call.name else "") or self.campaign,
             "reference": reference(row.id),
             "received_at": shanghai_time(row.received_at),
             "their_subject": row.subject,
-            "version": submission.version if submission else 1,
             "note": note,
+            "by_staff": by_staff,
+            "online_filing": call.online_filing if call else "",
+            "enterprise": mine["enterprise"] if mine else None,
+            "version": mine["version"] if mine else 1,
+            "archive": mine["archive"] if mine else None,
+            "documents": mine["documents"] if mine else [],
+            "notes": mine["notes"] if mine else [],
+            "same_as_accepted": bool(mine and mine["same"]),
+            "problems": self._explained(every),
+            "volumes": volumes_text(every),
+            "reason": review_reason(tuple(every)),
+            "links": [p.detail for p in every if p.code is Code.ATTACHMENT_LINK and p.detail],
+            "max_archive_mb": f"{rules.max_archive_bytes / MIB:g}",
+            "roles": "、".join(role.label for role in rules.roles),
+            "deadline": shanghai_time(call.deadline) if call and call.deadline else "",
+            # a bureau's email
+            "city": row.city,
+            "bureau_deadline": shanghai_time(call.bureau_deadline) if call and call.bureau_deadline else "",
+            "letter": self._file(session, row.id, "letter"),
+            "table": self._file(session, row.id, "table"),
+            "packages": items,
+            "checks": self._explained(own),
+        }
+
+    def _package(
+        self, package: PackageRecord, found: list[Problem], documents: list[DocumentRecord], version: int | None
+    ) -> dict[str, Any]:
+        volumes = package.archive_fingerprint.split("+") if package.archive_fingerprint else []
+        return {
+            "enterprise": package.enterprise_name,
+            "outcome": OUTCOME_WORDS[package.outcome],
+            "accepted": package.outcome is Outcome.ACCEPTED,
+            "version": version or 1,
+            "found": [p for p in found if p.code not in NOTE_CODES],
+            "problems": self._explained([p for p in found if p.code not in NOTE_CODES]),
+            "notes": [note_text(p) for p in found if p.code in NOTE_CODES and p.code is not Code.SAME_AS_ACCEPTED],
+            "same": any(p.code is Code.SAME_AS_ACCEPTED for p in found),
+            "archive": {
+                "name": f"{package.archive_name}.rar"
+                if len(volumes) <= 1
+                else f"{package.archive_name}（{len(volumes)} 卷）",
+                "size": human_size(package.archive_size or 0),
+                "sha256": "、".join(volumes),
+            }
+            if package.archive_name
+            else None,
             "documents": [
                 {
                     "label": (role.label if (role := role_of(d.role, self.rules)) else d.role),
@@ -116,9 +201,19 @@ class ReplyPlanner:
                 }
                 for d in documents
             ],
-            "problems": [{"title": title(p, self.rules), "advice": advice(p, self.rules)} for p in problems],
-            "reason": review_reason(tuple(problems)),
-            "max_archive_mb": f"{self.rules.max_archive_bytes / MIB:g}",
-            "roles": "、".join(role.label for role in self.rules.roles),
-            "deadline": shanghai_time(self.rules.deadline) if self.rules.deadline else "",
         }
+
+    def _explained(self, problems: list[Problem]) -> list[dict[str, str]]:
+        return [
+            {"title": title(p, self.rules), "advice": advice(p, self.rules)}
+            for p in grouped(p for p in problems if p.code not in NOTE_CODES)
+        ]
+
+    @staticmethod
+    def _file(session: Session, message_id: int, kind: str) -> dict[str, object] | None:
+        found = session.exec(
+            select(BureauFile).where(BureauFile.message_id == message_id, BureauFile.kind == kind)
+        ).first()
+        if found is None:
+            return None
+        return {"name": found.name, "pages": found.pages, "rows": found.rows}

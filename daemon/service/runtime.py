@@ -10,13 +10,12 @@ from sqlalchemy.engine import Engine
 
 from ..campaign import CallRules
 from ..config import Settings
-from ..intake.match import Roster
 from ..render import Renderer
 from ..storage.blobs import BlobStore
 from ..storage.db import open_database
 from .recorder import Recorder
 from .replies import ReplyPlanner
-from .roster_sync import database_roster, refresh_roster
+from .roster_sync import refresh_rosters
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +26,7 @@ class Runtime:
     engine: Engine
     blobs: BlobStore
     rules: CallRules
-    _roster: Roster | None = field(default=None, init=False)
-    _roster_loaded: bool = field(default=False, init=False)
+    _recorder: Recorder | None = field(default=None, init=False)
 
     @classmethod
     def open(cls, settings: Settings, *, upgrade: bool = False) -> Runtime:
@@ -36,18 +34,17 @@ class Runtime:
         engine = open_database(settings.database_url, upgrade=upgrade)
         return cls(settings, engine, BlobStore(settings.files_dir), settings.call_rules())
 
-    def roster(self) -> Roster | None:
-        """The roster to match against, reloaded from the configured file when it changed."""
-        change = refresh_roster(self.engine, self.settings.roster_path)
-        if change is not None or not self._roster_loaded:
-            if change is not None:
-                log.info("roster reloaded: %s", change)
-            self._roster = database_roster(self.engine)
-            self._roster_loaded = True
-        return self._roster
+    def refresh_rosters(self) -> None:
+        """Load each call's configured roster file into the database when it changed."""
+        for call, change in refresh_rosters(self.engine, self.settings.roster_paths()).items():
+            log.info("roster of %s reloaded: %s", call, change)
 
     def recorder(self) -> Recorder:
-        return Recorder(self.engine, self.blobs, self.rules, self.roster())
+        """The recorder, with its rosters up to date with the configured files."""
+        self.refresh_rosters()
+        if self._recorder is None:
+            self._recorder = Recorder(self.engine, self.blobs, self.rules)
+        return self._recorder
 
     def sender(self) -> str:
         """The From: of replies: the SMTP `sender`, else the mailbox's own address."""
@@ -63,9 +60,12 @@ class Runtime:
             return self.settings.imap.username
         return parseaddr(self.sender())[1]
 
+    def renderer(self) -> Renderer:
+        return Renderer(self.sender(), self.settings.office)
+
     def planner(self) -> ReplyPlanner:
         return ReplyPlanner(
-            Renderer(self.sender()),
+            self.renderer(),
             self.rules,
             self.settings.campaign.name,
             self.settings.replies.max_per_address_per_hour,

@@ -199,10 +199,11 @@ class Watcher:
 
     @staticmethod
     def _answerable(junk: bool, enterprise: str | None, recorder: Recorder) -> bool:
-        """Junk-folder mail is answered (and moved) only when its subject names a roster enterprise."""
+        """Junk-folder mail is answered (and moved) only when it names a listed enterprise."""
         if not junk:
             return True
-        return recorder.roster is not None and enterprise is not None  # the roster of this sync, read once
+        listed = recorder.context().everyone
+        return enterprise is not None and listed is not None and listed.find(enterprise) is not None
 
     def _target(self, outcome: Outcome) -> str:
         return str(getattr(self.imap.targets, outcome.value))

@@ -1,4 +1,4 @@
-"""The daily digest: where the call stands, in one email a day, read entirely from the database.
+"""The daily digest: where the calls stand, in one email a day, read entirely from the database.
 
 One digest per day: the day is recorded in the same transaction that queues it, so a restart or a late
 scheduler never sends two or skips one. `--output` writes the same email and workbook to a folder without
@@ -16,16 +16,16 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from ..campaign import CallRules
-from ..domain import Outcome
-from ..explain import OUTCOME_WORDS, SHANGHAI, shanghai_time, titles
+from ..app.queries import bundle_views, enterprise_rows, health, message_views, review_queue
+from ..app.views import BundleView, EnterpriseRow, MessageView, Standing
+from ..campaign import Call, CallRules
+from ..domain import Code, Outcome
+from ..explain import OUTCOME_WORDS, REPLY_WORDS, SHANGHAI, STATE_WORDS, TITLES, shanghai_time, titles
 from ..render import Renderer
 from ..service.outbox import enqueue
-from ..storage.db import get_meta
-from ..storage.models import Alert, DigestRecord, OutboxItem, now
+from ..storage.models import DigestRecord, OutboxItem, now
 from ..storage.states import OutboxState
 from . import workbook
-from .status import EnterpriseStatus, MessageView, Standing, enterprise_statuses, message_views
 
 XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 _FAILED_STATES = (OutboxState.FAILED, OutboxState.UNCERTAIN, OutboxState.BOUNCED)
@@ -53,80 +53,128 @@ def days_left(deadline: datetime | None, day: date) -> int | None:
 def gather(session: Session, rules: CallRules, campaign: str, moment: datetime) -> Digest:
     """Everything the digest says, for the day of `moment`."""
     day = today(moment)
-    every = message_views(session)
-    statuses = enterprise_statuses(session, views=every)
+    rows = enterprise_rows(session, rules)
     last = session.exec(select(DigestRecord).order_by(col(DigestRecord.created_at).desc())).first()
     since = last.created_at if last else None
-    arrived = [v for v in every if since is None or v.record.processed_at > since]
-    alerts = session.exec(
-        select(Alert).where(Alert.at > (since or moment - timedelta(days=1))).order_by(col(Alert.at))
-    ).all()
+    arrived = message_views(session, since=since) if since else message_views(session)
+    waiting = review_queue(session)
     failed = session.exec(
         select(OutboxItem).where(col(OutboxItem.state).in_(_FAILED_STATES)).order_by(col(OutboxItem.id))
     ).all()
-    left = days_left(rules.deadline, day)
-    by_city: dict[str, Counter[Standing]] = {}
-    for status in statuses:
-        by_city.setdefault(status.enterprise.city or "—", Counter())[status.standing] += 1
-    last_fetch = get_meta(session, "imap_last_ok")
+    state = health(session, alerts_since=since or moment - timedelta(days=1))
+    bundles = bundle_views(session, rules)
     context = {
-        "campaign": campaign,
+        "campaign": campaign or "、".join(c.name for c in rules.calls if c.name),
         "day": f"{day:%Y年%m月%d日}",
-        "deadline": shanghai_time(rules.deadline) if rules.deadline else "",
-        "days_left": left,
         "standings": [s.value for s in Standing],
-        "counts": {s.value: sum(1 for x in statuses if x.standing is s) for s in Standing},
-        "total": len(statuses),
+        "calls": [_call(call, [r for r in rows if r.call == call.code], bundles, day) for call in rules.calls],
+        "counts": _counts(rows),
+        "total": len(rows),
+        "arrived": [_message_line(v, rules) for v in arrived],
+        "last_fetch": shanghai_time(state.last_fetch) if state.last_fetch else "",
+        "alerts": [{"at": shanghai_time(a.at), "text": a.text} for a in state.alerts],
+        "failed": [
+            {
+                "kind": REPLY_WORDS.get(f.kind, f.kind),
+                "recipient": f.recipient,
+                "state": STATE_WORDS.get(f.state.value, f.state.value),
+                "error": f.last_error or "",
+            }
+            for f in failed
+        ],
+        "needs_person": _needs_person(rows, waiting, rules),
+        "links": [
+            {"reference": v.reference, "sender": v.sender or "—", "who": v.enterprise or v.city or "—", "url": url}
+            for v in waiting
+            for url in v.links
+        ],
+        "missing": [
+            {
+                "city": r.city,
+                "name": r.name,
+                "call": (rules.call(r.call) or Call()).name,
+                "standing": r.standing.value,
+                "problems": titles(r.open_problems, rules),
+                "contact": r.contact,
+                "email": r.email,
+                "phone": r.phone,
+            }
+            for r in rows
+            if r.standing is not Standing.ACCEPTED
+        ],
+    }
+    return Digest(day, context, workbook.build(rows, message_views(session), bundles, rules))
+
+
+def _counts(rows: list[EnterpriseRow]) -> dict[str, int]:
+    counter = Counter(r.standing for r in rows)
+    return {s.value: counter[s] for s in Standing}
+
+
+def _call(call: Call, rows: list[EnterpriseRow], bundles: list[BundleView], day: date) -> dict[str, Any]:
+    """One call's section: its deadlines, counts, cities, and the bureaus' bundles."""
+    by_city: dict[str, Counter[Standing]] = {}
+    for row in rows:
+        by_city.setdefault(row.city or "—", Counter())[row.standing] += 1
+    return {
+        "name": call.name,
+        "deadline": shanghai_time(call.deadline) if call.deadline else "",
+        "days_left": days_left(call.deadline, day),
+        "bureau_deadline": shanghai_time(call.bureau_deadline) if call.bureau_deadline else "",
+        "bureau_days_left": days_left(call.bureau_deadline, day),
+        "counts": _counts(rows),
+        "total": len(rows),
         "cities": [
             {"city": city, "counts": {s.value: counter[s] for s in Standing}, "total": sum(counter.values())}
             for city, counter in by_city.items()
         ],
-        "arrived": [_message_line(v, rules) for v in arrived],
-        "last_fetch": shanghai_time(datetime.fromisoformat(last_fetch)) if last_fetch else "",
-        "alerts": [{"at": shanghai_time(a.at), "text": a.text} for a in alerts],
-        "failed": [
-            {"kind": f.kind, "recipient": f.recipient, "state": f.state, "error": f.last_error or ""} for f in failed
-        ],
-        "needs_person": _needs_person(statuses, every, rules),
-        "missing": [
+        "bundles": [
             {
-                "city": s.enterprise.city,
-                "name": s.enterprise.name,
-                "standing": s.standing.value,
-                "problems": titles(s.open_problems, rules),
-                "contact": s.enterprise.contact,
-                "email": s.enterprise.email,
-                "phone": s.enterprise.phone,
+                "city": b.city,
+                "letter": f"✔ {b.letter_pages} 页" if b.letter and b.letter_pages else ("✔" if b.letter else "—"),
+                "table": f"{len(b.listed)} 家" if b.table else "—",
+                "archives": f"{len(b.accepted)}/{len(b.listed)}",
+                "missing": "、".join(b.missing),
+                "late": "迟报" if b.late else "",
+                "open": "；".join(TITLES[Code(code)] for code in b.codes),
+                "complete": b.complete,
             }
-            for s in statuses
-            if s.standing is not Standing.ACCEPTED
+            for b in bundles
+            if b.call == call.code
         ],
     }
-    return Digest(day, context, workbook.build(statuses, every, rules))
 
 
 def _message_line(view: MessageView, rules: CallRules) -> dict[str, str]:
-    record = view.record
+    who = view.enterprise or (f"{view.city}市工业和信息化局" if view.city else None) or view.suggestion
     return {
-        "reference": f"SB-{record.id:06d}",
-        "received": shanghai_time(record.received_at),
-        "sender": record.sender or "—",
-        "subject": record.subject,
-        "enterprise": record.enterprise_name or "—",
+        "reference": view.reference,
+        "received": shanghai_time(view.received_at),
+        "sender": view.sender or "—",
+        "subject": view.subject,
+        "enterprise": who or "—",
         "outcome": OUTCOME_WORDS[view.outcome],
         "outcome_code": view.outcome.value,
-        "problems": titles(view.found, rules),
+        "problems": titles(view.all_problems, rules),
     }
 
 
-def _needs_person(statuses: list[EnterpriseStatus], every: list[MessageView], rules: CallRules) -> list[dict[str, str]]:
-    """Messages waiting for a person, and accepted packages sent from an address not the roster's contact."""
-    found = [{**_message_line(v, rules), "why": "待人工审核"} for v in every if v.outcome is Outcome.REVIEW]
-    for status in statuses:
-        latest = status.latest_accepted
-        if latest is not None and status.sent_by_stranger:
-            why = f"已受理，但发件人不是名单中的联系邮箱（{status.enterprise.email}）"
-            found.append({**_message_line(latest, rules), "why": why})
+def _needs_person(rows: list[EnterpriseRow], waiting: list[MessageView], rules: CallRules) -> list[dict[str, str]]:
+    """Messages waiting for a person, and accepted packages sent from an address not the listed contact's."""
+    found = [{**_message_line(v, rules), "why": "待人工审核"} for v in waiting]
+    for row in rows:
+        if row.stranger and row.latest_message is not None:
+            line = {
+                "reference": f"SB-{row.latest_message:06d}",
+                "received": shanghai_time(row.last_received) if row.last_received else "",
+                "sender": "—",
+                "subject": "",
+                "enterprise": row.name,
+                "outcome": OUTCOME_WORDS[Outcome.ACCEPTED],
+                "outcome_code": Outcome.ACCEPTED.value,
+                "problems": "",
+            }
+            found.append({**line, "why": f"已受理，但发件人不是名单中的联系邮箱（{row.email}）"})
     return found
 
 

@@ -1,5 +1,6 @@
-"""The reviewers' folder tree: DIR/<市>/<企业全称>/ with each enterprise's latest accepted documents under
-their original names, the summary workbook, and a manifest of every file's SHA-256 (`sha256sum -c`)."""
+"""The reviewers' folder tree: DIR/<评选>/<市>/<企业全称>/ with each enterprise's latest accepted documents
+under their original names, each bureau's letter and table as received in its city's folder, the summary
+workbook, and a manifest of every file's SHA-256 (`sha256sum -c`)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from ..app.queries import bundle_views, documents_of, enterprise_rows, message_views
 from ..campaign import CallRules
 from ..storage.blobs import BlobStore
-from ..storage.models import DocumentRecord
+from ..storage.models import BureauFile
 from . import workbook
-from .status import enterprise_statuses, message_views
 
 MANIFEST = "manifest.sha256"
 WORKBOOK = "汇总表.xlsx"
@@ -30,9 +31,9 @@ class Exported:
     enterprises: int
     files: int
     missing: list[str]
-    """Roster enterprises with no accepted version (nothing to export for them)."""
+    """Listed enterprises with no accepted version (nothing to export for them)."""
     empty: list[str]
-    """Accepted by a person without documents on record (a download link not yet `shenbao attach`ed)."""
+    """Accepted by a person without documents on record (a download link not yet attached)."""
 
 
 _RESERVED = frozenset(
@@ -47,38 +48,47 @@ def safe_name(name: str) -> str:
 
 
 def export(session: Session, blobs: BlobStore, rules: CallRules, folder: Path, progress: Progress) -> Exported:
-    every = message_views(session)
-    statuses = enterprise_statuses(session, views=every)
+    rows = enterprise_rows(session, rules)
+    bundles = bundle_views(session, rules)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[tuple[str, Path]] = []
-    missing = []
-    folders: set[str] = set()
+    missing: list[str] = []
     empty: list[str] = []
-    for number, status in enumerate(statuses, start=1):
-        enterprise = status.enterprise
-        progress(number, len(statuses), enterprise.name)
-        latest = status.latest_accepted
-        if latest is None:
-            missing.append(enterprise.name)
+    used: set[str] = set()
+    calls = {call.code: safe_name(call.name or call.code) for call in rules.calls}
+    documents = documents_of(session, [r.latest_accepted for r in rows if r.latest_accepted is not None])
+    for number, row in enumerate(rows, start=1):
+        progress(number, len(rows), row.name)
+        if row.latest_accepted is None:
+            missing.append(row.name)
             continue
-        city = safe_name(enterprise.city or "未注明城市")
-        target = folder / city / _unique(safe_name(enterprise.name), folders, prefix=f"{city}/")
+        city = safe_name(row.city or "未注明城市")
+        base = f"{calls.get(row.call, row.call)}/{city}"
+        target = folder / base / _unique(safe_name(row.name), used, prefix=f"{base}/")
         target.mkdir(parents=True, exist_ok=True)
-        documents = session.exec(select(DocumentRecord).where(DocumentRecord.message_id == latest.record.id)).all()
-        if not documents:
-            empty.append(enterprise.name)
-        used: set[str] = set()
-        for document in documents:
-            name = _unique(safe_name(PurePosixPath(document.name).name), used)
-            destination = target / name
+        mine = documents[row.latest_accepted]
+        if not mine:
+            empty.append(row.name)
+        names: set[str] = set()
+        for document in mine:
+            destination = target / _unique(safe_name(PurePosixPath(document.name).name), names)
             shutil.copyfile(blobs.path(document.sha256), destination)
             written.append((_sha256(destination), destination))
+    ids = [m for bundle in bundles for m in bundle.messages]
+    for file in session.exec(
+        select(BureauFile).where(col(BureauFile.message_id).in_(ids)).order_by(col(BureauFile.id))
+    ):
+        base = f"{calls.get(file.call, file.call)}/{safe_name(file.city)}"
+        (folder / base).mkdir(parents=True, exist_ok=True)
+        destination = folder / base / _unique(safe_name(file.name), used, prefix=f"{base}/")
+        shutil.copyfile(blobs.path(file.sha256), destination)
+        written.append((_sha256(destination), destination))
     book = folder / WORKBOOK
-    book.write_bytes(workbook.build(statuses, every, rules))
+    book.write_bytes(workbook.build(rows, message_views(session), bundles, rules))
     written.append((_sha256(book), book))
     lines = [f"{sha}  {path.relative_to(folder).as_posix()}\n" for sha, path in written]
     (folder / MANIFEST).write_text("".join(lines), encoding="utf-8")
-    return Exported(len(statuses) - len(missing), len(written), missing, empty)
+    return Exported(len(rows) - len(missing), len(written), missing, empty)
 
 
 def _unique(name: str, used: set[str], prefix: str = "") -> str:

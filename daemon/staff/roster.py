@@ -22,4 +22,4 @@ def read_roster(path: Path) -> list[RosterEntry]:
         raise RosterError(f"{path}: {table.reason}")
     if not table.rows:
         raise RosterError(f"{path}: 汇总表的企业名称列下没有任何企业")
-    return [RosterEntry(row.name, row.city, row.title, row.contact, row.phone, row.email) for row in table.rows]
+    return list(table.rows)

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, create_engine, select
+from sqlmodel import Session, create_engine
 
 from . import models, schema
 from .schema import SchemaState
@@ -66,7 +66,3 @@ def set_meta(session: Session, key: str, value: str) -> None:
     else:
         row.value = value
         session.add(row)
-
-
-def roster_entries(session: Session) -> list[models.Enterprise]:
-    return list(session.exec(select(models.Enterprise).where(models.Enterprise.in_roster == True)))  # noqa: E712

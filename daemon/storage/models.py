@@ -1,7 +1,9 @@
 """The database tables. Every received message is a row; nothing is ever deleted.
 
-A later accepted submission from the same enterprise is a new Submission with the next version: the earlier
-one stays, superseded (the current version is the latest received, derived when read, not stored).
+A message carries packages: an enterprise's own email one, a city bureau's email one per recommended
+enterprise. Each package is judged and recorded on its own. A later accepted package of the same enterprise
+and call is a new Submission with the next version: the earlier one stays, superseded (the current version
+is the latest received, derived when read, not stored).
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Column, Field, SQLModel
 
-from ..domain import Outcome
-from .states import ItemState, OutboxState, check_constraint
+from ..domain import MessageKind, Outcome
+from .states import ItemState, NominationSource, OutboxState, check_constraint
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -68,6 +70,8 @@ def now() -> datetime:
 
 
 class Enterprise(SQLModel, table=True):
+    """An enterprise known to the mailbox: from a roster, a bureau's table, or its own mail."""
+
     id: int | None = Field(default=None, primary_key=True)
     name: str
     key: str = Field(unique=True, index=True)
@@ -77,13 +81,36 @@ class Enterprise(SQLModel, table=True):
     contact: str = ""
     phone: str = ""
     email: str = ""
-    in_roster: bool = True
-    """False for an enterprise known only from mail (when no roster is configured)."""
+
+
+class Nomination(SQLModel, table=True):
+    """An enterprise listed for one call: by the staff's roster, a bureau's summary table, or a person."""
+
+    __table_args__ = (
+        UniqueConstraint("enterprise_id", "call", "source"),
+        CheckConstraint(check_constraint("source", NominationSource), name="ck_nomination_source"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    enterprise_id: int = Field(foreign_key="enterprise.id", index=True)
+    call: str = Field(index=True)
+    source: NominationSource = Field(sa_column=enum_column(NominationSource))
+    city: str = ""
+    title: str = ""
+    """The benchmark's title (质量标杆名称) as the source gave it."""
+    contact: str = ""
+    phone: str = ""
+    email: str = ""
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    """The bureau email whose table listed it, or whose decision added it."""
 
 
 class MessageRecord(SQLModel, table=True):
     __tablename__ = "message"
-    __table_args__ = (CheckConstraint(check_constraint("outcome", Outcome), name="ck_message_outcome"),)
+    __table_args__ = (
+        CheckConstraint(check_constraint("outcome", Outcome), name="ck_message_outcome"),
+        CheckConstraint(check_constraint("kind", MessageKind), name="ck_message_kind"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     raw_sha256: str = Field(unique=True, index=True)
@@ -97,9 +124,35 @@ class MessageRecord(SQLModel, table=True):
     received_at: datetime = Field(sa_column=utc_column())
     processed_at: datetime = Field(sa_column=utc_column())
     outcome: Outcome = Field(sa_column=enum_column(Outcome, index=True))
+    kind: MessageKind = Field(default=MessageKind.SUBMISSION, sa_column=enum_column(MessageKind))
+    city: str | None = None
+    """A bureau's email: the city it speaks for."""
+    call: str | None = None
+    """A bureau's email: the call it is for."""
+
+
+class PackageRecord(SQLModel, table=True):
+    """One enterprise's files in a message, and their verdict."""
+
+    __tablename__ = "package"
+    __table_args__ = (
+        UniqueConstraint("message_id", "position"),
+        CheckConstraint(check_constraint("outcome", Outcome), name="ck_package_outcome"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", index=True)
+    position: int
     enterprise_id: int | None = Field(default=None, foreign_key="enterprise.id", index=True)
     enterprise_name: str | None = None
+    call: str | None = None
+    outcome: Outcome = Field(sa_column=enum_column(Outcome, index=True))
     archive_name: str | None = None
+    archive_size: int | None = None
+    archive_fingerprint: str | None = None
+    """The archive's SHA-256 (a set's volumes' joined): the same archive sent again is recognised."""
+    joined_into: int | None = Field(default=None, foreign_key="package.id")
+    """A pending set of volumes that a later package completed and was judged with."""
 
 
 class ProblemRecord(SQLModel, table=True):
@@ -107,11 +160,14 @@ class ProblemRecord(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     message_id: int = Field(foreign_key="message.id", index=True)
+    package_id: int | None = Field(default=None, foreign_key="package.id", index=True)
+    """None for a problem of the message itself (classification, a bureau's cross-checks)."""
     position: int
     code: str
     role: str | None = None
     suggestion: str | None = None
     detail: str | None = None
+    enterprise: str | None = None
 
 
 class AttachmentRecord(SQLModel, table=True):
@@ -136,6 +192,7 @@ class DocumentRecord(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     message_id: int = Field(foreign_key="message.id", index=True)
+    package_id: int = Field(foreign_key="package.id", index=True)
     role: str
     name: str
     size: int
@@ -144,12 +201,50 @@ class DocumentRecord(SQLModel, table=True):
 
 
 class Submission(SQLModel, table=True):
-    """An accepted package; version n is the enterprise's n-th."""
+    """An accepted package; version n is the enterprise's n-th for that call."""
 
     id: int | None = Field(default=None, primary_key=True)
     enterprise_id: int = Field(foreign_key="enterprise.id", index=True)
-    message_id: int = Field(foreign_key="message.id", unique=True)
+    message_id: int = Field(foreign_key="message.id", index=True)
+    package_id: int = Field(foreign_key="package.id", unique=True)
+    call: str
     version: int
+
+
+class BureauFile(SQLModel, table=True):
+    """A bureau's recommendation letter or summary table, as received (the file itself is in the store)."""
+
+    __tablename__ = "bureau_file"
+    __table_args__ = (CheckConstraint("kind IN ('letter', 'table')", name="ck_bureau_file_kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", index=True)
+    city: str = Field(index=True)
+    call: str
+    kind: str
+    """letter or table"""
+    name: str
+    sha256: str
+    pages: int | None = None
+    """A letter's page count (None when it could not be opened)."""
+    rows: int | None = None
+    """A table's number of enterprises."""
+    table_call: str | None = None
+    """The call a table's title names (附件3, 全国…), None when it names none."""
+    entries: str | None = None
+    """A table's enterprises' names, one per line, as read."""
+
+
+class BureauSender(SQLModel, table=True):
+    """An address staff confirmed as speaking for a city's bureau (on top of the configuration's)."""
+
+    __tablename__ = "bureau_sender"
+
+    address: str = Field(primary_key=True)
+    city: str
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    """The message whose confirmation added it."""
+    added_at: datetime = Field(sa_column=utc_column())
 
 
 class Meta(SQLModel, table=True):
@@ -226,12 +321,15 @@ class Alert(SQLModel, table=True):
 
 
 class Decision(SQLModel, table=True):
-    """A person's verdict on a message, overriding the automatic one; the history keeps both."""
+    """A person's verdict on a package (or a message), overriding the automatic one; the history keeps both."""
 
     __table_args__ = (CheckConstraint("outcome IN ('accepted', 'rejected')", name="ck_decision_outcome"),)
 
     id: int | None = Field(default=None, primary_key=True)
     message_id: int = Field(foreign_key="message.id", index=True)
+    package_id: int | None = Field(default=None, foreign_key="package.id", index=True)
+    actor: str = ""
+    """Who decided: the login of a web console user, or the system user of a command."""
     outcome: Outcome = Field(sa_column=enum_column(Outcome))
     """accepted or rejected"""
     note: str = ""
@@ -257,6 +355,20 @@ class ReminderRecord(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     enterprise_id: int = Field(foreign_key="enterprise.id", index=True)
+    day: str
+    outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
+    created_at: datetime = Field(sa_column=utc_column())
+
+
+class BureauReminder(SQLModel, table=True):
+    """A deadline reminder to one city's bureau for one call on one scheduled day: never two."""
+
+    __tablename__ = "bureau_reminder"
+    __table_args__ = (UniqueConstraint("city", "call", "day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    city: str
+    call: str
     day: str
     outbox_id: int | None = Field(default=None, foreign_key="outbox.id")
     created_at: datetime = Field(sa_column=utc_column())

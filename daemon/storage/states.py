@@ -43,6 +43,17 @@ class ItemState(StrEnum):
     """Recorded and left where it is (junk-folder mail that names no enterprise)."""
 
 
+class NominationSource(StrEnum):
+    """Where the listing of an enterprise for a call comes from."""
+
+    ROSTER = "roster"
+    """The staff's summary table (the configured roster file)."""
+    TABLE = "table"
+    """A city bureau's summary table."""
+    STAFF = "staff"
+    """A person's decision (a 省属 enterprise that sent its own submission)."""
+
+
 _S = TypeVar("_S", bound=StrEnum)
 
 OUTBOX_STEPS: Mapping[OutboxState, frozenset[OutboxState]] = {

@@ -15,12 +15,12 @@ from conftest import FIXTURES
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from daemon.domain import RosterEntry
 from daemon.intake.spreadsheet import (
     CallLabel,
     Table,
     TableError,
     TableLimits,
-    TableRow,
     call_hint,
     read_table,
 )
@@ -31,8 +31,8 @@ ROWS = [
     [2, "泰安", "泰安汶河生物材料有限公司", "汶河生物全过程质量追溯", "周工", "0538-6201002"],
 ]
 EXPECTED = (
-    TableRow("泰安岱岳精工机械有限公司", "泰安", "岱岳精工零缺陷质量管理", "孙工", "13905381001"),
-    TableRow("泰安汶河生物材料有限公司", "泰安", "汶河生物全过程质量追溯", "周工", "0538-6201002"),
+    RosterEntry("泰安岱岳精工机械有限公司", "泰安", "岱岳精工零缺陷质量管理", "孙工", "13905381001"),
+    RosterEntry("泰安汶河生物材料有限公司", "泰安", "汶河生物全过程质量追溯", "周工", "0538-6201002"),
 )
 DEFAULTS = TableLimits()
 Maker = Callable[[Path, Sequence[Sequence[object]]], Path]
@@ -160,7 +160,7 @@ def test_the_national_layout_keeps_its_form_line_in_the_heading_and_e_mails_in_t
 def test_the_enterprise_column_is_found_under_any_of_its_usual_headers(tmp_path: Path, header: str) -> None:
     path = xlsx(tmp_path / "t.xlsx", [["附件3"], ["序号", header, "联系人"], [1, "泰安岱岳精工机械有限公司", "孙工"]])
 
-    assert table_of(path).rows == (TableRow("泰安岱岳精工机械有限公司", contact="孙工"),)
+    assert table_of(path).rows == (RosterEntry("泰安岱岳精工机械有限公司", contact="孙工"),)
 
 
 @pytest.mark.parametrize(
@@ -182,7 +182,7 @@ def test_other_columns_are_found_by_their_header_words_in_any_order(tmp_path: Pa
     table = table_of(xlsx(tmp_path / "t.xlsx", [header, row]))
 
     assert table.rows == (
-        TableRow("泰安岱岳精工机械有限公司", "泰安市", "零缺陷", "孙工", "13905381001", "qa@dy-jg.cn"),
+        RosterEntry("泰安岱岳精工机械有限公司", "泰安市", "零缺陷", "孙工", "13905381001", "qa@dy-jg.cn"),
     )
 
 
@@ -196,7 +196,7 @@ def test_a_two_line_header_takes_the_sub_columns_from_the_second_line(tmp_path: 
     table = table_of(xlsx(tmp_path / "t.xlsx", rows))
 
     assert table.rows == (
-        TableRow("泰安岱岳精工机械有限公司", contact="孙工", phone="13905381001", email="qa@dy-jg.cn"),
+        RosterEntry("泰安岱岳精工机械有限公司", contact="孙工", phone="13905381001", email="qa@dy-jg.cn"),
     )
 
 
@@ -251,7 +251,7 @@ def test_empty_rows_rows_without_a_name_repeated_headers_and_repeated_names_are_
 def test_line_breaks_and_runs_of_spaces_inside_a_cell_become_one_space(tmp_path: Path) -> None:
     path = xlsx(tmp_path / "t.xlsx", [["企业名称", "联系人"], ["泰安岱岳精工\n机械有限公司", "孙工 \n  周工"]])
 
-    assert table_of(path).rows == (TableRow("泰安岱岳精工 机械有限公司", contact="孙工 周工"),)
+    assert table_of(path).rows == (RosterEntry("泰安岱岳精工 机械有限公司", contact="孙工 周工"),)
 
 
 # -- call hints ----------------------------------------------------------------------------------------------
@@ -380,7 +380,7 @@ def test_columns_past_the_column_cap_are_not_read(tmp_path: Path) -> None:
 def test_long_cells_are_cut_at_the_cell_cap(tmp_path: Path) -> None:
     path = xlsx(tmp_path / "t.xlsx", [["企业名称"], ["泰" * 100_000]])
 
-    assert table_of(path, TableLimits(max_cell_chars=40)).rows == (TableRow("泰" * 40),)
+    assert table_of(path, TableLimits(max_cell_chars=40)).rows == (RosterEntry("泰" * 40),)
 
 
 def test_a_file_over_the_size_cap_is_not_read(tmp_path: Path) -> None:

@@ -1,0 +1,497 @@
+"""The read side: typed views of messages, enterprises, city bundles and the mailbox's health.
+
+Each function is a few bulk queries (never one per row), filtering in SQL, so that staff views of a call
+with thousands of enterprises answer within a second. What counts for a package is a person's latest
+decision on it, else the automatic verdict.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case
+from sqlalchemy import select as sql_select
+from sqlmodel import Session, col, func, select
+
+from ..campaign import CallRules
+from ..domain import Code, MessageKind, Outcome, Problem
+from ..intake.match import normalise
+from ..render import BadRecipient, single_address
+from ..storage.db import get_meta
+from ..storage.models import (
+    Alert,
+    BureauFile,
+    Decision,
+    DigestRecord,
+    DocumentRecord,
+    Enterprise,
+    MessageRecord,
+    Nomination,
+    OutboxItem,
+    PackageRecord,
+    ProblemRecord,
+    Submission,
+)
+from ..storage.states import NominationSource
+from .views import (
+    AlertView,
+    BundleView,
+    DecisionView,
+    DocumentView,
+    EnterpriseRow,
+    Health,
+    MessageView,
+    PackageView,
+    ReplyView,
+    Standing,
+)
+
+_REFERENCE = re.compile(r"^(?:SB-?|#)?0*(\d+)$", re.IGNORECASE)
+_SEPARATORS = re.compile(r"[\s;；,，、/]+")
+
+
+def message_id_of(text: str) -> int | None:
+    """The record id in a reference as staff type it: SB-000012, SB12, #12 or 12."""
+    found = _REFERENCE.match(text.strip())
+    return int(found.group(1)) if found else None
+
+
+def contact_addresses(cell: str) -> list[str]:
+    """The addresses in a roster's email cell, which offices fill with one, two, or a typo."""
+    found = []
+    for piece in _SEPARATORS.split(cell.strip()):
+        try:
+            found.append(single_address(piece))
+        except BadRecipient:
+            continue
+    return [address.lower() for address in dict.fromkeys(found)]
+
+
+# -- messages --------------------------------------------------------------------------------------------------
+
+
+def message_views(
+    session: Session, *, ids: Sequence[int] | None = None, since: datetime | None = None
+) -> list[MessageView]:
+    """Messages, oldest first (all of them, those with these ids, or those processed since then)."""
+    query = select(MessageRecord).order_by(col(MessageRecord.received_at), col(MessageRecord.id))
+    if ids is not None:
+        query = query.where(col(MessageRecord.id).in_(list(ids)))
+    if since is not None:
+        query = query.where(MessageRecord.processed_at > since)
+    records = session.exec(query).all()
+    wanted = [r.id for r in records if r.id is not None]
+    if not wanted:
+        return []
+    within = wanted if ids is not None or since is not None else None
+    problems = _problems(session, within)
+    decisions = _decisions(session, within)
+    packages = _packages(session, within, problems, decisions)
+    replies: dict[int, list[ReplyView]] = defaultdict(list)
+    reply_query = select(OutboxItem).where(col(OutboxItem.message_id).is_not(None)).order_by(col(OutboxItem.id))
+    if within is not None:
+        reply_query = reply_query.where(col(OutboxItem.message_id).in_(within))
+    for item in session.exec(reply_query):
+        assert item.message_id is not None and item.id is not None
+        replies[item.message_id].append(
+            ReplyView(
+                item.id,
+                item.kind,
+                item.recipient,
+                item.state,
+                item.subject,
+                item.created_at,
+                item.sent_at,
+                item.last_error,
+            )
+        )
+    views = []
+    for record in records:
+        assert record.id is not None
+        own = tuple(problems[(record.id, None)])
+        mine = tuple(packages[record.id])
+        made = tuple(decisions[(record.id, None)]) + tuple(d for p in mine for d in decisions[(record.id, p.id)])
+        views.append(
+            MessageView(
+                id=record.id,
+                received_at=record.received_at,
+                processed_at=record.processed_at,
+                sender=record.sender,
+                sender_name=record.sender_name,
+                subject=record.subject,
+                kind=record.kind,
+                outcome=_message_outcome(record, mine, decisions[(record.id, None)]),
+                city=record.city,
+                call=record.call,
+                problems=own,
+                packages=mine,
+                replies=tuple(replies[record.id]),
+                decisions=tuple(sorted(made, key=lambda d: d.at)),
+                links=_links(own + tuple(p for package in mine for p in package.problems)),
+            )
+        )
+    return views
+
+
+def _message_outcome(record: MessageRecord, packages: tuple[PackageView, ...], decided: list[DecisionView]) -> Outcome:
+    if decided:
+        return decided[-1].outcome
+    if record.kind is MessageKind.SUBMISSION and len(packages) == 1:
+        return packages[0].outcome
+    return record.outcome
+
+
+def _links(problems: Iterable[Problem]) -> tuple[str, ...]:
+    found: dict[str, None] = {}
+    for problem in problems:
+        if problem.code is Code.ATTACHMENT_LINK and problem.detail:
+            for url in problem.detail.split():
+                found.setdefault(url)
+    return tuple(found)
+
+
+def _problems(session: Session, within: list[int] | None) -> dict[tuple[int, int | None], list[Problem]]:
+    query = select(ProblemRecord).order_by(col(ProblemRecord.position))
+    if within is not None:
+        query = query.where(col(ProblemRecord.message_id).in_(within))
+    found: dict[tuple[int, int | None], list[Problem]] = defaultdict(list)
+    for row in session.exec(query):
+        found[(row.message_id, row.package_id)].append(
+            Problem(Code(row.code), row.role, row.suggestion, row.detail, row.enterprise)
+        )
+    return found
+
+
+def _decisions(session: Session, within: list[int] | None) -> dict[tuple[int, int | None], list[DecisionView]]:
+    query = select(Decision).order_by(col(Decision.decided_at), col(Decision.id))
+    if within is not None:
+        query = query.where(col(Decision.message_id).in_(within))
+    found: dict[tuple[int, int | None], list[DecisionView]] = defaultdict(list)
+    for row in session.exec(query):
+        found[(row.message_id, row.package_id)].append(
+            DecisionView(row.outcome, row.note, row.actor, row.decided_at, row.package_id)
+        )
+    return found
+
+
+def _packages(
+    session: Session,
+    within: list[int] | None,
+    problems: dict[tuple[int, int | None], list[Problem]],
+    decisions: dict[tuple[int, int | None], list[DecisionView]],
+) -> dict[int, list[PackageView]]:
+    query = (
+        select(PackageRecord, Submission.version)
+        .outerjoin(Submission, col(Submission.package_id) == PackageRecord.id)
+        .order_by(col(PackageRecord.position))
+    )
+    if within is not None:
+        query = query.where(col(PackageRecord.message_id).in_(within))
+    found: dict[int, list[PackageView]] = defaultdict(list)
+    for row, version in session.exec(query):
+        assert row.id is not None
+        decided = decisions[(row.message_id, row.id)]
+        found[row.message_id].append(
+            PackageView(
+                id=row.id,
+                message_id=row.message_id,
+                enterprise=row.enterprise_name,
+                enterprise_id=row.enterprise_id,
+                call=row.call,
+                outcome=decided[-1].outcome if decided else row.outcome,
+                automatic=row.outcome,
+                problems=tuple(problems[(row.message_id, row.id)]),
+                archive_name=row.archive_name,
+                archive_size=row.archive_size,
+                archive_fingerprint=row.archive_fingerprint,
+                joined=row.joined_into is not None,
+                version=version,
+            )
+        )
+    return found
+
+
+def documents_of(session: Session, package_ids: Sequence[int]) -> dict[int, list[DocumentView]]:
+    found: dict[int, list[DocumentView]] = defaultdict(list)
+    if not package_ids:
+        return found
+    query = select(DocumentRecord).where(col(DocumentRecord.package_id).in_(list(package_ids)))
+    for row in session.exec(query.order_by(col(DocumentRecord.id))):
+        found[row.package_id].append(DocumentView(row.role, row.name, row.size, row.sha256))
+    return found
+
+
+# -- enterprises -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Listing:
+    enterprise: Enterprise
+    call: str
+    nominations: tuple[Nomination, ...]
+
+    def best(self, field: str) -> str:
+        """A detail from the most authoritative source that gives it: the roster, a table, a person."""
+        order = {NominationSource.ROSTER: 0, NominationSource.TABLE: 1, NominationSource.STAFF: 2}
+        for nomination in sorted(self.nominations, key=lambda n: order[n.source]):
+            value = str(getattr(nomination, field))
+            if value:
+                return value
+        return str(getattr(self.enterprise, field))
+
+
+def _effective_outcome() -> object:
+    """SQL: a person's latest decision on the package, else its verdict."""
+    latest = (
+        select(func.max(Decision.id))
+        .where(col(Decision.package_id) == PackageRecord.id)
+        .correlate(PackageRecord)
+        .scalar_subquery()
+    )
+    decided = select(Decision.outcome).where(col(Decision.id) == latest).correlate(PackageRecord).scalar_subquery()
+    return case((decided.is_not(None), decided), else_=PackageRecord.outcome)
+
+
+def enterprise_rows(
+    session: Session,
+    rules: CallRules,
+    *,
+    call: str | None = None,
+    city: str | None = None,
+    standing: Standing | None = None,
+    search: str | None = None,
+) -> list[EnterpriseRow]:
+    """One row per enterprise and call it is listed for, in the order they were first listed."""
+    listings = _listings(session, call, city, search)
+    if not listings:
+        return []
+    ids = list({listing.enterprise.id for listing in listings if listing.enterprise.id is not None})
+    outcome = _effective_outcome().label("outcome")  # type: ignore[attr-defined]
+    columns: list[Any] = [
+        PackageRecord.enterprise_id,
+        PackageRecord.call,
+        PackageRecord.id,
+        outcome,
+        PackageRecord.joined_into,
+        MessageRecord.id,
+        MessageRecord.received_at,
+        MessageRecord.sender,
+    ]
+    rows = session.execute(
+        sql_select(*columns)
+        .join(MessageRecord, col(MessageRecord.id) == PackageRecord.message_id)
+        .where(col(PackageRecord.enterprise_id).in_(ids))
+        .order_by(col(MessageRecord.received_at), col(PackageRecord.id))
+    ).all()
+    by_listing: dict[tuple[int, str | None], list[tuple[int, Outcome, bool, int, datetime, str | None]]] = defaultdict(
+        list
+    )
+    for enterprise_id, package_call, package_id, result, joined, message_id, received, sender in rows:
+        if Outcome(result) is not Outcome.IGNORED:
+            by_listing[(enterprise_id, package_call)].append(
+                (package_id, Outcome(result), joined is not None, message_id, received, sender)
+            )
+    latest_packages = {items[-1][0] for items in by_listing.values() if items}
+    problems = _package_problems(session, list(latest_packages))
+    found = []
+    for listing in listings:
+        assert listing.enterprise.id is not None
+        items = by_listing.get((listing.enterprise.id, listing.call), [])
+        row = _row(listing, items, problems, rules)
+        if standing is None or row.standing is standing:
+            found.append(row)
+    return found
+
+
+def _listings(session: Session, call: str | None, city: str | None, search: str | None) -> list[_Listing]:
+    query = select(Nomination, Enterprise).join(Enterprise, col(Enterprise.id) == Nomination.enterprise_id)
+    if call is not None:
+        query = query.where(Nomination.call == call)
+    if city is not None:
+        query = query.where(col(Nomination.city).startswith(city) | col(Enterprise.city).startswith(city))
+    if search:
+        key = normalise(search)
+        number = message_id_of(search)
+        matches = col(Enterprise.key).contains(key)
+        if number is not None:
+            sent = select(PackageRecord.enterprise_id).where(PackageRecord.message_id == number)
+            matches = matches | col(Enterprise.id).in_(sent)
+        query = query.where(matches)
+    grouped: dict[tuple[int, str], list[Nomination]] = defaultdict(list)
+    enterprises: dict[int, Enterprise] = {}
+    for nomination, enterprise in session.exec(query.order_by(col(Nomination.id))):
+        assert enterprise.id is not None
+        grouped[(enterprise.id, nomination.call)].append(nomination)
+        enterprises[enterprise.id] = enterprise
+    return [_Listing(enterprises[eid], listed_call, tuple(n)) for (eid, listed_call), n in grouped.items()]
+
+
+def _package_problems(session: Session, package_ids: list[int]) -> dict[int, list[Problem]]:
+    found: dict[int, list[Problem]] = defaultdict(list)
+    if not package_ids:
+        return found
+    query = select(ProblemRecord).where(col(ProblemRecord.package_id).in_(package_ids))
+    for row in session.exec(query.order_by(col(ProblemRecord.position))):
+        assert row.package_id is not None
+        found[row.package_id].append(Problem(Code(row.code), row.role, row.suggestion, row.detail, row.enterprise))
+    return found
+
+
+def _row(
+    listing: _Listing,
+    items: list[tuple[int, Outcome, bool, int, datetime, str | None]],
+    problems: dict[int, list[Problem]],
+    rules: CallRules,
+) -> EnterpriseRow:
+    outcomes = [(outcome, joined) for _, outcome, joined, _, _, _ in items]
+    accepted = [item for item in items if item[1] is Outcome.ACCEPTED]
+    standing = standing_of(outcomes)
+    latest = items[-1] if items else None
+    email = listing.best("email")
+    contacts = contact_addresses(email)
+    stranger = bool(accepted and contacts and (accepted[-1][5] or "") not in contacts)
+    assert listing.enterprise.id is not None
+    return EnterpriseRow(
+        enterprise_id=listing.enterprise.id,
+        name=listing.enterprise.name,
+        call=listing.call,
+        city=listing.best("city"),
+        title=listing.best("title"),
+        contact=listing.best("contact"),
+        phone=listing.best("phone"),
+        email=email,
+        standing=standing,
+        packages=len(items),
+        versions=len(accepted),
+        last_received=latest[4] if latest else None,
+        open_problems=tuple(problems[latest[0]]) if latest and standing is not Standing.ACCEPTED else (),
+        latest_message=latest[3] if latest else None,
+        latest_accepted=accepted[-1][0] if accepted else None,
+        stranger=stranger,
+        sources=tuple(dict.fromkeys(n.source.value for n in listing.nominations)),
+    )
+
+
+def standing_of(outcomes: Sequence[tuple[Outcome, bool]]) -> Standing:
+    """已受理 when any package is accepted, else 待人工 when one waits for a person, else 待补齐 when volumes
+    are still coming, else 已退回 when anything came at all, else 未提交. (outcome, joined) pairs."""
+    found = {outcome for outcome, joined in outcomes if not (outcome is Outcome.PENDING and joined)}
+    if Outcome.ACCEPTED in found:
+        return Standing.ACCEPTED
+    if Outcome.REVIEW in found:
+        return Standing.REVIEW
+    if Outcome.PENDING in found:
+        return Standing.PENDING
+    if outcomes:
+        return Standing.REJECTED
+    return Standing.MISSING
+
+
+def review_queue(session: Session) -> list[MessageView]:
+    """Messages waiting for a person: judged `review` (as a whole, or one of their packages), undecided."""
+    decided_messages = select(Decision.message_id).where(col(Decision.package_id).is_(None))
+    decided_packages = select(Decision.package_id).where(col(Decision.package_id).is_not(None))
+    whole = select(MessageRecord.id).where(
+        MessageRecord.outcome == Outcome.REVIEW, col(MessageRecord.id).not_in(decided_messages)
+    )
+    parts = select(PackageRecord.message_id).where(
+        PackageRecord.outcome == Outcome.REVIEW, col(PackageRecord.id).not_in(decided_packages)
+    )
+    ids = set(session.exec(whole).all()) | set(session.exec(parts).all())
+    views = message_views(session, ids=[i for i in ids if i is not None])
+    return [v for v in views if v.outcome is Outcome.REVIEW or any(p.outcome is Outcome.REVIEW for p in v.packages)]
+
+
+def messages_about(session: Session, enterprise_id: int) -> list[MessageView]:
+    """Every message with a package of the enterprise, or whose subject the system read as meaning it."""
+    enterprise = session.get(Enterprise, enterprise_id)
+    assert enterprise is not None
+    packaged = select(PackageRecord.message_id).where(PackageRecord.enterprise_id == enterprise_id)
+    suggested = select(ProblemRecord.message_id).where(ProblemRecord.suggestion == enterprise.name)
+    ids = session.exec(
+        select(MessageRecord.id).where(col(MessageRecord.id).in_(packaged) | col(MessageRecord.id).in_(suggested))
+    ).all()
+    return message_views(session, ids=[i for i in ids if i is not None])
+
+
+# -- city bundles ----------------------------------------------------------------------------------------------
+
+
+def bundle_views(
+    session: Session, rules: CallRules, *, city: str | None = None, call: str | None = None
+) -> list[BundleView]:
+    """What each city's bureau sent for each call, from its confirmed emails, in the configured cities' order."""
+    query = select(MessageRecord).where(
+        MessageRecord.kind == MessageKind.BUREAU, MessageRecord.outcome == Outcome.BUREAU
+    )
+    if city is not None:
+        query = query.where(MessageRecord.city == city)
+    if call is not None:
+        query = query.where(MessageRecord.call == call)
+    records = session.exec(query.order_by(col(MessageRecord.received_at), col(MessageRecord.id))).all()
+    by_bundle: dict[tuple[str, str], list[MessageRecord]] = defaultdict(list)
+    for record in records:
+        if record.city and record.call:
+            by_bundle[(record.city, record.call)].append(record)
+    if not by_bundle:
+        return []
+    ids = [r.id for r in records if r.id is not None]
+    views = {v.id: v for v in message_views(session, ids=ids)}
+    files = session.exec(select(BureauFile).where(col(BureauFile.message_id).in_(ids))).all()
+    tables = session.exec(
+        select(Nomination.message_id, Enterprise.name)
+        .join(Enterprise, col(Enterprise.id) == Nomination.enterprise_id)
+        .where(Nomination.source == NominationSource.TABLE, col(Nomination.message_id).in_(ids))
+        .order_by(col(Nomination.id))
+    ).all()
+    order = {bureau.city: index for index, bureau in enumerate(rules.bureaus)}
+    found = []
+    for (where, listed_call), messages in sorted(by_bundle.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0])):
+        mine = {m.id for m in messages}
+        letters = [f for f in files if f.message_id in mine and f.kind == "letter"]
+        table_files = [f for f in files if f.message_id in mine and f.kind == "table"]
+        listed = tuple(dict.fromkeys(name for message_id, name in tables if message_id in mine))
+        packages = [p for m in messages if m.id is not None for p in views[m.id].packages]
+        accepted = tuple(
+            dict.fromkeys(p.enterprise for p in packages if p.outcome is Outcome.ACCEPTED and p.enterprise)
+        )
+        latest = views[messages[-1].id] if messages[-1].id is not None else None
+        found.append(
+            BundleView(
+                city=where,
+                call=listed_call,
+                messages=tuple(m.id for m in messages if m.id is not None),
+                letter=letters[-1].name if letters else None,
+                letter_pages=letters[-1].pages if letters else None,
+                table=table_files[-1].name if table_files else None,
+                listed=listed,
+                accepted=accepted,
+                missing=tuple(name for name in listed if normalise(name) not in {normalise(a) for a in accepted}),
+                late=any(Code.LATE in {p.code for p in views[m.id].problems} for m in messages if m.id is not None),
+                codes=tuple(dict.fromkeys(p.code.value for p in latest.problems)) if latest else (),
+            )
+        )
+    return found
+
+
+# -- the mailbox's health --------------------------------------------------------------------------------------
+
+
+def health(session: Session, *, alerts_since: datetime | None = None) -> Health:
+    last_fetch = get_meta(session, "imap_last_ok")
+    last_digest = session.exec(select(func.max(DigestRecord.created_at))).one()
+    counts = dict(session.exec(select(OutboxItem.state, func.count()).group_by(OutboxItem.state)).all())
+    query = select(Alert).order_by(col(Alert.at))
+    if alerts_since is not None:
+        query = query.where(Alert.at > alerts_since)
+    return Health(
+        last_fetch=datetime.fromisoformat(last_fetch) if last_fetch else None,
+        last_digest=last_digest,
+        outbox={str(state): int(count) for state, count in counts.items()},
+        alerts=tuple(AlertView(a.id or 0, a.at, a.source, a.text) for a in session.exec(query)),
+    )

@@ -1,0 +1,200 @@
+"""The read models every face renders (command line, --json, digest, workbook, export, web page).
+
+Plain frozen data built by `queries`: a face never reads a table itself, so every face says the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from ..domain import MessageKind, Outcome, Problem
+from ..storage.states import OutboxState
+
+
+class Standing(StrEnum):
+    """Where an enterprise stands in one call."""
+
+    ACCEPTED = "已受理"
+    REVIEW = "待人工"
+    PENDING = "待补齐"
+    REJECTED = "已退回"
+    MISSING = "未提交"
+
+    @property
+    def code(self) -> str:
+        return self.name.lower()
+
+
+def reference(record_id: int) -> str:
+    """The number staff and senders use for a message (登记编号)."""
+    return f"SB-{record_id:06d}"
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    role: str
+    name: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class PackageView:
+    """One enterprise's package in a message, with what counts: a person's latest decision, else the verdict."""
+
+    id: int
+    message_id: int
+    enterprise: str | None
+    enterprise_id: int | None
+    call: str | None
+    outcome: Outcome
+    automatic: Outcome
+    """The verdict before any decision."""
+    problems: tuple[Problem, ...]
+    archive_name: str | None
+    archive_size: int | None
+    archive_fingerprint: str | None
+    joined: bool
+    """A pending set of volumes that a later package completed (no longer open)."""
+    version: int | None
+    """Its version number when accepted (1 for the first accepted package of the enterprise in the call)."""
+
+
+@dataclass(frozen=True)
+class ReplyView:
+    id: int
+    kind: str
+    recipient: str
+    state: OutboxState
+    subject: str
+    created_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class DecisionView:
+    outcome: Outcome
+    note: str
+    actor: str
+    at: datetime
+    package_id: int | None
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """One received message: who sent what, what was found, what was answered."""
+
+    id: int
+    received_at: datetime
+    processed_at: datetime
+    sender: str | None
+    sender_name: str
+    subject: str
+    kind: MessageKind
+    outcome: Outcome
+    """What counts for the message as a whole (a decision included)."""
+    city: str | None
+    call: str | None
+    problems: tuple[Problem, ...]
+    """The message's own problems (not a package's)."""
+    packages: tuple[PackageView, ...]
+    replies: tuple[ReplyView, ...]
+    decisions: tuple[DecisionView, ...]
+    links: tuple[str, ...]
+
+    @property
+    def reference(self) -> str:
+        return reference(self.id)
+
+    @property
+    def all_problems(self) -> tuple[Problem, ...]:
+        return self.problems + tuple(p for package in self.packages for p in package.problems)
+
+    @property
+    def enterprise(self) -> str | None:
+        """The enterprise of an enterprise's own email (a bureau's email names several)."""
+        if self.kind is MessageKind.SUBMISSION and self.packages:
+            return self.packages[0].enterprise
+        return None
+
+    @property
+    def suggestion(self) -> str | None:
+        """The enterprise the sender most likely meant, when the subject named none."""
+        return next((p.suggestion for p in self.all_problems if p.suggestion), None)
+
+
+@dataclass(frozen=True)
+class EnterpriseRow:
+    """One enterprise listed for one call, and where it stands."""
+
+    enterprise_id: int
+    name: str
+    call: str
+    city: str
+    title: str
+    """质量标杆名称"""
+    contact: str
+    phone: str
+    email: str
+    standing: Standing
+    packages: int
+    """Packages received (not ignored), over every message."""
+    versions: int
+    """Accepted packages."""
+    last_received: datetime | None
+    open_problems: tuple[Problem, ...]
+    """What is wrong with the latest package, unless already accepted."""
+    latest_message: int | None
+    latest_accepted: int | None
+    """The accepted package whose documents count (the latest accepted)."""
+    stranger: bool
+    """The accepted version came from an address that is not the listed contact's."""
+    sources: tuple[str, ...]
+    """Who listed it: roster, table, staff."""
+
+
+@dataclass(frozen=True)
+class BundleView:
+    """What one city's bureau sent for one call."""
+
+    city: str
+    call: str
+    messages: tuple[int, ...]
+    letter: str | None
+    """The letter's file name."""
+    letter_pages: int | None
+    table: str | None
+    listed: tuple[str, ...]
+    """The enterprises its tables list."""
+    accepted: tuple[str, ...]
+    missing: tuple[str, ...]
+    """Listed enterprises with no accepted archive."""
+    late: bool
+    codes: tuple[str, ...]
+    """Problems still open (cross-checks of the latest email)."""
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.letter and self.table and not self.missing)
+
+
+@dataclass(frozen=True)
+class AlertView:
+    id: int
+    at: datetime
+    source: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Health:
+    """How the mailbox is doing, for staff."""
+
+    last_fetch: datetime | None
+    last_digest: datetime | None
+    outbox: dict[str, int]
+    """Replies by state."""
+    alerts: tuple[AlertView, ...]
