@@ -21,6 +21,8 @@ from .spreadsheet import CallLabel, call_words
 
 _BUREAU_WORDS = re.compile(r"(?:工业和信息化局|工信局|经济和信息化委员会|经信委)")
 _RECOMMEND = "推荐"
+_ENTERPRISE_NAME = re.compile(r"(?:公司|集团|厂|研究院|研究所|中心)$")
+"""How a registered enterprise's full name ends: archives named so are enterprises' packages."""
 _LETTER_WORDS = ("函", "推荐", "文件", "通知")
 
 
@@ -80,7 +82,7 @@ def looks_like_bureau(message: ParsedMessage, kinds: Sequence[tuple[str, FileKin
     if {FileKind.LETTER, FileKind.TABLE} <= present:
         return True
     stems = {normalise(PurePosixPath(name).name.split(".")[0]) for name, kind in kinds if kind is FileKind.RAR}
-    if len(stems) >= 2:
+    if len([stem for stem in stems if _ENTERPRISE_NAME.search(stem)]) >= 2:
         return True
     subject = normalise(message.subject)
     return bool(_BUREAU_WORDS.search(subject)) and _RECOMMEND in subject

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from conftest import ENTERPRISE, RAR, RECEIVED, ROSTER_ROWS, rar, submission, valid_submission
 
-from daemon.campaign import MIB, ArchiveLimits, CallRules, Role
+from daemon.campaign import DEFAULT_CALL, MIB, ArchiveLimits, Call, CallRules, Role
 from daemon.domain import Code, Outcome, Problem, RosterEntry, Verdict, outcome_of
+from daemon.intake.context import Context
 from daemon.intake.match import Roster
 from daemon.pipeline import Judgement, judge
 
@@ -31,7 +32,8 @@ def run(
     roster: Roster | None = ROSTER,
     **kwargs: object,
 ) -> Judgement:
-    return judge(raw, roster=roster, rules=rules or CallRules(), workdir=workdir, **kwargs)  # type: ignore[arg-type]
+    context = Context(rules or CallRules(), {DEFAULT_CALL: roster} if roster else {})
+    return judge(raw, context=context, workdir=workdir, **kwargs)  # type: ignore[arg-type]
 
 
 def verdict_of(raw: bytes, workdir: Path, **kwargs: object) -> Verdict:
@@ -81,14 +83,10 @@ def test_a_valid_submission_is_accepted_with_its_documents_listed(workdir: Path)
     ]
 
 
-def test_the_documents_of_an_accepted_submission_are_kept_in_the_inspection_folder(workdir: Path) -> None:
+def test_the_documents_of_an_accepted_submission_are_handed_over_for_keeping(workdir: Path) -> None:
     judgement = run(valid_submission(), workdir)
-    assert judgement.inspection is not None and judgement.inspection.folder is not None
-    stored = {
-        m.name: hashlib.sha256((judgement.inspection.folder / m.stored_as).read_bytes()).hexdigest()
-        for m in judgement.inspection.members
-    }
-    assert {d.name: d.sha256 for d in judgement.verdict.documents} == stored
+    stored = {sha256: hashlib.sha256(path.read_bytes()).hexdigest() for sha256, path in judgement.files}
+    assert {d.sha256 for d in judgement.verdict.documents} == set(stored) == set(stored.values())
 
 
 @pytest.mark.parametrize(
@@ -211,7 +209,7 @@ def test_an_archive_over_the_size_limit_is_too_large_and_not_opened(workdir: Pat
     assert judgement.verdict.codes == {Code.TOO_LARGE}
     assert judgement.verdict.outcome is Outcome.REJECTED
     assert judgement.verdict.documents == ()
-    assert judgement.inspection is None
+    assert judgement.files == ()
 
 
 def test_the_size_limit_counts_every_volume_of_a_set(workdir: Path) -> None:
@@ -328,7 +326,7 @@ def test_an_archive_of_empty_folders_misses_every_document(workdir: Path) -> Non
 
 def test_every_problem_is_reported_not_just_the_first(workdir: Path) -> None:
     raw = with_archive("missing_proof.rar", name="材料.rar")
-    rules = CallRules(deadline=RECEIVED - timedelta(days=1))
+    rules = CallRules(calls=(Call(deadline=RECEIVED - timedelta(days=1)),))
     verdict = verdict_of(raw, workdir, rules=rules)
     assert verdict.codes == {Code.LATE, Code.ARCHIVE_NAME_MISMATCH, Code.MISSING_DOCUMENT}
 
@@ -337,14 +335,14 @@ def test_every_problem_is_reported_not_just_the_first(workdir: Path) -> None:
 
 
 def test_a_message_received_after_the_deadline_is_late_among_its_other_problems(workdir: Path) -> None:
-    rules = CallRules(deadline=RECEIVED - timedelta(minutes=1))
+    rules = CallRules(calls=(Call(deadline=RECEIVED - timedelta(minutes=1)),))
     verdict = verdict_of(with_archive("missing_proof.rar"), workdir, rules=rules)
     assert verdict.outcome is Outcome.REJECTED
     assert verdict.codes == {Code.LATE, Code.MISSING_DOCUMENT}
 
 
 def test_a_late_but_otherwise_valid_submission_is_rejected_as_late(workdir: Path) -> None:
-    rules = CallRules(deadline=RECEIVED - timedelta(minutes=1))
+    rules = CallRules(calls=(Call(deadline=RECEIVED - timedelta(minutes=1)),))
     verdict = verdict_of(valid_submission(), workdir, rules=rules)
     assert verdict.codes == {Code.LATE}
     assert len(verdict.documents) == 3
@@ -352,57 +350,63 @@ def test_a_late_but_otherwise_valid_submission_is_rejected_as_late(workdir: Path
 
 def test_the_deadline_is_compared_across_time_zones(workdir: Path) -> None:
     utc_deadline = datetime.fromisoformat("2022-06-28T01:29:59+00:00")  # 09:29:59 in Shanghai
-    assert verdict_of(valid_submission(), workdir, rules=CallRules(deadline=utc_deadline)).codes == {Code.LATE}
+    assert verdict_of(valid_submission(), workdir, rules=CallRules(calls=(Call(deadline=utc_deadline),))).codes == {
+        Code.LATE
+    }
     in_time = datetime.fromisoformat("2022-06-28T01:30:00+00:00")
-    assert verdict_of(valid_submission(), workdir, rules=CallRules(deadline=in_time)).codes == frozenset()
+    assert (
+        verdict_of(valid_submission(), workdir, rules=CallRules(calls=(Call(deadline=in_time),))).codes == frozenset()
+    )
 
 
 def test_a_message_received_exactly_at_the_deadline_is_not_late(workdir: Path) -> None:
-    verdict = verdict_of(valid_submission(), workdir, rules=CallRules(deadline=RECEIVED))
+    verdict = verdict_of(valid_submission(), workdir, rules=CallRules(calls=(Call(deadline=RECEIVED),)))
     assert verdict.outcome is Outcome.ACCEPTED
 
 
 def test_a_late_date_header_does_not_make_a_message_received_in_time_late(workdir: Path) -> None:
     # Date: says RECEIVED (after the deadline); our server's Received: stamp says two days earlier.
     raw = valid_submission(received=RECEIVED - timedelta(days=2))
-    verdict = verdict_of(raw, workdir, rules=CallRules(deadline=RECEIVED - timedelta(days=1)))
+    verdict = verdict_of(raw, workdir, rules=CallRules(calls=(Call(deadline=RECEIVED - timedelta(days=1)),)))
     assert Code.LATE not in verdict.codes
     assert verdict.outcome is Outcome.ACCEPTED
 
 
 def test_an_early_date_header_does_not_save_a_message_received_late(workdir: Path) -> None:
     raw = valid_submission(received=RECEIVED + timedelta(days=2))
-    verdict = verdict_of(raw, workdir, rules=CallRules(deadline=RECEIVED + timedelta(days=1)))
+    verdict = verdict_of(raw, workdir, rules=CallRules(calls=(Call(deadline=RECEIVED + timedelta(days=1)),)))
     assert verdict.codes == {Code.LATE}
 
 
 def test_the_topmost_received_header_is_the_one_that_counts(workdir: Path) -> None:
     older_hop = ("Received", f"from client by mx.example.net; {format_datetime(RECEIVED + timedelta(days=5))}")
     raw = valid_submission(headers=[older_hop])
-    verdict = verdict_of(raw, workdir, rules=CallRules(deadline=RECEIVED + timedelta(days=1)))
+    verdict = verdict_of(raw, workdir, rules=CallRules(calls=(Call(deadline=RECEIVED + timedelta(days=1)),)))
     assert Code.LATE not in verdict.codes
 
 
 def test_without_received_headers_the_date_header_decides(workdir: Path) -> None:
     raw = valid_submission(received=None)
-    assert verdict_of(raw, workdir, rules=CallRules(deadline=RECEIVED - timedelta(seconds=1))).codes == {Code.LATE}
-    assert verdict_of(raw, workdir, rules=CallRules(deadline=RECEIVED)).codes == frozenset()
+    assert verdict_of(raw, workdir, rules=CallRules(calls=(Call(deadline=RECEIVED - timedelta(seconds=1)),))).codes == {
+        Code.LATE
+    }
+    assert verdict_of(raw, workdir, rules=CallRules(calls=(Call(deadline=RECEIVED),))).codes == frozenset()
 
 
 def test_the_imap_internaldate_wins_over_every_header(workdir: Path) -> None:
-    rules = CallRules(deadline=RECEIVED + timedelta(days=1))
+    rules = CallRules(calls=(Call(deadline=RECEIVED + timedelta(days=1)),))
     late = verdict_of(valid_submission(), workdir, rules=rules, internaldate=RECEIVED + timedelta(days=2))
     assert late.codes == {Code.LATE}
 
 
 def test_late_is_reported_even_beside_an_archive_that_cannot_be_read(workdir: Path) -> None:
-    rules = CallRules(deadline=RECEIVED - timedelta(days=1))
+    rules = CallRules(calls=(Call(deadline=RECEIVED - timedelta(days=1)),))
     verdict = verdict_of(with_archive("encrypted.rar", subject="某某公司"), workdir, rules=rules)
     assert verdict.codes == {Code.LATE, Code.UNKNOWN_ENTERPRISE, Code.ENCRYPTED_ARCHIVE}
 
 
 def test_late_is_reported_beside_a_too_large_archive(workdir: Path) -> None:
-    rules = CallRules(deadline=RECEIVED - timedelta(days=1), max_archive_bytes=100)
+    rules = CallRules(calls=(Call(deadline=RECEIVED - timedelta(days=1)),), max_archive_bytes=100)
     assert verdict_of(with_archive("missing_proof.rar"), workdir, rules=rules).codes == {Code.LATE, Code.TOO_LARGE}
 
 
@@ -457,7 +461,7 @@ def test_a_bounce_carrying_the_archive_is_ignored_with_only_bounce(workdir: Path
     assert judgement.verdict.problems == (Problem(Code.BOUNCE),)
     assert judgement.verdict.documents == ()
     assert judgement.verdict.enterprise is None
-    assert judgement.inspection is None
+    assert judgement.files == ()
 
 
 def test_an_auto_reply_is_ignored(workdir: Path) -> None:
@@ -485,7 +489,11 @@ def test_an_unparsable_message_is_rejected_as_unreadable(workdir: Path, raw: byt
 def test_a_message_can_be_judged_from_a_file(workdir: Path, tmp_path: Path) -> None:
     path = tmp_path / "message.eml"
     path.write_bytes(valid_submission())
-    assert judge(path, roster=ROSTER, rules=CallRules(), workdir=workdir).verdict.outcome is Outcome.ACCEPTED
+    assert run(path.read_bytes(), workdir).verdict.outcome is Outcome.ACCEPTED
+    assert (
+        judge(path, context=Context(CallRules(), {DEFAULT_CALL: ROSTER}), workdir=workdir).verdict.outcome
+        is Outcome.ACCEPTED
+    )
 
 
 def forwarded(outer_subject: str, inner_subject: str, archive: bytes) -> bytes:
