@@ -64,6 +64,15 @@ class Limits:
 class TimedOut(Exception):
     """The call ran out of time; its child and everything the child started were killed."""
 
+    def __init__(self, seconds: float, cpu_seconds: float) -> None:
+        super().__init__(seconds, cpu_seconds)
+        self.seconds = seconds
+        self.cpu_seconds = cpu_seconds
+        """Processor time the child's process group had used by then: tells hard work from starvation."""
+
+    def __str__(self) -> str:
+        return f"no answer within {self.seconds:g} s ({self.cpu_seconds:.2f} s of processor time used)"
+
 
 class Isolation:
     """A warm server that forks one limited child per call. Thread-safe; the server starts on first use."""
@@ -105,9 +114,10 @@ class Isolation:
                 raise EnvironmentFault(f"the isolation server could not fork: {os.strerror(-pid)}")
             answer = _read_all(result, deadline)
             if answer is None:
+                cpu_seconds = group_cpu_seconds(pid)
                 kill_group(pid)
                 _read_signed(status, time.monotonic() + _GRACE_SECONDS)
-                raise TimedOut(f"no answer within {limits.timeout_seconds:g} s")
+                raise TimedOut(limits.timeout_seconds, cpu_seconds)
             code = _read_signed(status, time.monotonic() + _GRACE_SECONDS)
         if not answer:
             raise EnvironmentFault(f"the isolated child ended without answering ({_describe(code)})")
@@ -147,6 +157,21 @@ def kill_group(pid: int) -> None:
     for kill in (os.killpg, os.kill):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             kill(pid, signal.SIGKILL)
+
+
+def group_cpu_seconds(group: int) -> float:
+    """Processor time used by the live processes of a process group and the children they waited for."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:  # it ended meanwhile
+            continue
+        if int(fields[2]) == group:  # pgrp; then utime, stime, cutime, cstime are fields 12-15
+            ticks += sum(int(value) for value in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class _Server:
