@@ -2,6 +2,8 @@
 
 Every step but reading the archive is a pure function of its inputs; the archive is read in a limited child
 process. Whatever arrives, the result is a Verdict: exceptions never leave this function for input reasons.
+EnvironmentFault leaves it for ours (a full disk, a missing or killed tool): the caller must then record
+nothing and leave the message to be judged again.
 """
 
 from __future__ import annotations

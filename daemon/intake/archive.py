@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..campaign import ArchiveLimits
 from ..domain import ArchiveFile, Attachment
@@ -26,7 +26,7 @@ from .isolation import Isolation, Limits, TimedOut
 from .reading import Status
 from .signatures import Kind
 
-__all__ = ["UNRAR_HELP", "Inspection", "Kind", "Status", "inspect_archive", "self_test"]
+__all__ = ["UNRAR_HELP", "Inspection", "Kind", "Status", "inspect_archive", "member_attachment", "self_test"]
 
 _READER = Isolation(preload=("daemon.intake.archive_worker",))
 _BUSY_SHARE = 0.25
@@ -70,6 +70,20 @@ def inspect_archive(archive: ArchiveFile, workdir: Path, limits: ArchiveLimits) 
         found = _VOLUME_NAME.search(detail or "")
         detail = found.group(0) if found else None
     return Inspection(report.status, detail, report.members, outdir, report.kind, report.duplicates)
+
+
+def member_attachment(inspection: Inspection, member: Member) -> Attachment:
+    """A member of an outer archive as if it had been attached (the bureaus' bundles): its file as written
+    by the reader, named by the last part of its path, with its first bytes for recognising inner archives."""
+    assert inspection.folder is not None
+    path = inspection.folder / member.stored_as
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(16)
+    except OSError as error:
+        raise fault("reading a member file back", error) from error
+    name = PurePosixPath(member.name).name
+    return Attachment(name, "application/octet-stream", path, member.size, member.sha256, head)
 
 
 def _prepare(archive: ArchiveFile, workdir: Path) -> tuple[Path, Path]:

@@ -54,5 +54,7 @@ def check_inspection(
     problems = []
     if enterprise is not None and normalise(archive.name) != normalise(enterprise):
         problems.append(Problem(Code.ARCHIVE_NAME_MISMATCH, suggestion=f"{enterprise}.rar", detail=archive.name))
+    if inspection.duplicates:  # a reviewer unpacking it would see only one of each
+        problems.append(Problem(Code.DUPLICATE_MEMBER, detail="、".join(inspection.duplicates)))
     documents, document_problems = check_documents(inspection.members, rules.roles)
     return documents, problems + document_problems

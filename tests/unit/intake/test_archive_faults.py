@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 from archive_support import archive_of, inspect, processes_working_in
+from conftest import ENTERPRISE, rar, submission
 
-from daemon.campaign import ArchiveLimits
+from daemon.campaign import ArchiveLimits, CallRules
 from daemon.intake.archive import Status, inspect_archive
 from daemon.intake.faults import EnvironmentFault
+from daemon.pipeline import judge
 
 UNRAR = shutil.which("unrar") or "/usr/bin/unrar"
 
@@ -128,3 +130,18 @@ def test_unrar_crashing_on_an_archive_is_unsafe(tmp_path: Path, monkeypatch: pyt
     inspection = inspect(tmp_path, "valid.rar")
     assert inspection.status is Status.UNSAFE
     assert "SIGSEGV" in (inspection.detail or "")
+
+
+# -- the whole message on a full disk ------------------------------------------------------------------------
+
+
+def test_a_valid_submission_whose_archive_does_not_fit_unpacked_is_left_to_be_judged_again(small_disk: Path) -> None:
+    raw = submission(attachments=[(f"{ENTERPRISE}.rar", rar("large_member.rar"))])
+    with pytest.raises(EnvironmentFault, match="No space left"):
+        judge(raw, roster=None, rules=CallRules(), workdir=small_disk)
+
+
+def test_a_message_whose_parts_do_not_fit_on_our_disk_is_not_called_unreadable(small_disk: Path) -> None:
+    raw = submission(attachments=[(f"{ENTERPRISE}.rar", os.urandom(2 << 20))])
+    with pytest.raises(EnvironmentFault, match="message's parts"):
+        judge(raw, roster=None, rules=CallRules(), workdir=small_disk)
