@@ -108,7 +108,8 @@ class Isolation:
                 os.close(result_w)
                 os.close(status_w)
             pid = _read_signed(status, time.monotonic() + _GRACE_SECONDS)
-            if pid is None:
+            if pid is None:  # it died or hangs: the next call starts another
+                self.close()
                 raise EnvironmentFault("the isolation server did not start the call")
             if pid < 0:
                 raise EnvironmentFault(f"the isolation server could not fork: {os.strerror(-pid)}")
