@@ -28,7 +28,8 @@ from .signatures import Kind
 
 __all__ = ["UNRAR_HELP", "Inspection", "Kind", "Status", "inspect_archive", "member_attachment", "self_test"]
 
-_READER = Isolation(preload=("daemon.intake.archive_worker",))
+_READER = Isolation(preload=("daemon.intake.archive_worker", "rarfile", "olefile"))
+"""The reader's server; rarfile and olefile are imported there only (the daemon itself never needs them)."""
 _BUSY_SHARE = 0.25
 """A reading that ran out of time having had less processor time than this share of it was starved or
 stalled by the machine (EnvironmentFault), not kept busy by the archive (unsafe)."""
