@@ -35,8 +35,8 @@ DEFAULT = ["valid.rar", "nested.rar", "solid.rar", "volumes.part1.rar+volumes.pa
 
 def archive(folder: Path, names: list[str]) -> ArchiveFile:
     attachments = []
-    for index, name in enumerate(names):
-        path = folder / f"attachment-{index}"
+    for name in names:
+        path = folder / name  # under its own name, so that `unrar t` finds a set's next volumes
         shutil.copyfile(RAR / name, path)
         data = path.read_bytes()
         attachments.append(
@@ -46,9 +46,9 @@ def archive(folder: Path, names: list[str]) -> ArchiveFile:
     return found
 
 
-def timed(action: Callable[[], object]) -> float:
+def timed(action: Callable[..., object], *args: object) -> float:
     started = time.perf_counter()
-    action()
+    action(*args)
     return (time.perf_counter() - started) * 1000
 
 
@@ -62,18 +62,21 @@ def measure(names: list[str], count: int) -> tuple[float, float, float]:
         for round_ in range(count + 1):
             work = root / f"work-{round_}"
             work.mkdir()
-            inspections.append(timed(lambda: _checked(inspect_archive(subject, work, ArchiveLimits()).status)))
+            inspections.append(timed(_inspect, subject, work))
             shutil.rmtree(work)
             test = ["unrar", "t", "-inul", str(subject.volumes[0].path)]
-            if len(names) == 1:  # unrar finds further volumes by name; the copies are not named so
-                tests.append(timed(lambda: subprocess.run(test, check=True)))
-    floor = statistics.median(tests) if tests else float("nan")
-    return inspections[0], statistics.median(inspections[1:]), floor
+            tests.append(timed(_test, test))
+    return inspections[0], statistics.median(inspections[1:]), statistics.median(tests)
 
 
-def _checked(status: object) -> None:
+def _inspect(subject: ArchiveFile, work: Path) -> None:
+    status = inspect_archive(subject, work, ArchiveLimits()).status
     if str(status) != "ok":
         raise SystemExit(f"the inspection did not succeed: {status}")
+
+
+def _test(command: list[str]) -> None:
+    subprocess.run(command, check=True)
 
 
 def main(argv: list[str]) -> int:
