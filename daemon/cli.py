@@ -24,6 +24,7 @@ from .commands.staff import (
     run_show,
     run_status,
 )
+from .intake.faults import EnvironmentFault
 
 
 def _deadline(text: str) -> datetime:
@@ -187,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(f"shenbao: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except EnvironmentProblem as error:
+    except (EnvironmentProblem, EnvironmentFault) as error:
         print(f"shenbao: {error}", file=sys.stderr)
         return EXIT_ENVIRONMENT
     return code

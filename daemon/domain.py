@@ -64,6 +64,7 @@ class Code(StrEnum):
     CORRUPT_ARCHIVE = "corrupt_archive"
     UNSAFE_ARCHIVE = "unsafe_archive"
     ARCHIVE_NAME_MISMATCH = "archive_name_mismatch"
+    DUPLICATE_MEMBER = "duplicate_member"
     # the documents inside
     MISSING_DOCUMENT = "missing_document"
     NOT_WORD_DOCUMENT = "not_word_document"

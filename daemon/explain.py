@@ -81,6 +81,7 @@ TITLES = {
     Code.CORRUPT_ARCHIVE: "压缩包已损坏",
     Code.UNSAFE_ARCHIVE: "压缩包需人工检查",
     Code.ARCHIVE_NAME_MISMATCH: "压缩包名称不是企业全称",
+    Code.DUPLICATE_MEMBER: "压缩包中有同名文件",
     Code.MISSING_DOCUMENT: "缺少材料",
     Code.NOT_WORD_DOCUMENT: "材料不是 Word 格式",
     Code.INVALID_DOCUMENT: "材料不是有效的 Word 文档",
@@ -232,6 +233,11 @@ def advice(problem: Problem, rules: CallRules) -> str:
             return (
                 f"通知要求压缩包以申报企业全称命名，应为“{problem.suggestion}.rar”，"
                 f"收到的压缩包名为“{detail}.rar”{f'（{where}）' if where else ''}。请改名后重新发送。"
+            )
+        case Code.DUPLICATE_MEMBER:
+            return (
+                f"压缩包中有多个同名文件（{detail}），解压时会互相覆盖，评审时只能看到其中一个。"
+                "请删除或改名重复的文件，重新压缩后发送。"
             )
         case Code.MISSING_DOCUMENT:
             keywords = "”或“".join(role.keywords) if role else ""

@@ -4,7 +4,9 @@ A message is an enterprise's own submission (one package: its archive and docume
 (a letter, a summary table, and one package per recommended enterprise, possibly inside an outer archive),
 or a letter to the office. Every step but reading archives is a pure function of its inputs and the
 `Context`; archives are read in a limited child process. Whatever arrives, the result is a Verdict:
-exceptions never leave this function for input reasons (`EnvironmentFault` does: our trouble, not theirs).
+exceptions never leave this function for input reasons.
+`EnvironmentFault` leaves it for ours (a full disk, a missing or killed tool): the caller must then record
+nothing and leave the message to be judged again.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from .domain import (
     SummaryTable,
     Verdict,
 )
-from .intake.archive import Inspection, Status, inspect_archive
-from .intake.attachments import choose_archive, find_archives, join_volumes
+from .intake.archive import Inspection, Status, inspect_archive, member_attachment
+from .intake.attachments import choose_archive, find_archives, is_rar, join_volumes
 from .intake.bureau import (
     Bundle,
     FileKind,
@@ -284,16 +286,20 @@ class _Bureau:
     def _unpack(self, attachments: tuple[Attachment, ...]) -> tuple[list[Attachment], dict[str, Inspection]]:
         """The email's files, with those of an outer archive (one holding the letter, the table or the
         enterprises' archives) in its place; the inspections of archives read on the way, by name."""
-        files = [a for a in attachments if not a.head.startswith(b"Rar!\x1a\x07")]
+        zips = [a for a in attachments if _kind(a) is FileKind.ZIP]
+        files = [a for a in attachments if not is_rar(a) and a not in zips]
         inspected: dict[str, Inspection] = {}
-        for archive in find_archives(attachments):
+        archives = find_archives(attachments) + [
+            ArchiveFile(PurePosixPath(z.filename).stem, (z,), ("archive.zip",)) for z in zips
+        ]
+        for archive in archives:
             inspection = inspect_archive(archive, self.workdir, self.rules.limits)
             members = inspection.members if inspection.status is Status.OK else ()
             if _is_outer(members):
-                assert inspection.folder is not None
                 for member in members:
-                    files.append(_as_attachment(member.name, inspection.folder / member.stored_as, member.sha256))
-                    self.files.append((member.sha256, inspection.folder / member.stored_as))
+                    attachment = member_attachment(inspection, member)
+                    files.append(attachment)
+                    self.files.append((attachment.sha256, attachment.path))
             else:
                 files += archive.volumes
                 inspected[archive.name] = inspection
@@ -333,7 +339,10 @@ class _Bureau:
         roster = self.context.rosters.get(call.code) if call else None
         packages: list[Package] = []
         checks: list[Problem] = []
-        archives = find_archives(tuple(a for a, k in kinds if k is FileKind.RAR))
+        archives = find_archives(tuple(a for a, k in kinds if k in (FileKind.RAR, FileKind.ZIP)))
+        archives += [  # an enterprise's files in a ZIP: its package, told what format the notice asks for
+            ArchiveFile(PurePosixPath(a.filename).stem, (a,), ("archive.zip",)) for a, k in kinds if k is FileKind.ZIP
+        ]
         for archive in archives:
             found = match_archive(archive.name, rows, roster, self.rules.archive_name_match)
             judged, files = _judge_archive(
@@ -362,16 +371,12 @@ class _Bureau:
         return packages, checks
 
 
-_CONTAINED = frozenset({".rar", ".zip", ".xlsx", ".xls", ".et"})
+_TABLES = frozenset({".xlsx", ".xls", ".et"})
 
 
 def _is_outer(members: tuple[Member, ...]) -> bool:
     """An archive holding other archives or a summary table is a bureau's outer archive, not an
     enterprise's (which may hold a PDF scan beside its forms, but no archive and no table)."""
-    return any(PurePosixPath(m.name).suffix.lower() in _CONTAINED or m.content is Content.ZIP for m in members)
-
-
-def _as_attachment(name: str, path: Path, sha256: str) -> Attachment:
-    with path.open("rb") as stream:
-        head = stream.read(16)
-    return Attachment(PurePosixPath(name).name, "application/octet-stream", path, path.stat().st_size, sha256, head)
+    return any(
+        m.content in (Content.RAR, Content.ZIP) or PurePosixPath(m.name).suffix.lower() in _TABLES for m in members
+    )

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 
 from ..domain import ArchiveFile, Attachment
 from .match import normalise
-
-RAR_SIGNATURES = (b"Rar!\x1a\x07\x00", b"Rar!\x1a\x07\x01\x00")
+from .signatures import RAR_SIGNATURES
 
 _NEW_STYLE = re.compile(r"^(?P<stem>.*)\.part(?P<number>\d+)\.rar$", re.IGNORECASE)
 _OLD_STYLE = re.compile(r"^(?P<stem>.*)\.r(?P<number>\d\d)$", re.IGNORECASE)

@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 
 from ..campaign import Role
 from ..domain import Code, Document, Problem
+from .signatures import RAR_SIGNATURES
 
 
 class Content(StrEnum):
@@ -22,6 +23,7 @@ class Content(StrEnum):
     DOC = "doc"
     ENCRYPTED_OFFICE = "encrypted_office"
     ZIP = "zip"
+    RAR = "rar"
     OLE = "ole"
     PDF = "pdf"
     OTHER = "other"
@@ -33,6 +35,7 @@ _EXPECTED_CONTENT = {"docx": Content.DOCX, "doc": Content.DOC}
 _CONTENT_WORDS = {
     Content.ENCRYPTED_OFFICE: "文档设有打开密码",
     Content.ZIP: "是压缩包而不是 Word 文档",
+    Content.RAR: "是压缩包而不是 Word 文档",
     Content.OLE: "不是 Word 文档（可能是 WPS 或其他 Office 格式）",
     Content.PDF: "实为 PDF 文件",
     Content.OTHER: "不是有效的 Word 文档",
@@ -56,6 +59,8 @@ def sniff(path: str) -> Content:
         return _sniff_ole(path)
     if head.startswith(b"%PDF"):
         return Content.PDF
+    if head.startswith(RAR_SIGNATURES):  # an inner archive (the bureaus send one per enterprise)
+        return Content.RAR
     return Content.OTHER
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..domain import Attachment, ParsedMessage
 from .charsets import decode_bytes, decode_header_value, raw_bytes
+from .faults import fault, is_environmental
 from .mime import HEADER_LINE, Leaf, walk
 
 _BODY_TYPES = frozenset({"text/plain", "text/html"})
@@ -53,6 +54,10 @@ def parse_message(
         return _build(top, leaves, internaldate)
     except (RecursionError, MemoryError) as error:  # pathological nesting
         return Unreadable(f"{type(error).__name__}")
+    except OSError as error:
+        if is_environmental(error):  # our disk filled up while writing the parts: the message is not at fault
+            raise fault("writing a message's parts", error) from error
+        return Unreadable(f"{type(error).__name__}: {error}"[:300])
     except Exception as error:  # noqa: BLE001 - anything a sender can send must end as a verdict
         return Unreadable(f"{type(error).__name__}: {error}"[:300])
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from ..campaign import CallRules, NameMatch
 from ..domain import ArchiveFile, Code, Document, ParsedMessage, Problem
 from .archive import Inspection, Status
+from .attachments import is_rar
 from .documents import check_documents
 from .match import check_archive_name
 
@@ -40,6 +41,8 @@ def check_deadline(message: ParsedMessage, deadline: datetime | None) -> list[Pr
 
 def check_before_opening(archive: ArchiveFile, rules: CallRules) -> list[Problem]:
     """Problems that make the archive unfit to open at all, known before opening it."""
+    if not is_rar(archive.volumes[0]):
+        return [Problem(Code.NOT_RAR, detail="、".join(v.filename for v in archive.volumes))]
     if archive.size > rules.max_archive_bytes:
         return [Problem(Code.TOO_LARGE, detail=str(archive.size))]
     if archive.missing:
@@ -56,5 +59,7 @@ def check_inspection(
     problems = []
     if enterprise is not None and (named := check_archive_name(archive.name, enterprise, mode)) is not None:
         problems.append(named)
+    if inspection.duplicates:  # a reviewer unpacking it would see only one of each
+        problems.append(Problem(Code.DUPLICATE_MEMBER, detail="、".join(inspection.duplicates)))
     documents, document_problems = check_documents(inspection.members, rules.roles)
     return documents, problems + document_problems

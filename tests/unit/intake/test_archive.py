@@ -7,47 +7,20 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from archive_support import archive_of, inspect, names, processes_working_in
 from conftest import FIXTURES, RAR
 
 from daemon.campaign import ArchiveLimits
-from daemon.domain import ArchiveFile, Attachment
-from daemon.intake.archive import UNRAR_HELP, Inspection, Status, inspect_archive, self_test
+from daemon.domain import Attachment
+from daemon.intake.archive import UNRAR_HELP, Status, inspect_archive, self_test
 from daemon.intake.attachments import find_archives
 from daemon.intake.documents import Content
 
 STANDARD = ["申报书.docx", "典型经验材料.docx", "证明材料.docx"]
-
-
-def archive_of(tmp_path: Path, *fixtures: str, names: tuple[str, ...] | None = None) -> ArchiveFile:
-    """The archive a message would carry: each fixture copied to a mail folder as an attachment."""
-    mail = tmp_path / "mail"
-    mail.mkdir(parents=True, exist_ok=True)
-    attachments = []
-    for index, (fixture, name) in enumerate(zip(fixtures, names or fixtures, strict=True)):
-        path = mail / f"attachment-{index:03d}"
-        shutil.copyfile(RAR / fixture, path)
-        data = path.read_bytes()
-        attachments.append(
-            Attachment(name, "application/octet-stream", path, len(data), hashlib.sha256(data).hexdigest(), data[:16])
-        )
-    (archive,) = find_archives(tuple(attachments))
-    return archive
-
-
-def inspect(tmp_path: Path, *fixtures: str, limits: ArchiveLimits | None = None) -> Inspection:
-    workdir = tmp_path / "work"
-    workdir.mkdir(exist_ok=True)
-    return inspect_archive(archive_of(tmp_path, *fixtures), workdir, limits or ArchiveLimits())
-
-
-def names(inspection: Inspection) -> list[str]:
-    return [m.name for m in inspection.members]
 
 
 def files_under(folder: Path) -> set[Path]:
@@ -57,22 +30,6 @@ def files_under(folder: Path) -> set[Path]:
 def unrar_print(fixture: str, member: str) -> bytes:
     """A member's bytes as `unrar` itself prints them: an oracle independent of the worker."""
     return subprocess.run(["unrar", "p", "-inul", str(RAR / fixture), member], check=True, capture_output=True).stdout
-
-
-def processes_working_in(folder: Path) -> list[str]:
-    """Every live process whose working directory is inside `folder` (the worker runs in its private one)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cwd = Path(os.readlink(entry / "cwd"))
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if cwd == folder or folder in cwd.parents:
-            found.append(f"{entry.name}: {command}")
-    return found
 
 
 # -- what is read ------------------------------------------------------------------------------------------
@@ -359,14 +316,6 @@ def test_a_compression_ratio_over_the_cap_is_unsafe(tmp_path: Path) -> None:
 def test_the_ratio_cap_waits_for_the_floor(tmp_path: Path) -> None:
     limits = ArchiveLimits(max_ratio=0.5, ratio_floor_bytes=1 << 20)
     assert inspect(tmp_path, "valid.rar", limits=limits).status is Status.OK
-
-
-def test_running_out_of_time_is_unsafe_and_leaves_no_process_behind(tmp_path: Path) -> None:
-    inspection = inspect(tmp_path, "rar4_gbk_names.rar", limits=ArchiveLimits(timeout_seconds=0.001))
-    assert inspection.status is Status.UNSAFE
-    assert "time limit" in (inspection.detail or "")
-    assert inspection.members == ()
-    assert processes_working_in(tmp_path) == []
 
 
 def test_no_worker_outlives_an_ordinary_inspection(tmp_path: Path) -> None:
