@@ -47,6 +47,8 @@ def nominate(
 ) -> bool:
     """List `entry` for `call` by `source` (updating what that source said before); whether anything changed."""
     enterprise = enterprise_for(session, entry.name)
+    if source is NominationSource.ROSTER:  # the staff's table spells the name as it should be
+        enterprise.name = entry.name
     for field in ("city", "title", "contact", "phone", "email"):  # the enterprise's latest known details
         if getattr(entry, field):
             setattr(enterprise, field, getattr(entry, field))

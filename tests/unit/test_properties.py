@@ -18,8 +18,9 @@ from conftest import ENTERPRISE, RECEIVED, ROSTER_ROWS, rar, submission, valid_s
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from daemon.campaign import ArchiveLimits, CallRules
+from daemon.campaign import DEFAULT_CALL, ArchiveLimits, Call, CallRules
 from daemon.domain import Code, Outcome, RosterEntry, Verdict
+from daemon.intake.context import Context
 from daemon.intake.match import Roster
 from daemon.pipeline import judge
 
@@ -27,7 +28,7 @@ ROSTER = Roster(
     RosterEntry(name, city, title, contact, phone, email) for city, name, title, contact, phone, email in ROSTER_ROWS
 )
 RULES = CallRules(
-    deadline=RECEIVED + timedelta(days=7),
+    calls=(Call(deadline=RECEIVED + timedelta(days=7)),),
     limits=ArchiveLimits(timeout_seconds=30),
 )
 BLOCKING_CODES = {
@@ -66,7 +67,8 @@ def fresh_workdir(scratch: Path) -> Iterator[Path]:
 
 def judged(raw: bytes, scratch: Path, roster: Roster | None = ROSTER) -> Verdict:
     with fresh_workdir(scratch) as workdir:
-        verdict = judge(raw, roster=roster, rules=RULES, workdir=workdir).verdict
+        context = Context(RULES, {DEFAULT_CALL: roster} if roster else {})
+        verdict = judge(raw, context=context, workdir=workdir).verdict
     assert isinstance(verdict, Verdict)
     assert verdict.outcome in set(Outcome)
     assert all(isinstance(problem.code, Code) for problem in verdict.problems)

@@ -16,11 +16,11 @@ from conftest import ENTERPRISE, RAR, RECEIVED, ROSTER_ROWS, rar, submission, va
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from daemon.campaign import CallRules
+from daemon.campaign import DEFAULT_CALL, Call, CallRules
 from daemon.domain import Outcome, RosterEntry
 from daemon.intake.match import Roster
 from daemon.service.recorder import Recorder
-from daemon.service.roster_sync import RosterChange, database_roster, import_roster, refresh_roster
+from daemon.service.roster_sync import RosterChange, database_rosters, import_roster, refresh_rosters
 from daemon.staff.roster import read_roster
 from daemon.storage.blobs import BlobStore
 from daemon.storage.db import open_database
@@ -29,6 +29,8 @@ from daemon.storage.models import (
     DocumentRecord,
     Enterprise,
     MessageRecord,
+    Nomination,
+    PackageRecord,
     ProblemRecord,
     Submission,
 )
@@ -64,10 +66,15 @@ def blobs(tmp_path: Path) -> BlobStore:
     return BlobStore(tmp_path / "files")
 
 
+def database_roster(engine: Engine) -> Roster | None:
+    with Session(engine) as session:
+        return database_rosters(session).get(DEFAULT_CALL)
+
+
 def with_roster(engine: Engine, entries: list[RosterEntry] = ENTRIES) -> Roster:
     """Import the roster as `shenbao roster import` does and read it back for matching."""
     with Session(engine) as session:
-        import_roster(session, entries)
+        import_roster(session, entries, DEFAULT_CALL)
         session.commit()
     roster = database_roster(engine)
     assert roster is not None
@@ -76,7 +83,8 @@ def with_roster(engine: Engine, entries: list[RosterEntry] = ENTRIES) -> Roster:
 
 @pytest.fixture
 def recorder(engine: Engine, blobs: BlobStore) -> Recorder:
-    return Recorder(engine, blobs, CallRules(deadline=DEADLINE), with_roster(engine))
+    with_roster(engine)
+    return Recorder(engine, blobs, CallRules(calls=(Call(deadline=DEADLINE),)))
 
 
 def dump(database: Path) -> list[str]:
@@ -130,10 +138,15 @@ def test_a_valid_submission_is_one_accepted_message_row_linked_to_its_enterprise
     assert message.raw_size == len(raw)
     assert message.source == "inbox/1.eml"
     assert message.outcome == "accepted"
-    assert message.enterprise_id == enterprise.id
-    assert message.enterprise_name == ENTERPRISE
+    [package] = rows(engine, PackageRecord)
+    assert (package.message_id, package.enterprise_id, package.enterprise_name) == (
+        message.id,
+        enterprise.id,
+        ENTERPRISE,
+    )
+    assert (package.call, package.outcome, package.archive_name) == (DEFAULT_CALL, Outcome.ACCEPTED, ENTERPRISE)
     assert message.received_at == RECEIVED
-    assert enterprise.in_roster
+    assert [n.enterprise_id for n in rows(engine, Nomination)].count(enterprise.id) == 1
     assert rows(engine, ProblemRecord) == []
 
 
@@ -180,7 +193,11 @@ def test_a_later_valid_submission_from_the_same_enterprise_is_version_two_and_ve
 ) -> None:
     first = recorder.record(valid_submission(), source="inbox/1.eml")
     second = recorder.record(
-        valid_submission(body="补充了证明材料，请以此为准。", received=RECEIVED + timedelta(days=1)),
+        submission(
+            attachments=[(f"{ENTERPRISE}.rar", rar("solid.rar"))],
+            body="补充了证明材料，请以此为准。",
+            received=RECEIVED + timedelta(days=1),
+        ),
         source="inbox/2.eml",
     )
 
@@ -211,15 +228,29 @@ def test_a_rejected_message_is_no_submission_but_keeps_its_problems_in_order(
         (result.record_id, 2, "missing_document", "proof", None),
     ]
     [message] = rows(engine, MessageRecord)
-    assert (message.outcome, message.enterprise_id) == ("rejected", None)
+    [package] = rows(engine, PackageRecord)
+    assert (message.outcome, package.enterprise_id) == ("rejected", None)
 
 
 def test_a_rejected_message_between_two_accepted_ones_takes_no_version(recorder: Recorder, engine: Engine) -> None:
     recorder.record(valid_submission(), source="inbox/1.eml")
     recorder.record(submission(attachments=[(f"{ENTERPRISE}.rar", rar("pdf_form.rar"))]), source="inbox/2.eml")
-    third = recorder.record(valid_submission(body="第三封"), source="inbox/3.eml")
+    third = recorder.record(
+        submission(attachments=[(f"{ENTERPRISE}.rar", rar("solid.rar"))], body="第三封"), source="inbox/3.eml"
+    )
 
     assert [(s.message_id, s.version) for s in rows(engine, Submission)][-1] == (third.record_id, 2)
+
+
+def test_the_same_archive_sent_again_is_accepted_with_a_note_and_takes_no_new_version(
+    recorder: Recorder, engine: Engine
+) -> None:
+    first = recorder.record(valid_submission(), source="inbox/1.eml")
+    again = recorder.record(valid_submission(body="再发一次"), source="inbox/2.eml")
+
+    assert again.outcome is Outcome.ACCEPTED
+    assert [(s.message_id, s.version) for s in rows(engine, Submission)] == [(first.record_id, 1)]
+    assert [p.code for p in rows(engine, ProblemRecord)] == ["same_as_accepted"]
 
 
 def test_an_unreadable_message_is_still_recorded_with_its_raw_blob(
@@ -237,30 +268,32 @@ def test_an_unreadable_message_is_still_recorded_with_its_raw_blob(
 
 
 def test_without_a_roster_the_subject_becomes_an_enterprise_not_in_the_roster(engine: Engine, blobs: BlobStore) -> None:
-    recorder = Recorder(engine, blobs, CallRules(), roster=None)
+    recorder = Recorder(engine, blobs, CallRules())
 
     result = recorder.record(valid_submission(subject=f"回复：{ENTERPRISE}"), source="inbox/1.eml")
 
     assert (result.outcome, result.enterprise) == (Outcome.ACCEPTED, ENTERPRISE)
     [enterprise] = rows(engine, Enterprise)
-    assert (enterprise.name, enterprise.in_roster) == (ENTERPRISE, False)
-    [message] = rows(engine, MessageRecord)
-    assert message.enterprise_id == enterprise.id
+    assert enterprise.name == ENTERPRISE
+    assert rows(engine, Nomination) == []
+    [package] = rows(engine, PackageRecord)
+    assert package.enterprise_id == enterprise.id
     assert database_roster(engine) is None
 
 
 def test_an_enterprise_first_seen_in_mail_joins_the_roster_when_a_table_lists_it(
     engine: Engine, blobs: BlobStore
 ) -> None:
-    Recorder(engine, blobs, CallRules(), roster=None).record(valid_submission(), source="inbox/1.eml")
+    Recorder(engine, blobs, CallRules()).record(valid_submission(), source="inbox/1.eml")
 
     with Session(engine) as session:
-        change = import_roster(session, ENTRIES)
+        change = import_roster(session, ENTRIES, DEFAULT_CALL)
         session.commit()
 
-    assert (change.added, change.updated) == (2, 1)
+    assert (change.added, change.updated) == (3, 0)
     named = [e for e in rows(engine, Enterprise) if e.name == ENTERPRISE]
-    assert [(e.in_roster, e.contact) for e in named] == [(True, "张工")]
+    assert [e.contact for e in named] == ["张工"]
+    assert len([n for n in rows(engine, Nomination) if n.enterprise_id == named[0].id]) == 1
 
 
 # -- the roster in the database --------------------------------------------------------------------------
@@ -268,13 +301,14 @@ def test_an_enterprise_first_seen_in_mail_joins_the_roster_when_a_table_lists_it
 
 def import_entries(engine: Engine, entries: list[RosterEntry]) -> RosterChange:
     with Session(engine) as session:
-        change = import_roster(session, entries)
+        change = import_roster(session, entries, DEFAULT_CALL)
         session.commit()
     return change
 
 
 def enterprises(engine: Engine) -> list[tuple[int | None, str, str, bool]]:
-    return [(e.id, e.name, e.phone, e.in_roster) for e in rows(engine, Enterprise)]
+    listed = {n.enterprise_id for n in rows(engine, Nomination)}
+    return [(e.id, e.name, e.phone, e.id in listed) for e in rows(engine, Enterprise)]
 
 
 def test_importing_the_same_table_twice_does_not_duplicate_enterprises(engine: Engine) -> None:
@@ -320,16 +354,17 @@ def test_an_enterprise_dropped_from_the_table_is_kept_but_no_longer_matched(engi
 def test_refresh_roster_loads_the_file_only_when_its_content_changes(tmp_path: Path, engine: Engine) -> None:
     path = write_roster(tmp_path / "roster.xlsx")
 
-    first = refresh_roster(engine, path)
-    unchanged = refresh_roster(engine, path)
+    paths = {DEFAULT_CALL: path}
+    first = refresh_rosters(engine, paths)
+    unchanged = refresh_rosters(engine, paths)
     city, name, title, contact, _, email = ROSTER_ROWS[2]
     write_roster(path, [*ROSTER_ROWS[:2], (city, name, title, contact, "0539-8888888", email)])
-    changed = refresh_roster(engine, path)
+    changed = refresh_rosters(engine, paths)
 
-    assert first == RosterChange(added=3, updated=0, withdrawn=0)
-    assert unchanged is None
-    assert changed == RosterChange(added=0, updated=1, withdrawn=0)
-    assert refresh_roster(engine, path) is None
+    assert first == {DEFAULT_CALL: RosterChange(added=3, updated=0, withdrawn=0)}
+    assert unchanged == {}
+    assert changed == {DEFAULT_CALL: RosterChange(added=0, updated=1, withdrawn=0)}
+    assert refresh_rosters(engine, paths) == {}
     roster = database_roster(engine)
     assert roster is not None
     assert [e.phone for e in roster.entries if e.city == "临沂"] == ["0539-8888888"]
@@ -338,7 +373,7 @@ def test_refresh_roster_loads_the_file_only_when_its_content_changes(tmp_path: P
 def test_refresh_roster_without_a_roster_file_does_nothing(engine: Engine, database: Path) -> None:
     before = dump(database)
 
-    assert refresh_roster(engine, None) is None
+    assert refresh_rosters(engine, {}) == {}
     assert dump(database) == before
 
 
