@@ -110,6 +110,9 @@ class CallRules:
     archive_name_match: NameMatch = NameMatch.PREFIX
     volume_window: timedelta = timedelta(hours=72)
     """How long the volumes of one set may take to arrive over several emails."""
+    listed_only: bool = False
+    """Enterprises must be listed (a roster file or the bureaus' tables name them); otherwise, with nobody
+    listed yet, an enterprise's subject is taken as its name."""
 
     def call(self, code: str | None) -> Call | None:
         return next((c for c in self.calls if c.code == code), None)

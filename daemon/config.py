@@ -241,6 +241,7 @@ class Settings(_Section):
             subject_match=campaign.subject_match,
             archive_name_match=campaign.archive_name_match,
             volume_window=dt.timedelta(hours=campaign.volume_window_hours),
+            listed_only=bool(self.bureaus or campaign.roster or any(c.roster for c in campaign.calls)),
         )
 
 

@@ -22,6 +22,7 @@ from ..campaign import CallRules
 from ..domain import Code, MessageKind, Outcome, Problem
 from ..intake.match import normalise
 from ..render import BadRecipient, single_address
+from ..service.history import confirmed_bureau_messages
 from ..storage.db import get_meta
 from ..storage.models import (
     Alert,
@@ -426,9 +427,7 @@ def bundle_views(
     session: Session, rules: CallRules, *, city: str | None = None, call: str | None = None
 ) -> list[BundleView]:
     """What each city's bureau sent for each call, from its confirmed emails, in the configured cities' order."""
-    query = select(MessageRecord).where(
-        MessageRecord.kind == MessageKind.BUREAU, MessageRecord.outcome == Outcome.BUREAU
-    )
+    query = select(MessageRecord).where(col(MessageRecord.id).in_(confirmed_bureau_messages()))
     if city is not None:
         query = query.where(MessageRecord.city == city)
     if call is not None:

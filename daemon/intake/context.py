@@ -75,12 +75,12 @@ class Context:
 
     @property
     def everyone(self) -> Roster | None:
-        """Every enterprise of every call's roster; None when no roster holds anyone."""
+        """Every enterprise of every call's roster; None when nobody is listed and need not be."""
         entries: dict[str, RosterEntry] = {}
         for roster in self.rosters.values():
             for entry in roster.entries:
                 entries.setdefault(entry.name, entry)
-        return Roster(entries.values()) if entries else None
+        return Roster(entries.values()) if entries or self.rules.listed_only else None
 
     def senders(self) -> Mapping[str, str]:
         return {**self.rules.bureau_senders, **self.bureau_senders}

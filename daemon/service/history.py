@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from ..domain import Attachment, MessageKind, Outcome, RosterEntry
+from ..domain import Attachment, Code, MessageKind, Outcome, RosterEntry
 from ..intake.bureau import Bundle
 from ..intake.context import EarlierVolumes
 from ..intake.match import normalise
@@ -27,8 +28,18 @@ from ..storage.models import (
     Nomination,
     OutboxItem,
     PackageRecord,
+    ProblemRecord,
 )
 from ..storage.states import NominationSource
+
+
+def confirmed_bureau_messages(call: str | None = None) -> Any:
+    """SQL: the ids of bureaus' emails from senders that speak for a city (listed, or confirmed by staff)."""
+    unconfirmed = select(ProblemRecord.message_id).where(ProblemRecord.code == Code.BUREAU_UNCONFIRMED.value)
+    query = select(MessageRecord.id).where(
+        MessageRecord.kind == MessageKind.BUREAU, col(MessageRecord.id).not_in(unconfirmed)
+    )
+    return query.where(MessageRecord.call == call) if call is not None else query
 
 
 class DatabaseHistory:
@@ -38,11 +49,7 @@ class DatabaseHistory:
 
     def bundle(self, city: str, call: str) -> Bundle:
         with Session(self.engine) as session:
-            confirmed = select(MessageRecord.id).where(
-                MessageRecord.kind == MessageKind.BUREAU,
-                MessageRecord.outcome == Outcome.BUREAU,
-                MessageRecord.call == call,
-            )
+            confirmed = confirmed_bureau_messages(call)
             files = session.exec(
                 select(BureauFile.kind).where(
                     BureauFile.city == city, BureauFile.call == call, col(BureauFile.message_id).in_(confirmed)

@@ -368,7 +368,7 @@ class Recorder:
                     entries="\n".join(entry.name for entry in mail.table.rows),
                 )
             )
-            if verdict.outcome is Outcome.BUREAU and mail.call is not None:
+            if Code.BUREAU_UNCONFIRMED not in verdict.codes and mail.call is not None:
                 for entry in mail.table.rows:
                     nominate(session, entry, mail.call, NominationSource.TABLE, row.id)
 
