@@ -59,6 +59,22 @@ class ImapSettings(_Section):
     targets: TargetFolders = TargetFolders()
 
 
+class SmtpTimeouts(_Section):
+    """Seconds to wait for each answer, by default what RFC 5321 §4.5.3.2 recommends: a slow server is
+    waited for, since giving up on the answer to the end of the data leaves the outcome unknown."""
+
+    greeting: Annotated[float, Field(gt=0)] = 300.0
+    """Connecting and the 220 greeting; also EHLO, STARTTLS, AUTH, RSET and QUIT, for which it names none."""
+    mail: Annotated[float, Field(gt=0)] = 300.0
+    rcpt: Annotated[float, Field(gt=0)] = 300.0
+    data_command: Annotated[float, Field(gt=0)] = 120.0
+    """The 354 answer to DATA."""
+    data_block: Annotated[float, Field(gt=0)] = 180.0
+    """The message data leaving the client: the longest time no byte of it may move."""
+    data_end: Annotated[float, Field(gt=0)] = 600.0
+    """The answer to the final "." of the message data."""
+
+
 class SmtpSettings(_Section):
     host: str
     port: int = 465
@@ -66,6 +82,9 @@ class SmtpSettings(_Section):
     username: str
     password_env: str = "SHENBAO_SMTP_PASSWORD"
     sender: str
+    connections: Annotated[int, Field(ge=1, le=32)] = 4
+    """SMTP connections at once, each reused for many replies: a slow answer holds up only its own."""
+    timeouts: SmtpTimeouts = SmtpTimeouts()
 
 
 class StorageSettings(_Section):

@@ -13,7 +13,7 @@ from ..config import ConfigError, Settings, load
 from ..intake.archive import UNRAR_HELP, self_test
 from ..intake.match import Roster
 from ..service.daemon import MissingSecret, secret
-from ..service.outbox import Sender, smtp_sender
+from ..service.outbox import Sender
 from ..service.runtime import Runtime
 from ..staff.roster import RosterError, read_roster
 from ..storage.db import SchemaMismatch
@@ -81,7 +81,7 @@ def smtp_sender_for(settings: Settings) -> Sender:
     if settings.smtp is None:
         raise UsageError("the configuration has no [smtp] section: nothing can be sent")
     try:
-        return smtp_sender(settings.smtp, secret(settings.smtp.password_env))
+        return Sender(settings.smtp, secret(settings.smtp.password_env))
     except MissingSecret as error:
         raise UsageError(str(error)) from error
 

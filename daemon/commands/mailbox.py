@@ -47,7 +47,7 @@ def run_daemon(args: argparse.Namespace) -> int:
     sent = result.sent
     print(
         f"{result.report.handled} messages handled; replies: {sent.sent} sent, {sent.deferred} deferred, "
-        f"{sent.failed} failed",
+        f"{sent.failed} failed, {sent.uncertain} uncertain",
         flush=True,
     )
     return EXIT_OK

@@ -275,7 +275,8 @@ class CapturedMessage(NamedTuple):
 
 
 class _CaptureHandler:
-    """aiosmtpd handler: answers DATA from the script (then 250) and records what it accepted.
+    """aiosmtpd handler: answers RCPT and DATA from the scripts (then 250), records what it accepted and
+    counts the connections (by their EHLO: the Controller's own readiness check says none).
 
     A separate object, because aiosmtpd inspects every attribute of its handler for hooks.
     """
@@ -283,8 +284,31 @@ class _CaptureHandler:
     def __init__(self, capture: SmtpCapture) -> None:
         self.capture = capture
 
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname  # what aiosmtpd does itself when there is no hook
+        self.capture._greeted()
+        return responses
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        response = self.capture._rcpt_response()
+        if response.startswith("2"):
+            envelope.rcpt_tos.append(address)
+        return response
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        return self.capture._deliver(envelope)
+        response = self.capture._data_response(envelope)
+        if response == SmtpCapture.DROP:
+            assert server.transport is not None
+            server.transport.close()
+            await asyncio.get_running_loop().create_future()  # cancelled by aiosmtpd as the connection goes
+        if response == SmtpCapture.HOLD:
+            await self.capture._held(envelope)
+            response = SmtpCapture.ACCEPTED
+        return self.capture._deliver(envelope, response)
 
 
 class _LoginDataNoise(logging.Filter):
@@ -306,16 +330,22 @@ class SmtpCapture(Started):
 
     `responses` scripts the reply to successive DATA attempts (e.g. a 451 then a 250, or a 550), so retry
     and failure paths can be exercised against a real SMTP conversation; after the script it answers 250.
-    With `folder`, accepted messages are also written as 001.eml, 002.eml, ... for a person to open.
+    Two entries are no reply: `DROP` takes the whole message and closes the connection without a word;
+    `HOLD` takes it and answers 250 only once `release()` is called (unless the client has gone by then).
+    `rcpt_responses` scripts the replies to successive RCPT commands the same way. With `folder`, accepted
+    messages are also written as 001.eml, 002.eml, ... for a person to open.
     """
 
     ACCEPTED = "250 2.0.0 OK: queued"
+    DROP = "drop"
+    HOLD = "hold"
 
     def __init__(
         self,
         *,
         folder: Path | None = None,
         responses: Iterable[str] = (),
+        rcpt_responses: Iterable[str] = (),
         auth: bool = False,
         host: str = HOST,
         port: int | None = None,
@@ -327,15 +357,19 @@ class SmtpCapture(Started):
         self.folder = folder
         self.auth = auth
         self.data_size_limit = data_size_limit
-        self.responses = list(responses)
-        for response in self.responses:
-            if not (response[:3].isdigit() and response[:1] in "2345" and response[3:4] in ("", " ", "-")):
-                raise ValueError(f"a scripted SMTP response starts with a 3-digit code: {response!r}")
+        self.responses = _checked_script(responses, (self.DROP, self.HOLD))
+        self.rcpt_responses = _checked_script(rcpt_responses, ())
         self.messages: list[CapturedMessage] = []
         self.attempts = 0
+        """DATA commands whose data arrived, whatever the answer."""
+        self.connections = 0
+        """Client connections that said EHLO."""
+        self.holding: list[CapturedMessage] = []
+        """Messages held by `HOLD` and not yet answered."""
         self.logins: list[str] = []
         self._condition = threading.Condition()
         self._controller: Controller | None = None
+        self._release: asyncio.Event | None = None
 
     def start(self) -> None:
         """Start aiosmtpd's thread; returns once the server answers (aiosmtpd's Controller checks that)."""
@@ -370,6 +404,7 @@ class SmtpCapture(Started):
                 continue
             self.port = port
             self._controller = controller
+            self._release = asyncio.Event()
             return
 
     def stop(self) -> None:
@@ -385,18 +420,56 @@ class SmtpCapture(Started):
                 raise TimeoutError(f"{len(self.messages)} of {count} messages arrived within {timeout:g} s")
             return list(self.messages[:count])
 
-    def _deliver(self, envelope: Envelope) -> str:
-        """Consume the next scripted reply; on a 2xx keep the message (and write NNN.eml)."""
-        data = envelope.original_content or b""
+    def wait_for_held(self, count: int = 1, timeout: float = 10.0) -> list[CapturedMessage]:
+        """The messages `HOLD` keeps unanswered, once there are `count`; TimeoutError otherwise."""
+        with self._condition:
+            if not self._condition.wait_for(lambda: len(self.holding) >= count, timeout):
+                raise TimeoutError(f"{len(self.holding)} of {count} messages were held within {timeout:g} s")
+            return list(self.holding)
+
+    def release(self) -> None:
+        """Answer every message `HOLD` keeps (and any held later) with 250."""
+        if self._controller is None or self._release is None:
+            raise RuntimeError("SmtpCapture is not started")
+        self._controller.loop.call_soon_threadsafe(self._release.set)
+
+    def _greeted(self) -> None:
+        with self._condition:
+            self.connections += 1
+
+    def _rcpt_response(self) -> str:
+        with self._condition:
+            return self.rcpt_responses.pop(0) if self.rcpt_responses else "250 OK"
+
+    def _data_response(self, envelope: Envelope) -> str:
+        """Count the attempt and consume the next scripted reply to it."""
         with self._condition:
             self.attempts += 1
-            response = self.responses.pop(0) if self.responses else self.ACCEPTED
-            if response.startswith("2"):
-                message = CapturedMessage(envelope.mail_from or "", list(envelope.rcpt_tos), data)
+            self._condition.notify_all()
+            return self.responses.pop(0) if self.responses else self.ACCEPTED
+
+    async def _held(self, envelope: Envelope) -> None:
+        """Keep the message unanswered until `release()` (on the server's loop)."""
+        assert self._release is not None
+        message = _captured(envelope)
+        with self._condition:
+            self.holding.append(message)
+            self._condition.notify_all()
+        try:
+            await self._release.wait()
+        finally:
+            with self._condition:
+                self.holding.remove(message)
+
+    def _deliver(self, envelope: Envelope, response: str) -> str:
+        """On a 2xx keep the message (and write NNN.eml); the response to give."""
+        if response.startswith("2"):
+            message = _captured(envelope)
+            with self._condition:
                 self.messages.append(message)
                 if self.folder is not None:
-                    (self.folder / f"{len(self.messages):03d}.eml").write_bytes(data)
-            self._condition.notify_all()
+                    (self.folder / f"{len(self.messages):03d}.eml").write_bytes(message.data)
+                self._condition.notify_all()
         return response
 
     def _authenticate(
@@ -412,3 +485,17 @@ class SmtpCapture(Started):
 
     def __repr__(self) -> str:
         return f"SmtpCapture(smtp://{self.host}:{self.port}, {len(self.messages)} messages)"
+
+
+def _checked_script(responses: Iterable[str], specials: tuple[str, ...]) -> list[str]:
+    """The scripted replies, each a 3-digit code and text, or one of `specials`; ValueError otherwise."""
+    script = list(responses)
+    for response in script:
+        is_reply = response[:3].isdigit() and response[:1] in "2345" and response[3:4] in ("", " ", "-")
+        if not (is_reply or response in specials):
+            raise ValueError(f"a scripted SMTP response starts with a 3-digit code: {response!r}")
+    return script
+
+
+def _captured(envelope: Envelope) -> CapturedMessage:
+    return CapturedMessage(envelope.mail_from or "", list(envelope.rcpt_tos), envelope.original_content or b"")

@@ -27,7 +27,7 @@ from ..mail.imap import Mailbox, MailboxError
 from ..storage.models import now
 from .jobs import digest_if_due, expire_volumes, reminders_if_due
 from .lock import RunLock
-from .outbox import Sender, Sent, recover_interrupted, release_held, send_due, smtp_sender
+from .outbox import Sender, Sent, recover_interrupted, release_held, send_due
 from .runtime import Runtime
 from .watcher import SyncReport, Watcher
 
@@ -128,7 +128,7 @@ class Daemon:
 
     def _sender(self) -> Sender:
         assert self.settings.smtp is not None
-        return smtp_sender(self.settings.smtp, self.smtp_password)
+        return Sender(self.settings.smtp, self.smtp_password)
 
     # -- for ever --------------------------------------------------------------------------------------------
 

@@ -1,14 +1,21 @@
 """Sending queued replies, each at most once.
 
-An item is marked `sending` (committed) before the SMTP conversation and `sent` after the server accepted
-it. A crash in between leaves it `sending`: at the next start it becomes `uncertain` and staff are told,
-rather than risking a second copy. 4xx and network errors retry with backoff; 5xx fails for good.
+An item is marked `sending` (committed) before its SMTP conversation and `sent` after the server accepted
+it. When the outcome is unknown, because the server may have the whole message but no answer said what
+became of it (the connection lost or the answer too slow after the end of the data), or because the process
+died mid-conversation, the item becomes `uncertain` and staff are told, rather than risking a second copy.
+Before that point 4xx and network errors retry with backoff; 5xx fails for good.
+
+A batch (`send_due`) runs on one event loop over a few SMTP connections at once, each reused reply after
+reply: a server slow to answer one reply holds up that connection only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -17,7 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from ..config import SmtpSettings
-from ..mail.smtp import Delivery, SendResult, send
+from ..mail.smtp import Delivery, SendResult, SmtpConnection
 from ..storage.models import Alert, OutboxItem, now
 from ..storage.states import OUTBOX_STEPS, OutboxState, advance
 from .crashpoints import reached
@@ -27,15 +34,39 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 12
 _BACKOFF = timedelta(minutes=1)
 _BACKOFF_CAP = timedelta(hours=2)
+_LOOK_AGAIN = 2.0
+"""Seconds between looks at the queue while replies are in flight, for those queued since the batch began."""
 
-Sender = Callable[[str, bytes], SendResult]
+
+@dataclass(frozen=True)
+class Sender:
+    """The relay replies go through, and the password to log in with (None: no login)."""
+
+    settings: SmtpSettings
+    password: str | None
+
+    def connection(self) -> SmtpConnection:
+        return SmtpConnection(self.settings, self.password)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Sent:
+    """What became of the items a batch tried: sent, queued again for later, failed, uncertain."""
+
     sent: int = 0
     deferred: int = 0
     failed: int = 0
+    uncertain: int = 0
+
+    @classmethod
+    def of(cls, states: Iterable[OutboxState]) -> Sent:
+        count = Counter(states)
+        return cls(
+            sent=count[OutboxState.SENT],
+            deferred=count[OutboxState.QUEUED],
+            failed=count[OutboxState.FAILED],
+            uncertain=count[OutboxState.UNCERTAIN],
+        )
 
 
 def enqueue(
@@ -64,25 +95,18 @@ def enqueue(
     return item
 
 
-def smtp_sender(settings: SmtpSettings, password: str | None) -> Sender:
-    return lambda recipient, raw: send(settings, password, recipient, raw)
-
-
 def recover_interrupted(engine: Engine) -> int:
     """Items left `sending` by a crash: the server may have them, so they are not sent again blindly."""
     with Session(engine) as session:
         items = list(session.exec(select(OutboxItem).where(OutboxItem.state == OutboxState.SENDING)))
         for item in items:
-            advance(item, OutboxState.UNCERTAIN, OUTBOX_STEPS)
-            session.add(item)
-            session.add(
-                Alert(
-                    at=now(),
-                    source="outbox",
-                    text=f"reply {item.header_message_id} to "
-                    f"{item.recipient} may or may not have been sent (interrupted); check and resend",
-                )
+            log.warning(
+                "%s %s to %s was interrupted while sending: uncertain",
+                item.kind,
+                item.header_message_id,
+                item.recipient,
             )
+            _uncertain(session, item, "发送途中程序中断", now())
         session.commit()
     return len(items)
 
@@ -102,46 +126,105 @@ def send_due(
     engine: Engine, sender: Sender, *, at: datetime | None = None, immediate_retries: int = 0, everything: bool = False
 ) -> Sent:
     """Send every queued item that is due (`everything`: every queued item, as `run --once` does, whose
-    next run may be a day later). `immediate_retries`: retry a deferral this many times now, before leaving
-    it queued for later."""
-    moment = at or now()
-    query = select(OutboxItem.id).where(OutboxItem.state == OutboxState.QUEUED).order_by(col(OutboxItem.id))
-    if not everything:
-        query = query.where(OutboxItem.next_attempt_at <= moment)
-    with Session(engine) as session:
-        due = session.exec(query).all()
-    tally = Sent()
-    for item_id in due:
-        assert item_id is not None
-        for attempt in range(immediate_retries + 1):
-            result = _attempt(engine, item_id, sender)
-            if result is None or result.delivery is not Delivery.RETRY or attempt == immediate_retries:
+    next run may be a day later), and those that fall due while the batch runs. `immediate_retries`: retry
+    a deferral this many times now, before leaving it queued for later."""
+
+    def due() -> list[int]:
+        query = select(OutboxItem.id).where(OutboxItem.state == OutboxState.QUEUED).order_by(col(OutboxItem.id))
+        if not everything:
+            query = query.where(OutboxItem.next_attempt_at <= (at or now()))
+        with Session(engine) as session:
+            return [item_id for item_id in session.exec(query).all() if item_id is not None]
+
+    return Sent.of(asyncio.run(_send_batch(engine, sender, due, immediate_retries)))
+
+
+async def _send_batch(
+    engine: Engine, sender: Sender, due: Callable[[], list[int]], immediate_retries: int
+) -> list[OutboxState]:
+    """Send what is due, oldest first, up to `connections` items at once; the states the items ended in.
+
+    A connection done with one item takes the next, so a batch is one connection per item in flight at
+    most. Until the last item in flight is done, the queue is looked at again whenever one is, and every few
+    seconds: a reply queued while another waits for its server's answer goes out at once, not after it. The
+    database work is done on the loop, in short transactions, which keeps the order of work plain: an item
+    is committed `sending` before its conversation starts.
+    """
+    idle: list[SmtpConnection] = []
+    tried: set[int] = set()
+    in_flight: set[asyncio.Task[OutboxState | None]] = set()
+    ended: list[OutboxState] = []
+    bug: BaseException | None = None
+
+    async def deliver(item_id: int) -> OutboxState | None:
+        connection = idle.pop() if idle else sender.connection()
+        try:
+            return await _deliver(engine, connection, item_id, immediate_retries)
+        finally:
+            idle.append(connection)
+
+    try:
+        while True:
+            if bug is None:  # after a bug, the items in flight are finished, and no other started
+                free = sender.settings.connections - len(in_flight)
+                for item_id in [item_id for item_id in due() if item_id not in tried][:free]:
+                    tried.add(item_id)
+                    in_flight.add(asyncio.create_task(deliver(item_id)))
+            if not in_flight:
                 break
-        if result is None:
-            continue
+            done, in_flight = await asyncio.wait(in_flight, timeout=_LOOK_AGAIN, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if (error := task.exception()) is not None:
+                    bug = bug or error
+                elif (state := task.result()) is not None:
+                    ended.append(state)
+    finally:
+        for connection in idle:
+            await connection.close()
+    if bug is not None:
+        raise bug
+    return ended
+
+
+@dataclass(frozen=True)
+class _Claim:
+    recipient: str
+    raw: bytes
+
+
+async def _deliver(
+    engine: Engine, connection: SmtpConnection, item_id: int, immediate_retries: int
+) -> OutboxState | None:
+    """Send one item and record what became of it; None when it was no longer queued."""
+    retries_left = immediate_retries
+    while (claim := _claim(engine, item_id)) is not None:
+        reached("sending")
+        result = await connection.send(claim.recipient, claim.raw)
         if result.delivery is Delivery.SENT:
-            tally.sent += 1
-        elif result.delivery is Delivery.FAILED:
-            tally.failed += 1
-        else:
-            tally.deferred += 1
-    return tally
+            reached("smtp_accepted")
+        state = _record(engine, item_id, result)
+        if state is not OutboxState.QUEUED or retries_left == 0:
+            return state
+        retries_left -= 1
+    return None
 
 
-def _attempt(engine: Engine, item_id: int, sender: Sender) -> SendResult | None:
+def _claim(engine: Engine, item_id: int) -> _Claim | None:
+    """Mark the item `sending` and commit, before a byte of it leaves; None when it is no longer queued."""
     with Session(engine) as session:
         item = session.get(OutboxItem, item_id)
         if item is None or item.state is not OutboxState.QUEUED:
             return None
         advance(item, OutboxState.SENDING, OUTBOX_STEPS)
         item.attempts += 1
+        claim = _Claim(item.recipient, item.raw)
         session.add(item)
         session.commit()
-        recipient, raw, attempts = item.recipient, item.raw, item.attempts
-    reached("sending")
-    result = sender(recipient, raw)
-    if result.delivery is Delivery.SENT:
-        reached("smtp_accepted")
+    return claim
+
+
+def _record(engine: Engine, item_id: int, result: SendResult) -> OutboxState:
+    """Record the outcome of one attempt; the item's new state."""
     with Session(engine) as session:
         item = session.get(OutboxItem, item_id)
         assert item is not None
@@ -149,17 +232,40 @@ def _attempt(engine: Engine, item_id: int, sender: Sender) -> SendResult | None:
         if result.delivery is Delivery.SENT:
             advance(item, OutboxState.SENT, OUTBOX_STEPS)
             item.sent_at, item.last_error = moment, None
-            log.info("sent %s %s to %s", item.kind, item.header_message_id, recipient)
-        elif result.delivery is Delivery.RETRY and attempts < MAX_ATTEMPTS:
+            log.info("sent %s %s to %s", item.kind, item.header_message_id, item.recipient)
+        elif result.delivery is Delivery.RETRY and item.attempts < MAX_ATTEMPTS:
             advance(item, OutboxState.QUEUED, OUTBOX_STEPS)
             item.last_error = result.detail
-            item.next_attempt_at = moment + min(_BACKOFF * 2 ** (attempts - 1), _BACKOFF_CAP)
-            log.warning("deferred %s to %s (attempt %d): %s", item.kind, recipient, attempts, result.detail)
+            item.next_attempt_at = moment + min(_BACKOFF * 2 ** (item.attempts - 1), _BACKOFF_CAP)
+            log.warning("deferred %s to %s (attempt %d): %s", item.kind, item.recipient, item.attempts, result.detail)
+        elif result.delivery is Delivery.UNCERTAIN:
+            item.last_error = result.detail
+            log.error("uncertain %s %s to %s: %s", item.kind, item.header_message_id, item.recipient, result.detail)
+            _uncertain(session, item, f"邮件已全部发给邮件服务器，却没有收到它的答复（{result.detail}）", moment)
         else:
             advance(item, OutboxState.FAILED, OUTBOX_STEPS)
             item.last_error = result.detail
-            session.add(Alert(at=moment, source="outbox", text=f"{item.kind} to {recipient} failed: {result.detail}"))
-            log.error("failed %s to %s: %s", item.kind, recipient, result.detail)
+            text = f"回复未能发出：「{item.subject}」发往 {item.recipient}，原因：{result.detail}。{_resend_hint(item)}"
+            session.add(Alert(at=moment, source="outbox", text=text))
+            log.error("failed %s to %s: %s", item.kind, item.recipient, result.detail)
+        state = item.state
         session.add(item)
         session.commit()
-    return result
+    return state
+
+
+def _uncertain(session: Session, item: OutboxItem, cause: str, moment: datetime) -> None:
+    """Mark an item whose outcome is unknown `uncertain`, never to be sent again by itself, and tell staff."""
+    advance(item, OutboxState.UNCERTAIN, OUTBOX_STEPS)
+    session.add(item)
+    text = (
+        f"回复可能已送达，也可能没有：「{item.subject}」发往 {item.recipient}（{item.header_message_id}），"
+        f"{cause}。系统不会自动重发，请向对方核实是否收到。{_resend_hint(item)}"
+    )
+    session.add(Alert(at=moment, source="outbox", text=text))
+
+
+def _resend_hint(item: OutboxItem) -> str:
+    if item.message_id is None:
+        return "如需补发，请手工发送。"
+    return f"如需重发：shenbao resend SB-{item.message_id:06d}"

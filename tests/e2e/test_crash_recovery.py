@@ -56,7 +56,8 @@ def test_a_power_cut_loses_nothing_and_answers_nothing_twice(
     append(imap, missing_proof("rejected"))
     append(imap, auto_reply("auto"))
     office = tmp_path / "office"
-    config = write_config(office, imap, smtp)
+    # One SMTP connection, so replies go one after the other and the cut falls with the receipt alone in flight.
+    config = write_config(office, imap, smtp, smtp_connections=1)
 
     crashed = shenbao(
         "run", "--config", config, "--once", env=daemon_env(imap, {"SHENBAO_CRASH_AT": point}), cwd=office
@@ -101,7 +102,7 @@ def test_a_power_cut_loses_nothing_and_answers_nothing_twice(
         # The receipt was marked `sending` when the power went: the server may have it, so it is never sent
         # again; it ends `uncertain` and staff are told. The rejection, still queued, goes out once.
         assert states == {VALID: "uncertain", REJECTED: "sent"}
-        assert len(alerts) == 1 and "interrupted" in alerts[0]
+        assert len(alerts) == 1 and "程序中断" in alerts[0] and "shenbao resend SB-" in alerts[0]
         assert per_message[REJECTED] == 1
         in_flight_sent = 1 if point == "smtp_accepted" else 0
         assert per_message[VALID] == in_flight_sent
@@ -112,6 +113,33 @@ def test_a_power_cut_loses_nothing_and_answers_nothing_twice(
         assert alerts == []
         assert sorted(copies) == sorted(str(reply["Message-ID"]) for reply in captured)
     smtp.wait_for(len(captured), TIMEOUT)
+
+
+def test_a_power_cut_with_two_replies_in_flight_leaves_both_uncertain_and_neither_sent_twice(
+    servers: tuple[PymapServer, SmtpCapture], tmp_path: Path
+) -> None:
+    imap, smtp = servers
+    append(imap, valid("valid"))
+    append(imap, missing_proof("rejected"))
+    office = tmp_path / "office"
+    config = write_config(office, imap, smtp, smtp_connections=2)
+
+    crashed = shenbao(
+        "run", "--config", config, "--once", env=daemon_env(imap, {"SHENBAO_CRASH_AT": "smtp_accepted"}), cwd=office
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    before_restart = len(smtp.messages)
+    assert before_restart >= 1  # the reply whose acceptance the cut followed
+
+    restarted = shenbao("run", "--config", config, "--once", env=daemon_env(imap), cwd=office)
+    assert restarted.returncode == 0, restarted.stderr
+    assert "replies: 0 sent" in restarted.stdout
+
+    # Both were `sending` on their own connections when the power went: the server may have either.
+    assert query(office, "SELECT state FROM outbox") == [("uncertain",), ("uncertain",)]
+    assert len(query(office, "SELECT text FROM alert WHERE source = 'outbox'")) == 2
+    assert len(smtp.messages) == before_restart
+    assert Counter(str(reply["In-Reply-To"]) for reply in replies(smtp)).most_common(1)[0][1] == 1
 
 
 def test_a_power_cut_after_recording_junk_mail_still_leaves_it_in_the_junk_folder(

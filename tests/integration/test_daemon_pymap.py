@@ -126,7 +126,7 @@ def test_each_verdict_is_answered_filed_and_copied_to_sent(imap: PymapServer, sm
     assert result.sent.sent == 3
     captured = smtp.wait_for(3, TIMEOUT)
     assert len(smtp.messages) == 3
-    assert set(smtp.logins) == {MAILBOX}  # one login per reply sent
+    assert set(smtp.logins) == {MAILBOX}  # one login per connection, always the mailbox's
     for message in captured:
         assert message.mail_from == MAILBOX  # the envelope sender is the login address
         assert message.rcpt_tos == [SUBMITTER]

@@ -103,6 +103,7 @@ def write_config(
     idle_seconds: float | None = None,
     timeout_seconds: float | None = None,
     imap_port: int | None = None,
+    smtp_connections: int | None = None,
     roster: bool = True,
 ) -> Path:
     """Write `shenbao.toml` (and `roster.xlsx`) into `folder` for these servers; security "none", passwords
@@ -135,6 +136,8 @@ def write_config(
             f'password_env = "{SMTP_PASSWORD_ENV}"',
             f'sender = "{SENDER}"',
         ]
+        if smtp_connections is not None:
+            lines.append(f"connections = {smtp_connections}")
     lines += [
         "",
         "[storage]",

@@ -239,6 +239,30 @@ def test_offline_use_needs_only_storage_and_campaign(tmp_path: Path) -> None:
     assert settings.smtp is None
 
 
+def test_smtp_waits_as_rfc_5321_recommends_over_four_connections_unless_told_otherwise(tmp_path: Path) -> None:
+    defaults = load(write(tmp_path, FULL)).smtp
+    assert defaults is not None
+    timeouts = defaults.timeouts
+    assert defaults.connections == 4
+    assert (timeouts.greeting, timeouts.mail, timeouts.rcpt) == (300, 300, 300)
+    assert (timeouts.data_command, timeouts.data_block, timeouts.data_end) == (120, 180, 600)
+
+    text = FULL.replace("[storage]", "connections = 1\n\n[smtp.timeouts]\ndata_end = 0.5\n\n[storage]")
+    shortened = load(write(tmp_path, text)).smtp
+    assert shortened is not None
+    assert shortened.connections == 1
+    assert shortened.timeouts.data_end == 0.5
+    assert shortened.timeouts.greeting == 300
+
+
+def test_the_example_configuration_loads(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "config.example.toml"
+    settings = load(write(tmp_path, example.read_text(encoding="utf-8")))
+
+    assert settings.smtp is not None
+    assert settings.smtp.timeouts.data_end == 600
+
+
 def test_call_rules_turn_decimal_megabytes_into_bytes_of_two_to_the_twenty(tmp_path: Path) -> None:
     settings = load(write(tmp_path, "[campaign]\nmax_archive_mb = 0.5\n"))
 

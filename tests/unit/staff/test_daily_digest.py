@@ -28,7 +28,7 @@ from daemon.config import CampaignSettings, DigestSettings, Security, Settings, 
 from daemon.demo.servers import SmtpCapture
 from daemon.render import Renderer
 from daemon.service import jobs
-from daemon.service.outbox import recover_interrupted, send_due, smtp_sender
+from daemon.service.outbox import Sender, recover_interrupted, send_due
 from daemon.service.runtime import Runtime
 from daemon.staff import digest
 from daemon.staff.decisions import decide
@@ -303,12 +303,12 @@ def test_replies_that_failed_are_uncertain_or_bounced_are_listed(runtime: Runtim
 
     with SmtpCapture(responses=["550 5.1.1 mailbox unavailable"]) as refusing:
         reply(LINYI)
-        assert send_due(runtime.engine, smtp_sender(smtp_settings(refusing), None)).failed == 1
+        assert send_due(runtime.engine, Sender(smtp_settings(refusing), None)).failed == 1
         uncertain, bounced, fine = reply(JINAN), reply(QINGDAO), reply(QUANCHENG)
         set_state(uncertain, "sending")  # as a crash mid-conversation leaves it
         assert recover_interrupted(runtime.engine) == 1
         set_state(bounced, "bounced")
-        assert send_due(runtime.engine, smtp_sender(smtp_settings(refusing), None)).sent == 1  # `fine`: not listed
+        assert send_due(runtime.engine, Sender(smtp_settings(refusing), None)).sent == 1  # `fine`: not listed
         assert refusing.wait_for(1)[0].rcpt_tos == [STRANGER]  # replies go to whoever sent the message
 
     built = gather(runtime, now())
@@ -321,8 +321,8 @@ def test_replies_that_failed_are_uncertain_or_bounced_are_listed(runtime: Runtim
     ]
     assert "550" in context["failed"][0]["error"]
     texts = [alert["text"] for alert in context["alerts"]]
-    assert any("failed" in text and CONTACT[LINYI] in text for text in texts)
-    assert any("may or may not have been sent" in text and CONTACT[JINAN] in text for text in texts)
+    assert any("未能发出" in text and CONTACT[LINYI] in text for text in texts)
+    assert any("可能已送达，也可能没有" in text and CONTACT[JINAN] in text for text in texts)
     text = part_text(digest.email(built, Renderer(runtime.sender()), RECIPIENTS[0], now()), "plain")
     assert "未能送达的回复（3）" in text
     assert all(CONTACT[name] in text for name in (LINYI, JINAN, QINGDAO))
@@ -448,7 +448,7 @@ def test_the_job_queues_nothing_when_there_are_no_recipients(tmp_path: Path) -> 
 def test_sending_delivers_exactly_one_digest_to_each_recipient(
     runtime: Runtime, submitted: dict[str, int], smtp: SmtpCapture
 ) -> None:
-    sender = smtp_sender(smtp_settings(smtp), None)
+    sender = Sender(smtp_settings(smtp), None)
     assert jobs.digest_if_due(runtime, MORNING) is True
 
     tally = send_due(runtime.engine, sender)
