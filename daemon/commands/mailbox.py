@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from collections.abc import Callable
 
 from sqlalchemy import create_engine
@@ -26,7 +25,6 @@ from .common import EXIT_ENVIRONMENT, EXIT_OK, EnvironmentProblem, UsageError, r
 
 def run_daemon(args: argparse.Namespace) -> int:
     settings = settings_from(args.config)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     require_rar_tool(settings.call_rules())
     try:
         daemon = Daemon(settings, dry_run=args.dry_run)
@@ -61,7 +59,6 @@ def run_demo_command(args: argparse.Namespace) -> int:
             "pip install 'shenbao[demo]'"
         ) from error
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     require_rar_tool(CallRules())
     return run_demo(args.dir.resolve())
 
