@@ -12,6 +12,8 @@ import hashlib
 import logging
 import ssl
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
@@ -25,6 +27,8 @@ from ..config import ImapSettings, Security
 log = logging.getLogger(__name__)
 
 CHUNK = 8 << 20
+_WAIT_STEP = 2.0
+"""How often a wait looks at its wake event and calls its heartbeat."""
 CLIENT_ID = {"name": "shenbao", "version": "0.1", "vendor": "shenbao", "support-email": "kejichu2019@shandong.cn"}
 
 _JUNK_NAMES = frozenset({"垃圾邮件", "垃圾箱", "junk", "spam", "junk e-mail", "junk email", "bulk mail"})
@@ -187,24 +191,27 @@ class Mailbox:
 
     # -- waiting ---------------------------------------------------------------------------------------------
 
-    def wait(self, seconds: float, wake: threading.Event) -> None:
+    def wait(self, seconds: float, wake: threading.Event, heartbeat: Callable[[], None]) -> None:
         """Until the server reports news, `seconds` pass, or `wake` is set; IDLE where the server has it.
 
         IDLE is only a wake-up call: the caller searches the folder afterwards whatever it said.
+        `heartbeat` is called every few seconds meanwhile (the systemd watchdog).
         """
+        deadline = time.monotonic() + seconds
         if not self.has("IDLE"):
-            wake.wait(seconds)
+            while (left := deadline - time.monotonic()) > 0 and not wake.wait(min(left, _WAIT_STEP)):
+                heartbeat()
             return
+        news: list[Any] = []
         self.client.idle()
         try:
-            remaining = seconds
-            while remaining > 0 and not wake.is_set():
-                step = min(remaining, 2.0)
-                if self.client.idle_check(timeout=step):
-                    break
-                remaining -= step
+            while not news and not wake.is_set() and (left := deadline - time.monotonic()) > 0:
+                news = self.client.idle_check(timeout=min(left, _WAIT_STEP))
+                heartbeat()
         finally:
             self.client.idle_done()
+        if news:
+            log.debug("IDLE ended: the server reported %s", news)
 
 
 def _text(value: bytes | str | None) -> str:

@@ -56,12 +56,15 @@ class Watcher:
         dry_run: bool = False,
         stop: threading.Event | None = None,
         on_queued: Callable[[], None] | None = None,
+        heartbeat: Callable[[], None] | None = None,
     ) -> None:
         self.runtime = runtime
         self.mailbox = mailbox
         self.dry_run = dry_run
         self.stop = stop or threading.Event()
         self.on_queued = on_queued or (lambda: None)
+        self.heartbeat = heartbeat or (lambda: None)
+        """Called before each message: the systemd watchdog, fed while the watcher makes progress."""
         settings = runtime.settings
         assert settings.imap is not None
         self.imap = settings.imap
@@ -69,6 +72,7 @@ class Watcher:
 
     def sync(self) -> SyncReport:
         """One pass over every watched folder; UID SEARCH is the source of truth, whatever IDLE said."""
+        log.debug("sync started")
         report = SyncReport()
         recorder = self.runtime.recorder()
         planner = self.runtime.planner()
@@ -106,6 +110,7 @@ class Watcher:
         for envelope in self.mailbox.envelopes(unfinished):
             if self.stop.is_set():
                 return
+            self.heartbeat()
             self._handle(folder, uidvalidity, junk, envelope, items.get(envelope.uid), recorder, planner, report)
 
     def _handle(
