@@ -12,7 +12,7 @@ from pathlib import Path
 from . import logs
 from .commands.common import EXIT_ENVIRONMENT, EXIT_USAGE, EnvironmentProblem, UsageError
 from .commands.intake import run_check, run_process, run_roster_import
-from .commands.mailbox import run_daemon, run_db_upgrade, run_demo_command, run_doctor
+from .commands.mailbox import run_daemon, run_db_upgrade, run_demo_command, run_doctor, run_requeue
 from .commands.staff import (
     run_attach,
     run_decide,
@@ -160,8 +160,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", type=Path, default=Path("shenbao-demo"), help="where to put its files (replaced)")
     demo.set_defaults(run=run_demo_command)
 
+    requeue = commands.add_parser("requeue", help="take a quarantined message back: it is handled again")
+    requeue.add_argument("message", metavar="MESSAGE", help="FOLDER:UID (e.g. INBOX:17), or the number SB-000012")
+    requeue.add_argument("--config", type=Path, required=True, metavar="F")
+    requeue.add_argument("--json", action="store_true")
+    requeue.set_defaults(run=run_requeue)
+
     doctor = commands.add_parser("doctor", help="check the configuration, the RAR tool and the database")
     doctor.add_argument("--config", type=Path, required=True, metavar="F")
+    doctor.add_argument("--offline", action="store_true", help="local checks only (for systemd's ExecStartPre)")
     doctor.add_argument("--json", action="store_true")
     doctor.set_defaults(run=run_doctor)
     return parser

@@ -25,6 +25,7 @@ from ..storage.db import get_meta
 from ..storage.models import Alert, DigestRecord, OutboxItem, now
 from ..storage.states import OutboxState
 from . import workbook
+from .quarantine import set_aside
 from .status import EnterpriseStatus, MessageView, Standing, enterprise_statuses, message_views
 
 XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
@@ -84,6 +85,7 @@ def gather(session: Session, rules: CallRules, campaign: str, moment: datetime) 
         "arrived": [_message_line(v, rules) for v in arrived],
         "last_fetch": shanghai_time(datetime.fromisoformat(last_fetch)) if last_fetch else "",
         "alerts": [{"at": shanghai_time(a.at), "text": a.text} for a in alerts],
+        "set_aside": [entry.context() for entry in set_aside(session)],
         "failed": [
             {"kind": f.kind, "recipient": f.recipient, "state": f.state, "error": f.last_error or ""} for f in failed
         ],

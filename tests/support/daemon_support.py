@@ -108,6 +108,7 @@ def write_config(
     timeout_seconds: float | None = None,
     imap_port: int | None = None,
     roster: bool = True,
+    reserve_mb: float | None = None,
 ) -> Path:
     """Write `shenbao.toml` (and `roster.xlsx`) into `folder` for these servers; security "none", passwords
     from the environment variables that `daemon_env()` / `imap_env()` set."""
@@ -144,6 +145,7 @@ def write_config(
         "[storage]",
         'database = "sqlite:///shenbao.db"',
         'files = "files"',
+        *([f"reserve_mb = {reserve_mb}"] if reserve_mb is not None else []),
         "",
         "[campaign]",
         'name = "2022年全国质量标杆"',
