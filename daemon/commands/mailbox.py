@@ -131,9 +131,10 @@ def run_doctor(args: argparse.Namespace) -> int:
     checks: list[dict[str, object]] = []
 
     def report(name: str, problem: str | None, fine: str, *, warning: bool = False) -> None:
-        checks.append({"check": name, "ok": problem is None or warning, "warning": warning, "detail": problem or fine})
+        warned = warning and problem is not None
+        checks.append({"check": name, "ok": problem is None or warned, "warning": warned, "detail": problem or fine})
         if not args.json:
-            mark = "ok  " if problem is None else "WARN" if warning else "FAIL"
+            mark = "ok  " if problem is None else "WARN" if warned else "FAIL"
             print(f"{mark}  {name}: {problem or fine}", flush=True)
 
     try:

@@ -172,11 +172,13 @@ def imap_env(imap: LoopbackServer) -> dict[str, str]:
     return {IMAP_PASSWORD_ENV: imap.password, SMTP_PASSWORD_ENV: SMTP_PASSWORD}
 
 
-def daemon_env(imap: LoopbackServer, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for a `shenbao` subprocess: ours, the secrets, this checkout on PYTHONPATH."""
+def daemon_env(imap: LoopbackServer | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a `shenbao` subprocess: ours, the secrets (of `imap`'s account when given), this
+    checkout on PYTHONPATH."""
     env = {key: value for key, value in os.environ.items() if key not in _NOT_INHERITED}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    env.update(imap_env(imap))
+    if imap is not None:
+        env.update(imap_env(imap))
     env.update(extra or {})
     return env
 
