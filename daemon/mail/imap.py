@@ -149,7 +149,7 @@ class Mailbox:
             if isinstance(stamp, datetime) and stamp.tzinfo is None:
                 stamp = stamp.replace(tzinfo=UTC)
             header = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER.FIELDS")), b"")
-            envelopes.append(Envelope(int(uid), int(data.get(b"RFC822.SIZE", 0)), stamp, _subject(header)))
+            envelopes.append(Envelope(int(uid), int(data.get(b"RFC822.SIZE", 0)), stamp, decode_subject(header)))
         return sorted(envelopes, key=lambda e: e.uid)
 
     def download(self, uid: int, size: int, sink: BinaryIO) -> str:
@@ -247,7 +247,7 @@ def _text(value: bytes | str | None) -> str:
     return str(value)
 
 
-def _subject(header: bytes) -> str:
+def decode_subject(header: bytes) -> str:
     """The decoded Subject in a `HEADER.FIELDS (SUBJECT)` block; '' when there is none."""
     unfolded = re.sub(r"\r?\n(?=[ \t])", "", header.decode("latin-1"))
     found = re.search(r"^subject:[ \t]*(.*?)\r?$", unfolded, re.IGNORECASE | re.MULTILINE)
