@@ -8,11 +8,9 @@ The order loses nothing and answers nothing twice, whatever crashes where:
 (c) only then is the message moved (or flagged) on the server;
 (d) the outbox sends separately: the server action never waits for SMTP.
 
-Each message is handled on its own: one whose handling raises is tried again on the next cycles while the
-rest of its folder goes on, and after QUARANTINE_AFTER failures it is set aside (quarantined: left on the
-server, flagged, an alert for staff) until `shenbao requeue` takes it back. Only a lost connection (or a
-failing disk) ends the cycle. A message too large for the free space of the files folder is not downloaded:
-it waits, with one alert, and is handled once there is room.
+Each message is handled on its own: one whose handling raises, or that is too large for the free space, is
+set aside (setaside.py) and the rest of its folder goes on. Only a lost connection (or a failing disk) ends
+the cycle.
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import tempfile
 import threading
 from collections.abc import Callable
@@ -29,7 +26,6 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
-from ..campaign import MIB
 from ..domain import Code, Outcome
 from ..explain import OUTCOME_WORDS
 from ..mail.imap import Envelope, Mailbox, UidValidityError
@@ -39,8 +35,9 @@ from ..storage.models import Alert, FolderState, MailboxItem, MessageRecord, Out
 from ..storage.states import ITEM_STEPS, OUTBOX_STEPS, ItemState, OutboxState, advance
 from .crashpoints import fail_on_subject, reached
 from .recorder import Recorded, Recorder
-from .replies import ReplyPlanner, human_size
+from .replies import ReplyPlanner
 from .runtime import Runtime
+from .setaside import SetAside, new_item
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +45,6 @@ _MESSAGE_IDS = re.compile(rb"<[^<>\s]{1,250}@[^<>\s]{1,250}>")
 _BOUNCE_SCAN_BYTES = 4 << 20
 _UNFINISHED = (ItemState.PENDING, ItemState.NO_ROOM, ItemState.DOWNLOADED, ItemState.RECORDED)
 _NOT_DOWNLOADED = (ItemState.PENDING, ItemState.NO_ROOM)
-_ERROR_CHARS = 500
-
-QUARANTINE_AFTER = 3
-"""Failed handlings, one per cycle at most, before a message is set aside."""
-ROOM_FACTOR = 3
-"""Room a download needs per byte of the message: the raw message, its decoded attachments, the unpacked
-documents (plus the reserve)."""
 
 
 @dataclass
@@ -85,7 +75,7 @@ class Watcher:
         assert settings.imap is not None
         self.imap = settings.imap
         self.opens = settings.campaign.opens
-        self.reserve = int(settings.storage.reserve_mb * MIB)
+        self.aside = SetAside(runtime, mailbox, dry_run=dry_run)
 
     def sync(self) -> SyncReport:
         """One pass over every watched folder; UID SEARCH is the source of truth, whatever IDLE said."""
@@ -133,7 +123,7 @@ class Watcher:
             except Exception as error:
                 if self.mailbox.lost(error):
                     raise
-                self._failed(folder, uidvalidity, envelope, error, report)
+                report.lines.append(self.aside.failed(folder, uidvalidity, envelope, error))
 
     def _handle(
         self,
@@ -149,16 +139,16 @@ class Watcher:
         rules = self.runtime.rules
         oversize = envelope.size if envelope.size > rules.max_message_bytes else None
         if item is None and self.opens and envelope.internaldate and envelope.internaldate < self.opens:
-            self._insert(_item(folder, uidvalidity, envelope, ItemState.SKIPPED))
+            self._insert(new_item(folder, uidvalidity, envelope, ItemState.SKIPPED))
             return
         if item is None or item.state in _NOT_DOWNLOADED:
-            if oversize is None and (room := self._room(envelope.size)) is not None:
-                self._wait_for_room(folder, uidvalidity, envelope, item, room, report)
+            if oversize is None and (short := self.aside.short_of_room(envelope.size)) is not None:
+                report.lines += self.aside.wait_for_room(folder, uidvalidity, envelope, item, short)
                 return
             sha256 = self._download(envelope, oversize)
             reached("downloaded")
             if item is None:
-                item = self._insert(_item(folder, uidvalidity, envelope, ItemState.DOWNLOADED, sha256))
+                item = self._insert(new_item(folder, uidvalidity, envelope, ItemState.DOWNLOADED, sha256))
             else:
                 item.raw_sha256 = sha256
                 self._set_state(item, ItemState.DOWNLOADED)
@@ -195,96 +185,6 @@ class Watcher:
                 self.mailbox.move(envelope.uid, item.target)
                 reached("moved")
                 self._set_state(item, ItemState.DONE)
-
-    def _failed(self, folder: str, uidvalidity: int, envelope: Envelope, error: Exception, report: SyncReport) -> None:
-        """Count a failed handling; the last one allowed quarantines the message, the rest go on regardless."""
-        detail = f"{type(error).__name__}: {error}"[:_ERROR_CHARS]
-        where = f"{folder} UID {envelope.uid}"
-        with Session(self.runtime.engine) as session:
-            item = session.exec(
-                select(MailboxItem).where(
-                    MailboxItem.folder == folder,
-                    MailboxItem.uidvalidity == uidvalidity,
-                    MailboxItem.uid == envelope.uid,
-                )
-            ).first() or _item(folder, uidvalidity, envelope, ItemState.PENDING)
-            item.attempts += 1
-            item.last_error = detail
-            item.subject = envelope.subject
-            attempts = item.attempts
-            if attempts >= QUARANTINE_AFTER:
-                advance(item, ItemState.QUARANTINED, ITEM_STEPS)
-                session.add(Alert(at=now(), source="quarantine", text=_quarantine_alert(folder, envelope, attempts)))
-            session.add(item)
-            session.commit()
-        if attempts < QUARANTINE_AFTER:
-            log.error(
-                "%s failed (attempt %d of %d), tried again next cycle",
-                where,
-                attempts,
-                QUARANTINE_AFTER,
-                exc_info=error,
-            )
-            report.lines.append(f"{where}: failed (attempt {attempts} of {QUARANTINE_AFTER}): {detail}")
-            return
-        self._flag(envelope.uid)
-        log.error("%s quarantined after %d failed attempts", where, attempts, exc_info=error)
-        report.lines.append(f"{where}: quarantined after {attempts} failed attempts: {detail}")
-
-    def _flag(self, uid: int) -> None:
-        """Flag a quarantined message for staff; a server refusing to is not worth stopping for."""
-        try:
-            self.mailbox.flag(uid)
-        except Exception as error:
-            if self.mailbox.lost(error):
-                raise
-            log.warning("could not flag quarantined UID %d: %s", uid, error)
-
-    def _room(self, size: int) -> tuple[int, int] | None:
-        """(free, needed) bytes in the files folder when a message of `size` cannot fit now, else None."""
-        root = self.runtime.blobs.root
-        root.mkdir(parents=True, exist_ok=True)
-        free, needed = shutil.disk_usage(root).free, size * ROOM_FACTOR + self.reserve
-        return (free, needed) if free < needed else None
-
-    def _wait_for_room(
-        self,
-        folder: str,
-        uidvalidity: int,
-        envelope: Envelope,
-        item: MailboxItem | None,
-        room: tuple[int, int],
-        report: SyncReport,
-    ) -> None:
-        """Leave a message too large for the free space undownloaded; staff hear of it once."""
-        where = f"{folder} UID {envelope.uid}"
-        if item is not None and item.state is ItemState.NO_ROOM:
-            log.debug("%s still waits for room: %d bytes free, %d needed", where, *room)
-            return
-        free, needed = room
-        text = (
-            f"磁盘空间不足，暂不下载：{folder} UID {envelope.uid}「{envelope.subject}」"
-            f"大小 {human_size(envelope.size)}，文件目录 {self.runtime.blobs.root} "
-            f"仅剩 {human_size(free)}（需要约 {human_size(needed)}，含保留的 {human_size(self.reserve)}）。"
-            "腾出空间后会自动处理；其余邮件照常处理。"
-        )
-        with Session(self.runtime.engine) as session:
-            if item is None:
-                session.add(_item(folder, uidvalidity, envelope, ItemState.NO_ROOM))
-            else:
-                advance(item, ItemState.NO_ROOM, ITEM_STEPS)
-                session.add(session.merge(item))
-            session.add(Alert(at=now(), source="storage", text=text))
-            session.commit()
-        log.warning(
-            "%s (%d bytes) waits for room: %d bytes free in %s, %d needed",
-            where,
-            envelope.size,
-            free,
-            self.runtime.blobs.root,
-            needed,
-        )
-        report.lines.append(f"{where}: waits for room ({envelope.size} bytes; {free} free, {needed} needed)")
 
     def save_sent_copies(self) -> int:
         """Append a copy of each sent reply to the mailbox's Sent folder, so staff see it in their client."""
@@ -393,25 +293,3 @@ class Watcher:
         with Session(self.runtime.engine) as session:
             session.add(Alert(at=now(), source="imap", text=text))
             session.commit()
-
-
-def _item(
-    folder: str, uidvalidity: int, envelope: Envelope, state: ItemState, raw_sha256: str | None = None
-) -> MailboxItem:
-    return MailboxItem(
-        folder=folder,
-        uidvalidity=uidvalidity,
-        uid=envelope.uid,
-        size=envelope.size,
-        internaldate=envelope.internaldate,
-        subject=envelope.subject,
-        raw_sha256=raw_sha256,
-        state=state,
-    )
-
-
-def _quarantine_alert(folder: str, envelope: Envelope, attempts: int) -> str:
-    return (
-        f"邮件已隔离：{folder} UID {envelope.uid}「{envelope.subject}」连续 {attempts} 次处理出错，"
-        f"已留在服务器上并加星标，其余邮件照常处理。查明原因后运行 shenbao requeue {folder}:{envelope.uid} 重新处理。"
-    )

@@ -20,7 +20,7 @@ _WHY = {ItemState.QUARANTINED: "已隔离", ItemState.NO_ROOM: "等待磁盘空�
 
 
 @dataclass(frozen=True)
-class SetAside:
+class AsideMessage:
     folder: str
     uid: int
     subject: str
@@ -48,7 +48,7 @@ class SetAside:
         return {"name": self.name, "subject": self.subject, "why": _WHY[self.state], "line": self.line()}
 
 
-def set_aside(session: Session) -> list[SetAside]:
+def set_aside(session: Session) -> list[AsideMessage]:
     """Every message quarantined or waiting for room, oldest first."""
     query = (
         select(MailboxItem)
@@ -56,7 +56,7 @@ def set_aside(session: Session) -> list[SetAside]:
         .order_by(col(MailboxItem.id))
     )
     return [
-        SetAside(item.folder, item.uid, item.subject, item.state, item.size, item.attempts, item.last_error)
+        AsideMessage(item.folder, item.uid, item.subject, item.state, item.size, item.attempts, item.last_error)
         for item in session.exec(query)
     ]
 

@@ -30,7 +30,7 @@ from daemon_support import (
 )
 
 from daemon.demo.servers import PymapServer, SmtpCapture
-from daemon.service.watcher import QUARANTINE_AFTER
+from daemon.service.setaside import QUARANTINE_AFTER
 
 SUBJECT = "请问材料格式（测试故障）"
 BAD = "<bad@minghu-soft.cn>"

@@ -35,7 +35,7 @@ from daemon.config import load
 from daemon.demo.servers import PymapServer, SmtpCapture
 from daemon.mail.imap import Mailbox
 from daemon.service.daemon import Daemon, OnceResult
-from daemon.service.watcher import QUARANTINE_AFTER
+from daemon.service.setaside import QUARANTINE_AFTER
 
 BAD, GOOD = "<bad@minghu-soft.cn>", "<good@minghu-soft.cn>"
 
