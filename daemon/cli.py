@@ -9,10 +9,11 @@ from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 
+from . import logs
 from .campaign import NameMatch
 from .commands.common import EXIT_ENVIRONMENT, EXIT_USAGE, EnvironmentProblem, UsageError
 from .commands.intake import run_check, run_process, run_roster_import
-from .commands.mailbox import run_daemon, run_db_upgrade, run_demo_command, run_doctor
+from .commands.mailbox import run_daemon, run_db_upgrade, run_demo_command, run_doctor, run_requeue
 from .commands.staff import (
     run_attach,
     run_decide,
@@ -50,6 +51,9 @@ def _megabytes(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shenbao", description="申报 mailbox: judge, file and answer submissions.")
     parser.add_argument("--version", action="version", version=f"shenbao {version('shenbao')}")
+    parser.add_argument(
+        "--log-level", choices=logs.LEVELS, help="log this level and above (default: info for run, else warning)"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = commands.add_parser("check", help="judge saved messages (.eml) and print the verdicts; stores nothing")
@@ -91,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, required=True, metavar="F")
     run.add_argument("--once", action="store_true", help="process what is waiting, send what is queued, then exit")
     run.add_argument("--dry-run", action="store_true", help="judge and record, but send and move nothing")
-    run.set_defaults(run=run_daemon)
+    run.add_argument("--log-level", choices=logs.LEVELS, default=argparse.SUPPRESS, help="default: info")
+    run.set_defaults(run=run_daemon, default_log_level="info")
 
     digest = commands.add_parser("digest", help="the daily digest for staff: send it now, or write it to a folder")
     digest.add_argument("--config", type=Path, required=True, metavar="F")
@@ -174,8 +179,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", type=Path, default=Path("shenbao-demo"), help="where to put its files (replaced)")
     demo.set_defaults(run=run_demo_command)
 
+    requeue = commands.add_parser("requeue", help="take a quarantined message back: it is handled again")
+    requeue.add_argument("message", metavar="MESSAGE", help="FOLDER:UID (e.g. INBOX:17), or the number SB-000012")
+    requeue.add_argument("--config", type=Path, required=True, metavar="F")
+    requeue.add_argument("--json", action="store_true")
+    requeue.set_defaults(run=run_requeue)
+
     doctor = commands.add_parser("doctor", help="check the configuration, the RAR tool and the database")
     doctor.add_argument("--config", type=Path, required=True, metavar="F")
+    doctor.add_argument("--offline", action="store_true", help="local checks only (for systemd's ExecStartPre)")
     doctor.add_argument("--json", action="store_true")
     doctor.set_defaults(run=run_doctor)
     return parser
@@ -183,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logs.setup(args.log_level or getattr(args, "default_log_level", "warning"))
     try:
         code: int = args.run(args)
     except UsageError as error:

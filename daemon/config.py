@@ -90,6 +90,8 @@ class SmtpSettings(_Section):
 class StorageSettings(_Section):
     database: str = "sqlite:///var/shenbao.db"
     files: Path = Path("var/files")
+    reserve_mb: Annotated[float, Field(ge=0)] = 500.0
+    """Free space in the files folder that downloading a message must leave."""
 
 
 class RoleSettings(_Section):

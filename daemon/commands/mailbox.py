@@ -1,18 +1,22 @@
-"""Commands on the mailbox: run (the daemon), demo (the daemon on loopback servers), doctor."""
+"""Commands on the mailbox: run (the daemon), demo (the daemon on loopback servers), requeue, doctor."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
-from collections.abc import Callable
+import os
+import shutil
+from typing import Protocol
 
 from sqlalchemy import create_engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from ..campaign import CallRules
-from ..config import ConfigError, ImapSettings, SmtpSettings, load
+from ..app import quarantine
+from ..app.actions import ActionError
+from ..campaign import MIB, CallRules
+from ..config import ConfigError, ImapSettings, Settings, SmtpSettings, load
+from ..explain import human_size
 from ..intake.archive import UNRAR_HELP, self_test
 from ..mail.imap import Mailbox, MailboxError, UidValidityError
 from ..mail.smtp import check_login
@@ -22,12 +26,20 @@ from ..service.roster_sync import listed
 from ..staff.roster import RosterError, read_roster
 from ..storage import schema
 from ..storage.db import SchemaMismatch, open_database
-from .common import EXIT_ENVIRONMENT, EXIT_OK, EnvironmentProblem, UsageError, require_rar_tool, say, settings_from
+from .common import (
+    EXIT_ENVIRONMENT,
+    EXIT_OK,
+    EnvironmentProblem,
+    UsageError,
+    require_rar_tool,
+    runtime_from,
+    say,
+    settings_from,
+)
 
 
 def run_daemon(args: argparse.Namespace) -> int:
     settings = settings_from(args.config)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     require_rar_tool(settings.call_rules())
     try:
         daemon = Daemon(settings, dry_run=args.dry_run)
@@ -62,7 +74,6 @@ def run_demo_command(args: argparse.Namespace) -> int:
             "pip install 'shenbao[demo]'"
         ) from error
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     require_rar_tool(CallRules())
     return run_demo(args.dir.resolve())
 
@@ -87,14 +98,45 @@ def run_db_upgrade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_requeue(args: argparse.Namespace) -> int:
+    """Take a quarantined message back after a fix: the daemon handles it again on its next cycle."""
+    runtime = runtime_from(settings_from(args.config), load_roster=False)
+    with Session(runtime.engine, expire_on_commit=False) as session:
+        try:
+            item = quarantine.find_item(session, args.message)
+            error = item.last_error
+            quarantine.requeue(item)
+        except ActionError as problem:
+            raise UsageError(str(problem)) from problem
+        session.add(item)
+        session.commit()
+    name = f"{item.folder}:{item.uid}"
+    say(
+        args,
+        {"message": name, "subject": item.subject, "state": item.state.value, "last_error": error},
+        f"已重新排队：{name}「{item.subject}」（上次出错：{error}）。守护进程下一轮收信时重新处理。",
+    )
+    return EXIT_OK
+
+
+class _Report(Protocol):
+    def __call__(self, name: str, problem: str | None, fine: str, *, warning: bool = False) -> None: ...
+
+
 def run_doctor(args: argparse.Namespace) -> int:
-    """One line per check (or one JSON list with --json); exit 0 only when everything works."""
+    """One line per check (or one JSON list with --json); exit 0 unless a check failed (warnings do not).
+
+    `--offline` checks only what is on this machine, for systemd's ExecStartPre: a mail provider's outage
+    at boot must not fail the unit (the daemon reconnects by itself).
+    """
     checks: list[dict[str, object]] = []
 
-    def report(name: str, problem: str | None, fine: str) -> None:
-        checks.append({"check": name, "ok": problem is None, "detail": problem or fine})
+    def report(name: str, problem: str | None, fine: str, *, warning: bool = False) -> None:
+        warned = warning and problem is not None
+        checks.append({"check": name, "ok": problem is None or warned, "warning": warned, "detail": problem or fine})
         if not args.json:
-            print(f"{'FAIL' if problem else 'ok  '}  {name}: {problem or fine}", flush=True)
+            mark = "ok  " if problem is None else "WARN" if warned else "FAIL"
+            print(f"{mark}  {name}: {problem or fine}", flush=True)
 
     try:
         _doctor_checks(args, report)
@@ -104,7 +146,7 @@ def run_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK if all(check["ok"] for check in checks) else EXIT_ENVIRONMENT
 
 
-def _doctor_checks(args: argparse.Namespace, report: Callable[[str, str | None, str], None]) -> None:
+def _doctor_checks(args: argparse.Namespace, report: _Report) -> None:
     try:
         settings = load(args.config)
     except ConfigError as error:
@@ -118,13 +160,22 @@ def _doctor_checks(args: argparse.Namespace, report: Callable[[str, str | None, 
         engine = open_database(settings.database_url, upgrade=False)
         with Session(engine) as session:
             count = len(list(listed(session)))
+            aside = quarantine.set_aside(session)
         report("database", None, f"{settings.storage.database} ({count} enterprises in the roster)")
         report("schema", None, f"current ({schema.version_of(engine).current})")
+        report(
+            "set aside",
+            f"{len(aside)} 封邮件被搁置：" + "；".join(entry.line() for entry in aside) if aside else None,
+            "没有被隔离或等待磁盘空间的邮件",
+            warning=True,
+        )
     except SchemaMismatch as error:
         report("database", None, settings.storage.database)
-        report("schema", str(error), "")
+        behind = schema.version_of(create_engine(settings.database_url)).state is schema.SchemaState.BEHIND
+        report("schema", f"{error}（shenbao run 启动时也会自动升级）" if behind else str(error), "", warning=behind)
     except SQLAlchemyError as error:
         report("database", f"{settings.storage.database}: {error}", "")
+    report("files", *_doctor_files(settings), warning=True)
     if settings.roster_path is not None:
         try:
             report(
@@ -134,10 +185,25 @@ def _doctor_checks(args: argparse.Namespace, report: Callable[[str, str | None, 
             )
         except (RosterError, OSError) as error:
             report("roster", str(error), "")
+    if args.offline:
+        return
     if settings.imap is not None:
         report("imap", *_doctor_imap(settings.imap))
     if settings.smtp is not None:
         report("smtp", *_doctor_smtp(settings.smtp))
+
+
+def _doctor_files(settings: Settings) -> tuple[str | None, str]:
+    """Whether the files folder (or the folder that will hold it) is writable, and has room beyond the reserve."""
+    root = settings.files_dir
+    existing = next(folder for folder in (root, *root.parents) if folder.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{root}：不能写入（{existing} 不可写）", ""
+    free = shutil.disk_usage(existing).free
+    reserve = int(settings.storage.reserve_mb * MIB)
+    if free < reserve:
+        return f"{root}：可用空间 {human_size(free)}，低于保留的 {human_size(reserve)}：新邮件将等待，直到腾出空间", ""
+    return None, f"{root}（可用 {human_size(free)}，保留 {human_size(reserve)}）"
 
 
 def _doctor_imap(imap: ImapSettings) -> tuple[str | None, str]:

@@ -10,21 +10,29 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import ssl
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 import imapclient
-from imapclient.exceptions import IMAPClientError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 from imapclient.imapclient import JUNK, SENT
 
 from ..config import ImapSettings, Security
+from ..intake.charsets import decode_header_value
 
 log = logging.getLogger(__name__)
 
 CHUNK = 8 << 20
+_SUBJECT = "BODY.PEEK[HEADER.FIELDS (SUBJECT)]"
+_SUBJECT_CHARS = 200
+_WAIT_STEP = 2.0
+"""How often a wait looks at its wake event and calls its heartbeat."""
 CLIENT_ID = {"name": "shenbao", "version": "0.1", "vendor": "shenbao", "support-email": "kejichu2019@shandong.cn"}
 
 _JUNK_NAMES = frozenset({"垃圾邮件", "垃圾箱", "junk", "spam", "junk e-mail", "junk email", "bulk mail"})
@@ -44,6 +52,8 @@ class Envelope:
     uid: int
     size: int
     internaldate: datetime | None
+    subject: str
+    """Decoded, at most 200 characters: for staff to tell which message is meant."""
 
 
 class Mailbox:
@@ -96,6 +106,22 @@ class Mailbox:
     def has(self, capability: str) -> bool:
         return bool(self.client.has_capability(capability))
 
+    def lost(self, error: BaseException) -> bool:
+        """Whether `error` means the connection is gone (or the local disk failed): the cycle ends there.
+
+        A server's NO or BAD about one message leaves the connection usable (it still answers NOOP): that
+        message's handling failed, not the mailbox.
+        """
+        if isinstance(error, (OSError, EOFError, IMAPClientAbortError)):
+            return True
+        if not isinstance(error, IMAPClientError):
+            return False
+        try:
+            self.client.noop()
+        except MailboxError:
+            return True
+        return False
+
     # -- reading ---------------------------------------------------------------------------------------------
 
     def select(self, folder: str) -> int:
@@ -116,13 +142,14 @@ class Mailbox:
     def envelopes(self, uids: list[int]) -> list[Envelope]:
         if not uids:
             return []
-        found = self.client.fetch(uids, ["RFC822.SIZE", "INTERNALDATE"])
+        found = self.client.fetch(uids, ["RFC822.SIZE", "INTERNALDATE", _SUBJECT])
         envelopes = []
         for uid, data in found.items():
             stamp = data.get(b"INTERNALDATE")
             if isinstance(stamp, datetime) and stamp.tzinfo is None:
                 stamp = stamp.replace(tzinfo=UTC)
-            envelopes.append(Envelope(int(uid), int(data.get(b"RFC822.SIZE", 0)), stamp))
+            header = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER.FIELDS")), b"")
+            envelopes.append(Envelope(int(uid), int(data.get(b"RFC822.SIZE", 0)), stamp, decode_subject(header)))
         return sorted(envelopes, key=lambda e: e.uid)
 
     def download(self, uid: int, size: int, sink: BinaryIO) -> str:
@@ -165,6 +192,10 @@ class Mailbox:
         else:
             self.client.add_flags([uid], [imapclient.SEEN, imapclient.FLAGGED])
 
+    def flag(self, uid: int) -> None:
+        """Mark a message for staff's attention where it is (quarantined)."""
+        self.client.add_flags([uid], [imapclient.FLAGGED])
+
     def is_junk(self, folder: str) -> bool:
         """Whether `folder` is where the server's spam filter files mail (special-use \\Junk, or its name)."""
         if folder.lower() in _JUNK_NAMES:
@@ -187,27 +218,37 @@ class Mailbox:
 
     # -- waiting ---------------------------------------------------------------------------------------------
 
-    def wait(self, seconds: float, wake: threading.Event) -> None:
+    def wait(self, seconds: float, wake: threading.Event, heartbeat: Callable[[], None]) -> None:
         """Until the server reports news, `seconds` pass, or `wake` is set; IDLE where the server has it.
 
         IDLE is only a wake-up call: the caller searches the folder afterwards whatever it said.
+        `heartbeat` is called every few seconds meanwhile (the systemd watchdog).
         """
+        deadline = time.monotonic() + seconds
         if not self.has("IDLE"):
-            wake.wait(seconds)
+            while (left := deadline - time.monotonic()) > 0 and not wake.wait(min(left, _WAIT_STEP)):
+                heartbeat()
             return
+        news: list[Any] = []
         self.client.idle()
         try:
-            remaining = seconds
-            while remaining > 0 and not wake.is_set():
-                step = min(remaining, 2.0)
-                if self.client.idle_check(timeout=step):
-                    break
-                remaining -= step
+            while not news and not wake.is_set() and (left := deadline - time.monotonic()) > 0:
+                news = self.client.idle_check(timeout=min(left, _WAIT_STEP))
+                heartbeat()
         finally:
             self.client.idle_done()
+        if news:
+            log.debug("IDLE ended: the server reported %s", news)
 
 
 def _text(value: bytes | str | None) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="replace")
     return str(value)
+
+
+def decode_subject(header: bytes) -> str:
+    """The decoded Subject in a `HEADER.FIELDS (SUBJECT)` block; '' when there is none."""
+    unfolded = re.sub(r"\r?\n(?=[ \t])", "", header.decode("latin-1"))
+    found = re.search(r"^subject:[ \t]*(.*?)\r?$", unfolded, re.IGNORECASE | re.MULTILINE)
+    return decode_header_value(found.group(1))[:_SUBJECT_CHARS] if found else ""

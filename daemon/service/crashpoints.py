@@ -1,8 +1,10 @@
-"""Named points in the order of work where tests cut the power.
+"""Test hooks: named points in the order of work where tests cut the power, and a message that fails.
 
 `SHENBAO_CRASH_AT=<name>` makes the process kill itself with SIGKILL when it reaches that point, so the
 tests can show, deterministically, that every message still ends with exactly one verdict and at most one
-reply after a restart. Unset (always, outside tests), it costs one dictionary lookup.
+reply after a restart. `SHENBAO_FAIL_ON_SUBJECT=<text>` makes the handling of a message whose subject holds
+that text raise, so they can show that one bad message cannot stop the others. Unset (always, outside
+tests), each costs one dictionary lookup.
 """
 
 from __future__ import annotations
@@ -24,3 +26,13 @@ POINTS = (
 def reached(point: str) -> None:
     if os.environ.get("SHENBAO_CRASH_AT") == point:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+class InjectedFailure(Exception):
+    """Raised on purpose by `fail_on_subject`."""
+
+
+def fail_on_subject(subject: str) -> None:
+    text = os.environ.get("SHENBAO_FAIL_ON_SUBJECT")
+    if text and text in subject:
+        raise InjectedFailure(f"SHENBAO_FAIL_ON_SUBJECT={text}")

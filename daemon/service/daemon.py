@@ -1,9 +1,11 @@
 """`shenbao run`: the mailbox watcher and the outbox sender, once (for cron and tests) or for ever.
 
-For ever, they are APScheduler jobs: the watcher's job syncs, saves Sent copies, then waits on IDLE (or
-sleeps) before returning, so it runs back to back; the outbox job runs every few seconds and is woken at
-once when a reply is queued. Network errors reconnect with capped exponential backoff; SIGTERM lets the
-message in hand finish, then stops.
+For ever, each runs a plain loop in its own thread. The watcher syncs, saves the Sent copies, then waits on
+IDLE (or polls) and syncs again the moment the server reports news: no scheduler stands between the news
+and the work. The outbox sends what is due, then sleeps until a reply is queued or its next turn comes.
+APScheduler runs only the timed jobs, the daily digest and the deadline reminders, each caught up once at
+start. Network errors reconnect with capped exponential backoff; SIGTERM lets the message in hand finish,
+then stops. Under systemd the daemon reports its state and the watcher feeds the watchdog (notify.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import logging
 import os
 import signal
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +31,7 @@ from ..mail.imap import Mailbox, MailboxError
 from ..storage.models import now
 from .jobs import digest_if_due, expire_volumes, reminders_if_due
 from .lock import RunLock
+from .notify import Notifier
 from .outbox import Sender, Sent, recover_interrupted, release_held, send_due
 from .runtime import Runtime
 from .watcher import SyncReport, Watcher
@@ -36,6 +41,8 @@ log = logging.getLogger(__name__)
 _BACKOFF_START = 1.0
 _BACKOFF_CAP = 300.0
 _OUTBOX_SECONDS = 10.0
+_PAUSE_STEP = 2.0
+"""How often a backoff pause feeds the watchdog and looks at the stop event."""
 _ONCE_RETRIES = 3
 
 
@@ -76,6 +83,10 @@ class Daemon:
         self.lock = RunLock(lock_path(settings))
         self.stop = threading.Event()
         self.wake = threading.Event()
+        """Cuts the watcher's wait short: a stop, or a sent reply whose copy goes to the Sent folder."""
+        self.outbox_wake = threading.Event()
+        """Cuts the outbox's sleep short: a reply was queued."""
+        self.notifier = Notifier()
         self.runtime: Runtime | None = None
         self.mailbox: Mailbox | None = None
         self.backoff = _BACKOFF_START
@@ -104,7 +115,14 @@ class Daemon:
             mailbox = Mailbox(self.settings.imap, self.imap_password, self.settings.imap.timeout_seconds)
             mailbox.connect()
             self.mailbox = mailbox
-        return Watcher(self.runtime, self.mailbox, dry_run=self.dry_run, stop=self.stop, on_queued=self.wake_outbox)
+        return Watcher(
+            self.runtime,
+            self.mailbox,
+            dry_run=self.dry_run,
+            stop=self.stop,
+            on_queued=self.wake_outbox,
+            heartbeat=self.notifier.watchdog,
+        )
 
     # -- once ------------------------------------------------------------------------------------------------
 
@@ -135,44 +153,45 @@ class Daemon:
     def run_forever(self) -> None:
         self.start()
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-        self.scheduler = BackgroundScheduler(timezone=SHANGHAI)
-        self.scheduler.add_job(self.watch_cycle, "interval", seconds=1, id="mailbox", max_instances=1, coalesce=True)
+        threads = [threading.Thread(target=self.watch_loop, name="watcher")]
         if not self.dry_run:
-            self.scheduler.add_job(
-                self.outbox_cycle, "interval", seconds=_OUTBOX_SECONDS, id="outbox", max_instances=1, coalesce=True
-            )
-            settings = self.settings
-            grace = {"misfire_grace_time": 12 * 3600, "coalesce": True, "max_instances": 1}
-            self.scheduler.add_job(
-                self.staff_cycle,
-                "cron",
-                hour=settings.digest.time.hour,
-                minute=settings.digest.time.minute,
-                id="digest",
-                **grace,
-            )
-            self.scheduler.add_job(
-                self.staff_cycle,
-                "cron",
-                hour=settings.reminders.time.hour,
-                minute=settings.reminders.time.minute,
-                id="reminders",
-                **grace,
-            )
-            self.scheduler.add_job(self.staff_cycle, id="catch-up")  # whatever was missed while down, once
-            self.scheduler.add_job(self.staff_cycle, "interval", minutes=15, id="volumes", **grace)
-        self.scheduler.start()
-        log.info("shenbao running: watching %s", ", ".join(self.settings.imap.folders if self.settings.imap else []))
+            threads.append(threading.Thread(target=self.outbox_loop, name="outbox"))
+            self.scheduler = self._timed_jobs()
+            self.scheduler.start()
+        for thread in threads:
+            thread.start()
+        folders = ", ".join(self.settings.imap.folders if self.settings.imap else [])
+        log.info("shenbao running: watching %s", folders)
+        self.notifier.ready(f"正在监视 {folders}")
         try:
             self.stop.wait()
         finally:
             log.info("stopping: finishing the message in hand")
+            self.notifier.stopping()
             self.wake.set()
-            self.scheduler.shutdown(wait=True)
+            self.outbox_wake.set()
+            for thread in threads:
+                thread.join()
+            if self.scheduler is not None:
+                self.scheduler.shutdown(wait=True)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self.close()
+            self.notifier.close()
             log.info("stopped")
+
+    def _timed_jobs(self) -> BackgroundScheduler:
+        """The digest and the reminders at their times, and once now: whatever was missed while down."""
+        scheduler = BackgroundScheduler(timezone=SHANGHAI)
+        grace = {"misfire_grace_time": 12 * 3600, "coalesce": True, "max_instances": 1}
+        for name, job, at in (
+            ("digest", self.digest_job, self.settings.digest.time),
+            ("reminders", self.reminders_job, self.settings.reminders.time),
+        ):
+            scheduler.add_job(job, "cron", hour=at.hour, minute=at.minute, id=name, **grace)
+            scheduler.add_job(job, id=f"{name}-catch-up")
+        scheduler.add_job(self.volumes_job, "interval", minutes=15, id="volumes", next_run_time=now(), **grace)
+        return scheduler
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         log.info("received %s", signal.Signals(signum).name)
@@ -180,13 +199,17 @@ class Daemon:
         self.wake.set()
 
     def wake_outbox(self) -> None:
-        if self.scheduler is not None and self.scheduler.running and not self.dry_run:
-            self.scheduler.modify_job("outbox", next_run_time=datetime.now(SHANGHAI))
+        self.outbox_wake.set()
+
+    # -- the watcher thread ----------------------------------------------------------------------------------
+
+    def watch_loop(self) -> None:
+        """Sync, save the Sent copies, wait for news; again at once when it comes, until stopped."""
+        while not self.stop.is_set():
+            self.watch_cycle()
 
     def watch_cycle(self) -> None:
-        """Sync, save Sent copies, then wait for news; on any network error reconnect later, with backoff."""
-        if self.stop.is_set():
-            return
+        """One turn of the watcher; on any network error reconnect later, with backoff."""
         self.wake.clear()  # before the sync: a signal or a sent reply during it must still cut the wait short
         try:
             watcher = self._watcher()
@@ -197,19 +220,31 @@ class Daemon:
                 watcher.save_sent_copies()
             self.backoff = _BACKOFF_START
             assert self.mailbox is not None and self.settings.imap is not None
-            seconds = self.settings.imap.idle_seconds if self.mailbox.has("IDLE") else self.settings.imap.poll_seconds
+            idle = self.mailbox.has("IDLE")
+            seconds = self.settings.imap.idle_seconds if idle else self.settings.imap.poll_seconds
+            how = "IDLE" if idle else f"每 {seconds:g} 秒查看一次"
+            self.notifier.status(f"{datetime.now(SHANGHAI):%H:%M:%S} 收信完毕，等待新邮件（{how}）")
+            self.notifier.watchdog()
             if not self.stop.is_set():
-                self.mailbox.wait(seconds, self.wake)
+                self.mailbox.wait(seconds, self.wake, self.notifier.watchdog)
         except MailboxError as error:
             log.warning("mailbox error: %s: %s; reconnecting in %.0f s", type(error).__name__, error, self.backoff)
-            self._drop_connection()
-            self.stop.wait(self.backoff)
-            self.backoff = min(self.backoff * 2, _BACKOFF_CAP)
+            self._reconnect_later(type(error).__name__)
         except Exception:  # the daemon never exits on one bad cycle
             log.exception("unexpected error in the mailbox cycle; reconnecting in %.0f s", self.backoff)
-            self._drop_connection()
-            self.stop.wait(self.backoff)
-            self.backoff = min(self.backoff * 2, _BACKOFF_CAP)
+            self._reconnect_later("程序错误")
+
+    def _reconnect_later(self, why: str) -> None:
+        self._drop_connection()
+        self.notifier.status(f"邮箱连接出错（{why}），{self.backoff:.0f} 秒后重连")
+        self._pause(self.backoff)
+        self.backoff = min(self.backoff * 2, _BACKOFF_CAP)
+
+    def _pause(self, seconds: float) -> None:
+        """Wait `seconds` or until stopped, feeding the watchdog meanwhile: a backoff is not a hang."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0 and not self.stop.wait(min(left, _PAUSE_STEP)):
+            self.notifier.watchdog()
 
     def _drop_connection(self) -> None:
         mailbox, self.mailbox = self.mailbox, None
@@ -217,21 +252,14 @@ class Daemon:
             with contextlib.suppress(*MailboxError):
                 mailbox.client.shutdown()
 
-    def staff_cycle(self) -> None:
-        """The digest and the reminders, each when due and not yet queued today."""
-        assert self.runtime is not None
-        moment = now()
-        try:
-            queued = (
-                digest_if_due(self.runtime, moment)
-                + reminders_if_due(self.runtime, moment)
-                + expire_volumes(self.runtime, moment)
-            )
-        except Exception:  # the daemon never exits on one bad cycle
-            log.exception("unexpected error in the digest or reminders")
-            return
-        if queued:
-            self.wake_outbox()
+    # -- the outbox thread and the timed jobs ----------------------------------------------------------------
+
+    def outbox_loop(self) -> None:
+        """Send what is due, then sleep until a reply is queued or the next turn; until stopped."""
+        while not self.stop.is_set():
+            self.outbox_wake.clear()
+            self.outbox_cycle()
+            self.outbox_wake.wait(_OUTBOX_SECONDS)
 
     def outbox_cycle(self) -> None:
         assert self.runtime is not None
@@ -242,3 +270,24 @@ class Daemon:
             return
         if tally.sent:
             self.wake.set()  # let the watcher save the Sent copies now
+
+    def digest_job(self) -> None:
+        self._timed_job("digest", digest_if_due)
+
+    def reminders_job(self) -> None:
+        self._timed_job("reminders", reminders_if_due)
+
+    def volumes_job(self) -> None:
+        """Sets of volumes whose window closed: rejected, naming the volumes that never came."""
+        self._timed_job("volume windows", expire_volumes)
+
+    def _timed_job(self, name: str, job: Callable[[Runtime, datetime], object]) -> None:
+        """Run a staff job (queueing is idempotent per day); wake the outbox when it queued something."""
+        assert self.runtime is not None
+        try:
+            queued = job(self.runtime, now())
+        except Exception:  # the daemon never exits on one bad job
+            log.exception("unexpected error in the %s", name)
+            return
+        if queued:
+            self.wake_outbox()

@@ -7,6 +7,10 @@ The order loses nothing and answers nothing twice, whatever crashes where:
     message recorded before a crash is found again, never judged twice);
 (c) only then is the message moved (or flagged) on the server;
 (d) the outbox sends separately: the server action never waits for SMTP.
+
+Each message is handled on its own: one whose handling raises, or that is too large for the free space, is
+set aside (setaside.py) and the rest of its folder goes on. Only a lost connection (or a failing disk) ends
+the cycle.
 """
 
 from __future__ import annotations
@@ -29,16 +33,18 @@ from ..pipeline import Judgement
 from ..storage.db import set_meta
 from ..storage.models import Alert, FolderState, MailboxItem, MessageRecord, OutboxItem, ProblemRecord, now
 from ..storage.states import ITEM_STEPS, OUTBOX_STEPS, ItemState, OutboxState, advance
-from .crashpoints import reached
+from .crashpoints import fail_on_subject, reached
 from .recorder import Recorded, Recorder
 from .replies import ReplyPlanner
 from .runtime import Runtime
+from .setaside import SetAside, new_item
 
 log = logging.getLogger(__name__)
 
 _MESSAGE_IDS = re.compile(rb"<[^<>\s]{1,250}@[^<>\s]{1,250}>")
 _BOUNCE_SCAN_BYTES = 4 << 20
-_UNFINISHED = (ItemState.DOWNLOADED, ItemState.RECORDED)
+_UNFINISHED = (ItemState.PENDING, ItemState.NO_ROOM, ItemState.DOWNLOADED, ItemState.RECORDED)
+_NOT_DOWNLOADED = (ItemState.PENDING, ItemState.NO_ROOM)
 
 
 @dataclass
@@ -56,19 +62,24 @@ class Watcher:
         dry_run: bool = False,
         stop: threading.Event | None = None,
         on_queued: Callable[[], None] | None = None,
+        heartbeat: Callable[[], None] | None = None,
     ) -> None:
         self.runtime = runtime
         self.mailbox = mailbox
         self.dry_run = dry_run
         self.stop = stop or threading.Event()
         self.on_queued = on_queued or (lambda: None)
+        self.heartbeat = heartbeat or (lambda: None)
+        """Called before each message: the systemd watchdog, fed while the watcher makes progress."""
         settings = runtime.settings
         assert settings.imap is not None
         self.imap = settings.imap
         self.opens = settings.campaign.opens
+        self.aside = SetAside(runtime, mailbox, dry_run=dry_run)
 
     def sync(self) -> SyncReport:
         """One pass over every watched folder; UID SEARCH is the source of truth, whatever IDLE said."""
+        log.debug("sync started")
         report = SyncReport()
         recorder = self.runtime.recorder()
         planner = self.runtime.planner()
@@ -106,7 +117,13 @@ class Watcher:
         for envelope in self.mailbox.envelopes(unfinished):
             if self.stop.is_set():
                 return
-            self._handle(folder, uidvalidity, junk, envelope, items.get(envelope.uid), recorder, planner, report)
+            self.heartbeat()
+            try:
+                self._handle(folder, uidvalidity, junk, envelope, items.get(envelope.uid), recorder, planner, report)
+            except Exception as error:
+                if self.mailbox.lost(error):
+                    raise
+                report.lines.append(self.aside.failed(folder, uidvalidity, envelope, error))
 
     def _handle(
         self,
@@ -121,35 +138,24 @@ class Watcher:
     ) -> None:
         rules = self.runtime.rules
         oversize = envelope.size if envelope.size > rules.max_message_bytes else None
-        if item is None:
-            if self.opens and envelope.internaldate and envelope.internaldate < self.opens:
-                self._insert(
-                    MailboxItem(
-                        folder=folder,
-                        uidvalidity=uidvalidity,
-                        uid=envelope.uid,
-                        size=envelope.size,
-                        internaldate=envelope.internaldate,
-                        state=ItemState.SKIPPED,
-                    )
-                )
+        if item is None and self.opens and envelope.internaldate and envelope.internaldate < self.opens:
+            self._insert(new_item(folder, uidvalidity, envelope, ItemState.SKIPPED))
+            return
+        if item is None or item.state in _NOT_DOWNLOADED:
+            if oversize is None and (short := self.aside.short_of_room(envelope.size)) is not None:
+                report.lines += self.aside.wait_for_room(folder, uidvalidity, envelope, item, short)
                 return
             sha256 = self._download(envelope, oversize)
             reached("downloaded")
-            item = self._insert(
-                MailboxItem(
-                    folder=folder,
-                    uidvalidity=uidvalidity,
-                    uid=envelope.uid,
-                    size=envelope.size,
-                    internaldate=envelope.internaldate,
-                    raw_sha256=sha256,
-                    state=ItemState.DOWNLOADED,
-                )
-            )
+            if item is None:
+                item = self._insert(new_item(folder, uidvalidity, envelope, ItemState.DOWNLOADED, sha256))
+            else:
+                item.raw_sha256 = sha256
+                self._set_state(item, ItemState.DOWNLOADED)
             reached("item_saved")
         if item.state is ItemState.DOWNLOADED:
             assert item.raw_sha256 is not None
+            fail_on_subject(envelope.subject)
 
             def on_record(session: Session, row: MessageRecord, judgement: Judgement) -> None:
                 self._mark_bounced(session, row, judgement)

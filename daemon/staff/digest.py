@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from ..app.quarantine import set_aside
 from ..app.queries import bundle_views, enterprise_rows, health, message_views, review_queue
 from ..app.views import BundleView, EnterpriseRow, MessageView, Standing
 from ..campaign import Call, CallRules
@@ -73,6 +74,7 @@ def gather(session: Session, rules: CallRules, campaign: str, moment: datetime) 
         "arrived": [_message_line(v, rules) for v in arrived],
         "last_fetch": shanghai_time(state.last_fetch) if state.last_fetch else "",
         "alerts": [{"at": shanghai_time(a.at), "text": a.text} for a in state.alerts],
+        "set_aside": [entry.context() for entry in set_aside(session)],
         "failed": [
             {
                 "kind": REPLY_WORDS.get(f.kind, f.kind),

@@ -309,6 +309,11 @@ class MailboxItem(SQLModel, table=True):
     state: ItemState = Field(sa_column=enum_column(ItemState))
     """Changed only through `states.advance` with `ITEM_STEPS`."""
     target: str | None = None
+    subject: str = ""
+    """As the server lists it, so that staff can tell which message is meant before it is recorded."""
+    attempts: int = 0
+    """Handlings that failed since it was first seen or last requeued; too many quarantine it."""
+    last_error: str | None = None
 
 
 class Alert(SQLModel, table=True):

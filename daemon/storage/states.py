@@ -35,12 +35,18 @@ class ItemState(StrEnum):
 
     SKIPPED = "skipped"
     """Received before the call opened: left alone."""
+    PENDING = "pending"
+    """Not downloaded yet: its handling failed before the download, and is tried again on the next cycle."""
+    NO_ROOM = "no_room"
+    """Too large for the free space of the files folder: waits, undownloaded, and is tried on each cycle."""
     DOWNLOADED = "downloaded"
     RECORDED = "recorded"
     DONE = "done"
     """Moved (or flagged) on the server."""
     KEPT = "kept"
     """Recorded and left where it is (junk-folder mail that names no enterprise)."""
+    QUARANTINED = "quarantined"
+    """Its handling failed too often: set aside (flagged on the server) until staff requeue it."""
 
 
 class NominationSource(StrEnum):
@@ -68,8 +74,12 @@ OUTBOX_STEPS: Mapping[OutboxState, frozenset[OutboxState]] = {
 }
 
 ITEM_STEPS: Mapping[ItemState, frozenset[ItemState]] = {
-    ItemState.DOWNLOADED: frozenset({ItemState.RECORDED}),
-    ItemState.RECORDED: frozenset({ItemState.DONE, ItemState.KEPT}),
+    ItemState.PENDING: frozenset({ItemState.DOWNLOADED, ItemState.NO_ROOM, ItemState.QUARANTINED}),
+    ItemState.NO_ROOM: frozenset({ItemState.DOWNLOADED, ItemState.QUARANTINED}),
+    ItemState.DOWNLOADED: frozenset({ItemState.RECORDED, ItemState.QUARANTINED}),
+    ItemState.RECORDED: frozenset({ItemState.DONE, ItemState.KEPT, ItemState.QUARANTINED}),
+    # Requeued by staff: back to where its handling had got to.
+    ItemState.QUARANTINED: frozenset({ItemState.PENDING, ItemState.DOWNLOADED, ItemState.RECORDED}),
     ItemState.SKIPPED: frozenset(),
     ItemState.DONE: frozenset(),
     ItemState.KEPT: frozenset(),

@@ -8,6 +8,7 @@ samples, then a decision, a recheck, a digest and reminders), so every table hol
 from __future__ import annotations
 
 import gzip
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -19,11 +20,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
 
-from daemon.cli import main
-from daemon.domain import Outcome
 from daemon.app.queries import enterprise_rows, message_views
 from daemon.app.views import Standing
 from daemon.campaign import CallRules
+from daemon.cli import main
+from daemon.domain import Outcome
 from daemon.storage import schema
 from daemon.storage.db import SchemaMismatch, open_database
 from daemon.storage.models import MessageRecord, OutboxItem
@@ -39,15 +40,21 @@ def old_database(tmp_path: Path) -> Path:
     return path
 
 
-def rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
-    """Every row of every table of 0.1.0, read with plain sqlite3."""
-    with sqlite3.connect(path) as connection:
+def rows(path: Path, like: Path | None = None) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table, read with plain sqlite3; with `like`, only the tables and columns that
+    both databases have (columns a migration added or moved since are left out)."""
+    with sqlite3.connect(like or path) as connection:
         tables = [name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {
-            table: connection.execute(f'SELECT * FROM "{table}" ORDER BY 1').fetchall()
-            for table in tables
-            if table != "alembic_version"
-        }
+        columns = {table: [row[1] for row in connection.execute(f'PRAGMA table_info("{table}")')] for table in tables}
+    found = {}
+    with sqlite3.connect(path) as connection:
+        for table in tables:
+            present = {row[1] for row in connection.execute(f'PRAGMA table_info("{table}")')}
+            columns[table] = [column for column in columns[table] if column in present]
+            if table != "alembic_version":
+                names = ", ".join(f'"{column}"' for column in columns[table])
+                found[table] = connection.execute(f'SELECT {names} FROM "{table}" ORDER BY 1').fetchall()
+    return found
 
 
 def config(tmp_path: Path, database: Path) -> Path:
@@ -71,11 +78,13 @@ KEPT_AS_THEY_WERE = ("outbox", "mailbox_item", "attachment", "alert", "meta", "d
 
 
 def test_db_upgrade_keeps_every_row_of_release_0_1_0(tmp_path: Path, old_database: Path) -> None:
-    before = rows(old_database)
+    original = tmp_path / "original.db"
+    shutil.copyfile(old_database, original)
+    before = rows(original)
 
     code = main(["db", "upgrade", "--config", str(config(tmp_path, old_database))])
 
-    after = rows(old_database)
+    after = rows(old_database, like=original)
     assert code == 0
     assert {table: after[table] for table in KEPT_AS_THEY_WERE} == {table: before[table] for table in KEPT_AS_THEY_WERE}
     for table in ("message", "problem", "document", "submission", "decision", "enterprise"):
@@ -132,6 +141,25 @@ def test_a_state_outside_its_machine_is_refused_by_the_database(tmp_path: Path) 
         connection.execute(
             text("INSERT INTO mailbox_item (folder, uidvalidity, uid, size, state) VALUES ('INBOX', 1, 1, 10, 'lost')")
         )
+
+
+@pytest.mark.parametrize("start", ["new", "release-0.1.0"])
+def test_an_upgraded_database_takes_the_states_of_waiting_and_quarantined_messages(tmp_path: Path, start: str) -> None:
+    path = tmp_path / "shenbao.db"
+    if start == "release-0.1.0":
+        path.write_bytes(gzip.decompress(RELEASE_0_1_0.read_bytes()))
+    engine = open_database(f"sqlite:///{path}", upgrade=True)
+    insert = "INSERT INTO mailbox_item (folder, uidvalidity, uid, size, state) VALUES ('申报', 1, :uid, 10, :state)"
+
+    with engine.begin() as connection:
+        for uid, state in enumerate(("pending", "no_room", "quarantined")):
+            connection.execute(text(insert), {"uid": uid, "state": state})
+    with pytest.raises(IntegrityError, match="ck_mailbox_item_state"), engine.begin() as connection:
+        connection.execute(text(insert), {"uid": 9, "state": "lost"})
+
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT state, attempts, subject FROM mailbox_item WHERE folder = '申报'"))
+        assert sorted(rows) == [("no_room", 0, ""), ("pending", 0, ""), ("quarantined", 0, "")]
 
 
 def test_a_database_of_a_newer_version_is_left_alone(tmp_path: Path) -> None:

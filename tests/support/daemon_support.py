@@ -43,6 +43,10 @@ SMTP_PASSWORD = "smtp-secret"
 TIMEOUT = 30.0
 FOLDERS = {"accepted": "已受理", "rejected": "已退回", "review": "待人工", "ignored": "已忽略"}
 SUBJECT_PREFIX = {"receipt": "【受理回执】", "rejection": "【退回通知】", "review": "【已收到】"}
+_NOT_INHERITED = frozenset(
+    {"SHENBAO_CRASH_AT", "SHENBAO_FAIL_ON_SUBJECT", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"}
+)
+"""Test hooks, and systemd's variables should the tests themselves run under systemd."""
 
 __all__ = [
     "ENTERPRISE",
@@ -105,6 +109,7 @@ def write_config(
     imap_port: int | None = None,
     smtp_connections: int | None = None,
     roster: bool = True,
+    reserve_mb: float | None = None,
 ) -> Path:
     """Write `shenbao.toml` (and `roster.xlsx`) into `folder` for these servers; security "none", passwords
     from the environment variables that `daemon_env()` / `imap_env()` set."""
@@ -143,6 +148,7 @@ def write_config(
         "[storage]",
         'database = "sqlite:///shenbao.db"',
         'files = "files"',
+        *([f"reserve_mb = {reserve_mb}"] if reserve_mb is not None else []),
         "",
         "[campaign]",
         'name = "2022年全国质量标杆"',
@@ -169,11 +175,13 @@ def imap_env(imap: LoopbackServer) -> dict[str, str]:
     return {IMAP_PASSWORD_ENV: imap.password, SMTP_PASSWORD_ENV: SMTP_PASSWORD}
 
 
-def daemon_env(imap: LoopbackServer, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for a `shenbao` subprocess: ours, the secrets, this checkout on PYTHONPATH."""
-    env = {key: value for key, value in os.environ.items() if key != "SHENBAO_CRASH_AT"}
+def daemon_env(imap: LoopbackServer | None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a `shenbao` subprocess: ours, the secrets (of `imap`'s account when given), this
+    checkout on PYTHONPATH."""
+    env = {key: value for key, value in os.environ.items() if key not in _NOT_INHERITED}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    env.update(imap_env(imap))
+    if imap is not None:
+        env.update(imap_env(imap))
     env.update(extra or {})
     return env
 
@@ -196,13 +204,16 @@ def shenbao(
 class Background:
     """`shenbao ARGS` running in the background, its output in a file; killed on exit if still running."""
 
-    def __init__(self, *args: str | Path, env: Mapping[str, str], cwd: Path) -> None:
+    def __init__(self, *args: str | Path, env: Mapping[str, str], cwd: Path, journal: bool = False) -> None:
+        """`journal`: JOURNAL_STREAM names the output file, as systemd does for a service's journal stream."""
         self.log_path = cwd / f"shenbao-{time.monotonic_ns()}.log"
         self._log: IO[bytes] = self.log_path.open("wb")
+        status = os.fstat(self._log.fileno())
+        journal_stream = {"JOURNAL_STREAM": f"{status.st_dev}:{status.st_ino}"} if journal else {}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "daemon.cli", *map(str, args)],
             cwd=cwd,
-            env=dict(env),
+            env={**env, **journal_stream},
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROSTER_ROWS, SHANGHAI, rar, submission, write_roster
+from daemon.staff.decisions import decide
 from openpyxl import load_workbook
 from sqlmodel import Session, select
 
@@ -31,7 +32,6 @@ from daemon.service import jobs
 from daemon.service.outbox import Sender, recover_interrupted, send_due
 from daemon.service.runtime import Runtime
 from daemon.staff import digest
-from daemon.staff.decisions import decide
 from daemon.storage.db import open_database, set_meta
 from daemon.storage.models import Alert, DigestRecord, MessageRecord, OutboxItem, now
 

@@ -44,3 +44,18 @@ def test_a_moved_message_is_never_recorded_again() -> None:
 def test_every_state_has_its_steps_listed(steps: dict[object, frozenset[object]]) -> None:
     enum = type(next(iter(steps)))
     assert set(steps) == set(enum)
+
+
+def test_a_quarantined_message_is_requeued_to_where_it_had_got_never_straight_to_done() -> None:
+    for back in (ItemState.PENDING, ItemState.DOWNLOADED, ItemState.RECORDED):
+        row = Row(ItemState.QUARANTINED)
+        advance(row, back, ITEM_STEPS)
+        assert row.state is back
+    with pytest.raises(IllegalStep, match="quarantined -> done"):
+        advance(Row(ItemState.QUARANTINED), ItemState.DONE, ITEM_STEPS)
+
+
+def test_a_message_waiting_for_room_is_downloaded_or_quarantined_but_never_recorded_undownloaded() -> None:
+    assert ITEM_STEPS[ItemState.NO_ROOM] == {ItemState.DOWNLOADED, ItemState.QUARANTINED}
+    with pytest.raises(IllegalStep):
+        advance(Row(ItemState.NO_ROOM), ItemState.RECORDED, ITEM_STEPS)

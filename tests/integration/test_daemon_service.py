@@ -1,0 +1,129 @@
+"""`shenbao run` as a service: quiet logs while idle, systemd's notify protocol, no tick between IDLE and work.
+
+Real servers on loopback (pymap, aiosmtpd); the daemon as a subprocess where its output and signals matter,
+in-process where the order of its log records does.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from daemon_support import (
+    MAILBOX,
+    TIMEOUT,
+    Background,
+    append,
+    daemon_env,
+    imap_env,
+    query,
+    valid,
+    wait_until,
+    write_config,
+)
+
+from daemon.config import load
+from daemon.demo.servers import PymapServer, SmtpCapture
+from daemon.service.daemon import Daemon
+
+
+@pytest.fixture
+def imap() -> Iterator[PymapServer]:
+    with PymapServer(MAILBOX, "imap-secret") as server:
+        yield server
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpCapture]:
+    with SmtpCapture(auth=True) as capture:
+        yield capture
+
+
+def test_an_idle_daemon_writes_nothing_at_warning_or_above(
+    imap: PymapServer, smtp: SmtpCapture, tmp_path: Path
+) -> None:
+    """Issue 7, point 5: IDLE cycles used to log an APScheduler warning about once a second."""
+    office = tmp_path / "office"
+    config = write_config(office, imap, smtp, idle_seconds=2)
+    append(imap, valid("before"))  # some work first, so replies and Sent copies have run too
+    args = ("run", "--config", config, "--log-level", "debug")
+    with Background(*args, env=daemon_env(imap), cwd=office, journal=True) as daemon:
+        smtp.wait_for(1, TIMEOUT)
+        wait_until(lambda: daemon.output().count("sync started") >= 10, 60, "ten IDLE cycles")
+        assert daemon.terminate() == 0
+
+    lines = daemon.output().splitlines()
+    unprefixed = [line for line in lines if not re.match(r"<[0-7]>", line)]
+    assert unprefixed == []  # every line, tracebacks and warnings included, carries a syslog priority
+    assert [line for line in lines if int(line[1]) <= 4] == []
+    assert not any(re.match(r"<\d>\d{4}-\d\d-\d\d", line) for line in lines)  # the journal stamps lines itself
+    assert "<6>daemon.service.daemon: shenbao running: watching INBOX" in lines
+    assert lines.count("<7>daemon.service.watcher: sync started") >= 10
+
+
+def test_systemd_hears_ready_the_watchdog_and_stopping(imap: PymapServer, smtp: SmtpCapture, tmp_path: Path) -> None:
+    office = tmp_path / "office"
+    config = write_config(office, imap, smtp, idle_seconds=600)
+    name = f"shenbao-test-{uuid.uuid4().hex}"
+    env = daemon_env(imap, {"NOTIFY_SOCKET": "@" + name, "WATCHDOG_USEC": "1000000"})
+    heard: list[list[str]] = []
+
+    def hear_until(field: str, count: int = 1) -> None:
+        while sum(field in fields for fields in heard) < count:
+            heard.append(listener.recv(4096).decode("utf-8").split("\n"))
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind("\0" + name)  # an abstract socket, as NOTIFY_SOCKET=@name says
+        listener.settimeout(TIMEOUT)
+        with Background("run", "--config", config, env=env, cwd=office) as daemon:
+            hear_until("READY=1")
+            hear_until("WATCHDOG=1", 3)  # fed while the watcher waits on IDLE
+            assert not any("STOPPING=1" in fields for fields in heard)
+            daemon.process.send_signal(signal.SIGTERM)
+            hear_until("STOPPING=1")
+            assert daemon.process.wait(15) == 0
+
+    ready = next(fields for fields in heard if "READY=1" in fields)
+    assert "STATUS=正在监视 INBOX" in ready
+    statuses = [field for fields in heard for field in fields if field.startswith("STATUS=")]
+    assert any("等待新邮件（IDLE）" in status for status in statuses)
+
+
+def test_the_sync_starts_the_moment_idle_reports_mail(
+    imap: PymapServer,
+    smtp: SmtpCapture,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 13, point 3: no scheduler tick between IDLE's news and the sync (it used to be up to a second)."""
+    for key, value in imap_env(imap).items():
+        monkeypatch.setenv(key, value)
+    office = tmp_path / "office"
+    daemon = Daemon(load(write_config(office, imap, smtp, idle_seconds=600)))  # only news ends the wait
+    caplog.set_level(logging.DEBUG, logger="daemon")
+    daemon.start()
+    watcher = threading.Thread(target=daemon.watch_loop, name="watcher")
+    watcher.start()
+    try:
+        wait_until(lambda: "sync started" in caplog.text, TIMEOUT, "the first sync")
+        append(imap, valid("news"))
+        wait_until(lambda: query(office, "SELECT count(*) FROM message") == [(1,)], TIMEOUT, "the message judged")
+    finally:
+        daemon.stop.set()
+        daemon.wake.set()
+        watcher.join(TIMEOUT)
+        daemon.close()
+
+    records = caplog.records
+    news = next(i for i, r in enumerate(records) if r.getMessage().startswith("IDLE ended"))
+    sync = next(r for r in records[news:] if r.getMessage() == "sync started")
+    assert sync.threadName == records[news].threadName == "watcher"
+    assert sync.created - records[news].created < 0.3
