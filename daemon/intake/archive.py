@@ -70,7 +70,8 @@ def inspect_archive(archive: ArchiveFile, workdir: Path, limits: ArchiveLimits) 
     return Inspection(status, detail, members, outdir)
 
 
-_VOLUME_NAME = re.compile(r"[^\s/:]+\.(?:part\d+\.rar|r\d\d|rar)$")
+_VOLUME_NAME = re.compile(r"(?<![^\s/:])[^\s/:]+\.(?:part\d+\.rar|r\d\d|rar)$")
+"""The last file name in a message; tried only where a name starts, so a long name is scanned once."""
 
 
 def _in_sender_terms(detail: str | None, private: Path, archive: ArchiveFile) -> str | None:
