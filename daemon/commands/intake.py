@@ -13,10 +13,19 @@ from sqlmodel import Session
 from ..campaign import MIB, CallRules
 from ..domain import Verdict
 from ..explain import OUTCOME_WORDS, title
+from ..intake.faults import EnvironmentFault
 from ..pipeline import judge
 from ..service.roster_sync import import_roster
 from ..staff.roster import RosterError, read_roster
-from .common import EXIT_OK, UsageError, require_rar_tool, roster_from_file, runtime_from, settings_from
+from .common import (
+    EXIT_OK,
+    EnvironmentProblem,
+    UsageError,
+    require_rar_tool,
+    roster_from_file,
+    runtime_from,
+    settings_from,
+)
 
 
 def verdict_json(verdict: Verdict) -> dict[str, object]:
@@ -52,8 +61,11 @@ def run_check(args: argparse.Namespace) -> int:
     roster = roster_from_file(roster_path) if roster_path else None
     require_rar_tool(rules)
     for name in args.messages:
-        with tempfile.TemporaryDirectory(prefix="shenbao-check-") as workdir:
-            verdict = judge(Path(name), roster=roster, rules=rules, workdir=Path(workdir)).verdict
+        try:
+            with tempfile.TemporaryDirectory(prefix="shenbao-check-") as workdir:
+                verdict = judge(Path(name), roster=roster, rules=rules, workdir=Path(workdir)).verdict
+        except EnvironmentFault as error:
+            raise EnvironmentProblem(f"{name} could not be judged here: {error}") from error
         if args.json:
             print(json.dumps({"file": name, **verdict_json(verdict)}, ensure_ascii=False), flush=True)
         else:

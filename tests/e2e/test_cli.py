@@ -25,12 +25,17 @@ LATE = RECEIVED + timedelta(days=30)
 STRANGER = "淄博某某精密机械有限公司"
 
 
-def shenbao(*args: str | Path, cwd: Path, path_env: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `python -m daemon.cli ARGS` in `cwd`; `path_env` replaces PATH (python is called by full path)."""
+def shenbao(
+    *args: str | Path, cwd: Path, path_env: str | None = None, tmpdir: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m daemon.cli ARGS` in `cwd`; `path_env` replaces PATH (python is called by full path),
+    `tmpdir` TMPDIR."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     if path_env is not None:
         env["PATH"] = path_env
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
     return subprocess.run(
         [sys.executable, "-m", "daemon.cli", *map(str, args)],
         cwd=cwd,
@@ -251,6 +256,27 @@ def test_check_without_json_prints_a_readable_summary_with_the_chinese_outcome(
     assert "已受理" in valid
     assert "已退回" in wrong
     assert "证明材料" in wrong
+
+
+def test_check_with_a_full_temporary_folder_says_so_and_exits_3_instead_of_judging(tmp_path: Path) -> None:
+    """Our disk is full, not the message unreadable (issue 8, finding 1): no verdict is printed."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode(errors='replace').strip()}")
+    try:
+        (tmp_path / "big.eml").write_bytes(submission(attachments=[(f"{ENTERPRISE}.rar", os.urandom(2 << 20))]))
+        result = shenbao("check", "--json", "big.eml", cwd=tmp_path, tmpdir=small)
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert "big.eml could not be judged here" in result.stderr
+    assert "No space left on device" in result.stderr
 
 
 def test_the_installed_console_script_runs_check(tmp_path: Path, mail: Path) -> None:
