@@ -17,6 +17,7 @@ from ..intake.faults import EnvironmentFault
 from ..pipeline import judge
 from ..service.roster_sync import import_roster
 from ..staff.roster import RosterError, read_roster
+from ..text import for_terminal
 from .common import (
     EXIT_OK,
     EnvironmentProblem,
@@ -38,13 +39,14 @@ def verdict_json(verdict: Verdict) -> dict[str, object]:
 
 
 def verdict_text(label: str, verdict: Verdict, rules: CallRules) -> str:
+    """Lines for a terminal: names from the message and its archive are shown with controls escaped."""
     lines = [f"{label}: {OUTCOME_WORDS[verdict.outcome]} ({verdict.outcome}) — {verdict.enterprise or '企业未识别'}"]
     for problem in verdict.problems:
         extra = "".join(f"; {key}: {value}" for key, value in problem.as_dict().items() if key not in ("code", "role"))
         lines.append(f"  ✗ {title(problem, rules)} [{problem.code}{extra}]")
     for document in verdict.documents:
         lines.append(f"  · {document.role}: {document.name} ({document.size:,} bytes, sha256 {document.sha256[:12]}…)")
-    return "\n".join(lines)
+    return "\n".join(map(for_terminal, lines))
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -110,8 +112,10 @@ def run_process(args: argparse.Namespace) -> int:
         else:
             state = "recorded" if result.created else "already recorded"
             print(
-                f"{path}: {OUTCOME_WORDS[result.outcome]} ({result.outcome}) — "
-                f"{result.enterprise or '企业未识别'} [#{result.record_id}, {state}]",
+                for_terminal(
+                    f"{path}: {OUTCOME_WORDS[result.outcome]} ({result.outcome}) — "
+                    f"{result.enterprise or '企业未识别'} [#{result.record_id}, {state}]"
+                ),
                 flush=True,
             )
     return EXIT_OK

@@ -26,6 +26,7 @@ from ..staff import decisions, digest, export, reminders
 from ..staff.status import MessageView, Standing, enterprise_statuses
 from ..storage.models import Decision, DocumentRecord, MessageRecord, OutboxItem, Submission, now
 from ..tables import print_table
+from ..text import for_terminal
 from .common import (
     EXIT_OK,
     UsageError,
@@ -93,8 +94,10 @@ def run_remind(args: argparse.Namespace) -> int:
             )
         for row in rows if not args.json else []:
             print(
-                f"{'remind' if row['remind'] else 'skip  '}  {row['enterprise']} <{row['email'] or '—'}>: "
-                f"{row['reason']}"
+                for_terminal(
+                    f"{'remind' if row['remind'] else 'skip  '}  {row['enterprise']} <{row['email'] or '—'}>: "
+                    f"{row['reason']}"
+                )
             )
         return EXIT_OK
     queued = reminders_if_due(runtime, moment)
@@ -155,7 +158,7 @@ def run_show(args: argparse.Namespace) -> int:
     with Session(runtime.engine) as session:
         matches = [s for s in enterprise_statuses(session) if normalise(args.name) in normalise(s.enterprise.name)]
         if len(matches) != 1:
-            names = "、".join(s.enterprise.name for s in matches) or "none"
+            names = "、".join(for_terminal(s.enterprise.name) for s in matches) or "none"
             raise UsageError(f"{args.name!r} matches {len(matches)} enterprises: {names}")
         status = matches[0]
         history = [_history(session, view, runtime.rules) for view in status.messages]
@@ -180,23 +183,23 @@ def run_show(args: argparse.Namespace) -> int:
             )
         )
         return EXIT_OK
-    print(f"{enterprise.name}（{enterprise.city}）：{status.standing.value}，受理版本 {status.versions}")
-    print(f"联系人 {enterprise.contact or '—'} {enterprise.phone} {enterprise.email}")
+    lines = [
+        f"{enterprise.name}（{enterprise.city}）：{status.standing.value}，受理版本 {status.versions}",
+        f"联系人 {enterprise.contact or '—'} {enterprise.phone} {enterprise.email}",
+    ]
     for item in history:
         version = versions.get(int(item["id"]))
-        print(
-            f"\n{item['reference']}  {item['received']}  {item['sender']}  {item['outcome']}"
-            + (f"（第 {version} 版）" if version else "")
-        )
-        print(f"  主题：{item['subject']}")
-        for problem in item["problems"]:
-            print(f"  ✗ {problem}")
-        for document in item["documents"]:
-            print(f"  · {document}")
-        for decision in item["decisions"]:
-            print(f"  ⚑ 人工决定：{decision}")
-        for reply in item["replies"]:
-            print(f"  ✉ {reply}")
+        lines += [
+            "",
+            f"{item['reference']}  {item['received']}  {item['sender']}  {item['outcome']}"
+            + (f"（第 {version} 版）" if version else ""),
+            f"  主题：{item['subject']}",
+            *(f"  ✗ {problem}" for problem in item["problems"]),
+            *(f"  · {document}" for document in item["documents"]),
+            *(f"  ⚑ 人工决定：{decision}" for decision in item["decisions"]),
+            *(f"  ✉ {reply}" for reply in item["replies"]),
+        ]
+    print("\n".join(map(for_terminal, lines)))
     return EXIT_OK
 
 
@@ -235,7 +238,8 @@ def run_export(args: argparse.Namespace) -> int:
     def progress(done: int, total: int, name: str) -> None:
         if interactive:
             bar = "█" * (20 * done // max(total, 1))
-            print(f"\r导出 [{bar:<20}] {done}/{total} {name[:20]}", end="", file=sys.stderr, flush=True)
+            shown = for_terminal(name[:20])
+            print(f"\r导出 [{bar:<20}] {done}/{total} {shown}", end="", file=sys.stderr, flush=True)
 
     with Session(runtime.engine) as session:
         result = export.export(session, runtime.blobs, runtime.rules, folder, progress)
@@ -252,9 +256,10 @@ def run_export(args: argparse.Namespace) -> int:
         },
         f"exported {result.enterprises} enterprises ({result.files} files) into {folder}; "
         f"check with: cd {folder} && sha256sum -c {export.MANIFEST}"
-        + (f"\nnot accepted, so not exported: {'、'.join(result.missing)}" if result.missing else "")
+        + (f"\nnot accepted, so not exported: {'、'.join(map(for_terminal, result.missing))}" if result.missing else "")
         + (
-            f"\naccepted by hand but no documents on record (attach the archive): {'、'.join(result.empty)}"
+            "\naccepted by hand but no documents on record (attach the archive): "
+            + "、".join(map(for_terminal, result.empty))
             if result.empty
             else ""
         ),

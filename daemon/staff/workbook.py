@@ -1,7 +1,8 @@
 """The summary workbook (汇总表) out: one row per roster enterprise, then every received message.
 
 Plain openpyxl features only (frozen header, column widths, fills), so that it opens cleanly in Excel, WPS
-and LibreOffice alike.
+and LibreOffice alike. Every text is data: made fit for a cell (text.for_cell) and stored as text, so that a
+subject such as `=HYPERLINK(…)` or `#N/A` is never read as a formula or an error value.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..campaign import CallRules
 from ..domain import Outcome
 from ..explain import OUTCOME_WORDS, SHANGHAI, titles
 from ..tables import display_width
+from ..text import for_cell
 from .status import EnterpriseStatus, MessageView, Standing
 
 ENTERPRISE_HEADERS = (
@@ -59,7 +61,8 @@ def build(statuses: list[EnterpriseStatus], messages: list[MessageView], rules: 
     _header(sheet, ENTERPRISE_HEADERS)
     for number, status in enumerate(statuses, start=1):
         enterprise = status.enterprise
-        sheet.append(
+        _append(
+            sheet,
             [
                 number,
                 enterprise.city,
@@ -71,7 +74,7 @@ def build(statuses: list[EnterpriseStatus], messages: list[MessageView], rules: 
                 enterprise.contact,
                 enterprise.email,
                 status.versions,
-            ]
+            ],
         )
         sheet.cell(row=number + 1, column=4).fill = PatternFill("solid", fgColor=STANDING_FILLS[status.standing])
     _style(sheet)
@@ -81,7 +84,8 @@ def build(statuses: list[EnterpriseStatus], messages: list[MessageView], rules: 
     for number, view in enumerate(messages, start=1):
         record = view.record
         decision = view.decision
-        log.append(
+        _append(
+            log,
             [
                 number,
                 _local(record.received_at),
@@ -93,12 +97,20 @@ def build(statuses: list[EnterpriseStatus], messages: list[MessageView], rules: 
                 titles(view.found, rules),
                 "、".join(view.reply_states),
                 f"SB-{record.id:06d}",
-            ]
+            ],
         )
     _style(log)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def _append(sheet: Worksheet, values: list[object]) -> None:
+    """A row of data, its texts fit for a cell and kept as text."""
+    sheet.append([for_cell(value) if isinstance(value, str) else value for value in values])
+    for cell in sheet[sheet.max_row]:
+        if isinstance(cell.value, str):
+            cell.data_type = "s"
 
 
 def _header(sheet: Worksheet, headers: tuple[str, ...]) -> None:
