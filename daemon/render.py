@@ -3,6 +3,8 @@
 A reply has a plain-text and an HTML part, and headers that keep mail loops and Outlook's auto-replies
 away (RFC 3834 Auto-Submitted, X-Auto-Response-Suppress). No header is built from unchecked input: the
 recipient must be one valid address, and the submission's Message-ID is referenced only when well-formed.
+Every value a template shows may come from mail: the HTML part escapes it (autoescape), and in both parts its
+control characters are shown as escapes (text.for_email), never sent as such.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from jinja2 import BaseLoader, Environment, PackageLoader, StrictUndefined, sele
 
 from .config import OfficeSettings
 from .explain import SHANGHAI
+from .text import for_email
 
 _MESSAGE_ID = re.compile(r"^<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -45,6 +48,14 @@ def single_address(text: str) -> str:
         raise BadRecipient(text) from error
 
 
+def _shown(value: object) -> object:
+    """What `{{ value }}` puts in an email: text with its control characters shown as escapes. Markup a
+    filter made (`|join` in HTML) stays markup, or autoescape would escape it twice."""
+    if not isinstance(value, str):
+        return value
+    return type(value)(for_email(value)) if hasattr(value, "__html__") else for_email(value)
+
+
 class Renderer:
     def __init__(self, sender: str, office: OfficeSettings | None = None, loader: BaseLoader | None = None) -> None:
         self.sender = sender
@@ -58,6 +69,7 @@ class Renderer:
             autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
             trim_blocks=True,
             keep_trailing_newline=True,
+            finalize=_shown,
         )
 
     def render(self, kind: str, context: dict[str, Any], now: datetime) -> tuple[str, str, str]:

@@ -17,10 +17,20 @@ from ..config import Settings
 from ..domain import Problem, Verdict
 from ..explain import OUTCOME_WORDS, human_size, reference, title
 from ..intake.context import Context
+from ..intake.faults import EnvironmentFault
 from ..pipeline import judge
 from ..service.roster_sync import import_roster
 from ..staff.roster import RosterError, read_roster
-from .common import EXIT_OK, UsageError, require_rar_tool, roster_from_file, runtime_from, settings_from
+from ..text import for_terminal
+from .common import (
+    EXIT_OK,
+    EnvironmentProblem,
+    UsageError,
+    require_rar_tool,
+    roster_from_file,
+    runtime_from,
+    settings_from,
+)
 
 
 def verdict_text(label: str, verdict: Verdict, rules: CallRules) -> str:
@@ -36,7 +46,7 @@ def verdict_text(label: str, verdict: Verdict, rules: CallRules) -> str:
         lines += [f"    ✗ {title(problem, rules)}{_detail(problem)}" for problem in package.problems]
         for document in package.documents:
             lines.append(f"    · {document.name}（{human_size(document.size)}，SHA-256 {document.sha256[:12]}…）")
-    return "\n".join(lines)
+    return "\n".join(map(for_terminal, lines))
 
 
 def _detail(problem: Problem) -> str:
@@ -69,8 +79,11 @@ def run_check(args: argparse.Namespace) -> int:
     context = check_context(args, settings, rules)
     require_rar_tool(rules)
     for name in args.messages:
-        with tempfile.TemporaryDirectory(prefix="shenbao-check-") as workdir:
-            verdict = judge(Path(name), context=context, workdir=Path(workdir)).verdict
+        try:
+            with tempfile.TemporaryDirectory(prefix="shenbao-check-") as workdir:
+                verdict = judge(Path(name), context=context, workdir=Path(workdir)).verdict
+        except EnvironmentFault as error:
+            raise EnvironmentProblem(f"{name} 此时无法核验（本机环境问题，不是邮件的问题）：{error}") from error
         if args.json:
             print(json.dumps({"file": name, **verdict_shape(verdict)}, ensure_ascii=False), flush=True)
         else:
@@ -108,8 +121,10 @@ def run_process(args: argparse.Namespace) -> int:
         else:
             state = "已记录" if result.created else "此前已记录"
             print(
-                f"{path}：{OUTCOME_WORDS[result.outcome]} — {result.enterprise or '—'}"
-                f"（{reference(result.record_id)}，{state}）",
+                for_terminal(
+                    f"{path}：{OUTCOME_WORDS[result.outcome]} — {result.enterprise or '—'}"
+                    f"（{reference(result.record_id)}，{state}）"
+                ),
                 flush=True,
             )
     return EXIT_OK

@@ -28,6 +28,7 @@ from ..service.runtime import Runtime
 from ..staff import digest, export, reminders
 from ..storage.models import OutboxItem, now
 from ..tables import print_table
+from ..text import for_terminal
 from .common import (
     EXIT_OK,
     UsageError,
@@ -97,8 +98,10 @@ def run_remind(args: argparse.Namespace) -> int:
             )
         for row in rows:
             print(
-                f"{'提醒' if row['remind'] else '不提醒'}  {row['to']} "
-                f"<{'、'.join(row['addresses']) or '—'}>：{row['reason']}"
+                for_terminal(
+                    f"{'提醒' if row['remind'] else '不提醒'}  {row['to']} "
+                    f"<{'、'.join(row['addresses']) or '—'}>：{row['reason']}"
+                )
             )
         return EXIT_OK
     queued = reminders_if_due(runtime, moment)
@@ -201,7 +204,7 @@ def run_show(args: argparse.Namespace) -> int:
             found = enterprise_rows(session, rules, search=args.name)
             names = {r.enterprise_id for r in found}
             if len(names) != 1:
-                listed = "、".join(dict.fromkeys(r.name for r in found)) or "没有"
+                listed = "、".join(dict.fromkeys(for_terminal(r.name) for r in found)) or "没有"
                 raise UsageError(f"与“{args.name}”相符的企业：{listed}。请给出更完整的名称或登记编号")
             header = found
             views = messages_about(session, found[0].enterprise_id)
@@ -211,18 +214,22 @@ def run_show(args: argparse.Namespace) -> int:
         head = [_row_json(r, rules) for r in header or []]
         _lines(args, head + history)
         return EXIT_OK
+    lines = []
     for row in header or []:
         call = rules.call(row.call)
-        print(
+        lines += [
             f"{row.name}（{row.city}，{call.name if call else row.call}）："
-            f"{row.standing.value}，受理版本 {row.versions}"
-        )
-        print(f"  质量标杆名称：{row.title or '—'}；联系人 {row.contact or '—'} {row.phone} {row.email}")
+            f"{row.standing.value}，受理版本 {row.versions}",
+            f"  质量标杆名称：{row.title or '—'}；联系人 {row.contact or '—'} {row.phone} {row.email}",
+        ]
     for item in history:
-        print(f"\n{item['reference']}  {item['received']}  {item['sender']}  {item['outcome_words']}")
-        print(f"  主题：{item['subject']}")
-        for line in item["lines"]:
-            print(f"  {line}")
+        lines += [
+            "",
+            f"{item['reference']}  {item['received']}  {item['sender']}  {item['outcome_words']}",
+            f"  主题：{item['subject']}",
+            *(f"  {line}" for line in item["lines"]),
+        ]
+    print("\n".join(map(for_terminal, lines)))
     return EXIT_OK
 
 
@@ -271,7 +278,8 @@ def run_export(args: argparse.Namespace) -> int:
     def progress(done: int, total: int, name: str) -> None:
         if interactive:
             bar = "█" * (20 * done // max(total, 1))
-            print(f"\r导出 [{bar:<20}] {done}/{total} {name[:20]}", end="", file=sys.stderr, flush=True)
+            shown = for_terminal(name[:20])
+            print(f"\r导出 [{bar:<20}] {done}/{total} {shown}", end="", file=sys.stderr, flush=True)
 
     with Session(runtime.engine) as session:
         result = export.export(session, runtime.blobs, runtime.rules, folder, progress)
@@ -288,10 +296,14 @@ def run_export(args: argparse.Namespace) -> int:
         },
         f"已导出 {result.enterprises} 家企业（{result.files} 个文件）到 {folder}；"
         f"校验：cd {folder} && sha256sum -c {export.MANIFEST}"
-        + (f"\n尚未受理、未导出：{'、'.join(result.missing)}" if result.missing else "")
-        + (f"\n人工受理但没有材料记录（请用 attach 添加压缩包）：{'、'.join(result.empty)}" if result.empty else ""),
+        + (f"\n尚未受理、未导出：{_names(result.missing)}" if result.missing else "")
+        + (f"\n人工受理但没有材料记录（请用 attach 添加压缩包）：{_names(result.empty)}" if result.empty else ""),
     )
     return EXIT_OK
+
+
+def _names(names: list[str]) -> str:
+    return "、".join(map(for_terminal, names))
 
 
 def _actor() -> str:

@@ -100,7 +100,8 @@ def _prepare(archive: ArchiveFile, workdir: Path) -> tuple[Path, Path]:
     return private, outdir
 
 
-_VOLUME_NAME = re.compile(r"[^\s/:]+\.(?:part\d+\.rar|r\d\d|rar)$")
+_VOLUME_NAME = re.compile(r"(?<![^\s/:])[^\s/:]+\.(?:part\d+\.rar|r\d\d|rar)$")
+"""The last file name in a message; tried only where a name starts, so a long name is scanned once."""
 
 
 def _in_sender_terms(detail: str | None, private: Path, archive: ArchiveFile) -> str | None:

@@ -23,6 +23,8 @@ _AUTO_REPLY_SUBJECT = re.compile(
     re.IGNORECASE,
 )
 _BULK_PRECEDENCE = frozenset({"bulk", "list", "junk"})
+_MAX_AUTO_SUBMITTED_CHARS = 1000
+"""`auto-replied (a comment)`: a longer value is read from its start only."""
 
 
 def classify(message: ParsedMessage) -> Problem | None:
@@ -52,9 +54,24 @@ def _is_bounce(message: ParsedMessage, subject: str) -> bool:
 def _is_auto_reply(message: ParsedMessage, subject: str) -> bool:
     auto_submitted = message.header("auto-submitted")
     if auto_submitted is not None:
-        keyword = re.sub(r"\([^)]*\)", "", auto_submitted).split(";")[0].strip().lower()
+        keyword = _without_comments(auto_submitted[:_MAX_AUTO_SUBMITTED_CHARS]).split(";")[0].strip().lower()
         if keyword != "no":
             return True
     if message.has_header("x-autoreply") or message.has_header("x-autorespond"):
         return True
     return bool(_AUTO_REPLY_SUBJECT.match(subject))
+
+
+def _without_comments(text: str) -> str:
+    """RFC 5322 comments, nested ones too, removed in one pass: a pattern such as `[(][^)]*[)]` scans to the
+    end from each `(` of an unclosed `((((…`, quadratic in the length."""
+    kept: list[str] = []
+    depth = 0
+    for char in text:
+        if char == "(":
+            depth += 1
+        elif char == ")" and depth:
+            depth -= 1
+        elif not depth:
+            kept.append(char)
+    return "".join(kept)

@@ -2,7 +2,9 @@
 
 The email package parses the structure; every header value and file name is decoded here from its raw
 bytes (see charsets.py for why). A file that cannot be parsed at all becomes an `Unreadable`, never an
-exception: the caller keeps the raw message and rejects it politely.
+exception: the caller keeps the raw message and rejects it politely. Only a failure of our own environment
+(disk full while the parts are written, out of memory) is raised, as an EnvironmentFault: it says nothing
+about the message, which must be judged again later.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 from ..domain import Attachment, ParsedMessage
 from .charsets import decode_bytes, decode_header_value, raw_bytes
-from .faults import fault, is_environmental
+from .faults import EnvironmentFault, fault, is_environmental
 from .mime import HEADER_LINE, Leaf, walk
 
 _BODY_TYPES = frozenset({"text/plain", "text/html"})
@@ -35,6 +37,12 @@ _NOT_FILES = frozenset(
     }
 )
 _MAX_BODY_CHARS = 1 << 20
+_MAX_DATE_CHARS = 256
+"""`Tue, 5 Jul 2022 23:58:00 +0800 (GMT+08:00)` is 43; a longer value is no date."""
+_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+"""RFC 5322 section 3.3: a year of 1900 or later (Excel's first year too)."""
+_LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+"""A year under datetime's last, so that any time zone's view of the moment still exists."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,9 @@ def parse_message(
         if not top.keys():
             return Unreadable("no header could be read")
         return _build(top, leaves, internaldate)
-    except (RecursionError, MemoryError) as error:  # pathological nesting
+    except MemoryError as error:
+        raise EnvironmentFault("out of memory while parsing a message") from error
+    except RecursionError as error:  # pathological nesting
         return Unreadable(f"{type(error).__name__}")
     except OSError as error:
         if is_environmental(error):  # our disk filled up while writing the parts: the message is not at fault
@@ -172,9 +182,10 @@ def _single_sender(message: Message) -> tuple[str | None, str]:
 
 
 def received_time(message: Message) -> datetime | None:
-    """When our server got the message: the topmost parsable Received: date, else Date:.
+    """When our server got the message: the topmost parsable Received: date, else Date:, else None.
 
-    Date: is whatever the sender's clock said, so it is trusted only when no server stamped the message.
+    Date: is whatever the sender's clock said, so it is trusted only when no server stamped the message. A
+    date out of range (a 20-digit year, an offset of days) is no date: the next source is used.
     """
     for value in message.get_all("received") or []:
         stamp = _parse_date(str(value).rpartition(";")[2]) if ";" in str(value) else None
@@ -184,14 +195,17 @@ def received_time(message: Message) -> datetime | None:
 
 
 def _parse_date(text: str) -> datetime | None:
-    text = re.sub(r"\s+", " ", text).strip()
-    if not text:
+    """An RFC 5322 date between 1900 and 9998; years under 100 are read as its section 4.3 says (0 is 2000)."""
+    text = " ".join(text.split())
+    if not text or len(text) > _MAX_DATE_CHARS:
         return None
     try:
         stamp = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+        stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+        in_utc = stamp.astimezone(UTC)
+    except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: a 20-digit year or offset
         return None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    return stamp if _EARLIEST <= in_utc < _LATEST else None
 
 
 def attachment_filename(part: Message) -> str:

@@ -1,11 +1,15 @@
 """The reviewers' folder tree: DIR/<评选>/<市>/<企业全称>/ with each enterprise's latest accepted documents
 under their original names, each bureau's letter and table as received in its city's folder, the summary
-workbook, and a manifest of every file's SHA-256 (`sha256sum -c`)."""
+workbook, and a manifest of every file's SHA-256 (`sha256sum -c`).
+
+Names come from rosters, tables and senders' archives, so each path component is made one any file system
+takes (text.file_name: no separators or control characters, at most 255 bytes). Where that changed a name,
+the full one is in NAMES, which maps every exported file to its call, city, enterprise and original name.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,11 +21,13 @@ from ..app.queries import bundle_views, documents_of, enterprise_rows, message_v
 from ..campaign import CallRules
 from ..storage.blobs import BlobStore
 from ..storage.models import BureauFile
+from ..text import file_name, for_terminal
 from . import workbook
 
 MANIFEST = "manifest.sha256"
 WORKBOOK = "汇总表.xlsx"
-_UNSAFE = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
+NAMES = "文件名对照.txt"
+NAMES_HEADER = ("导出路径", "评选", "所属市", "企业名称", "原文件名")
 
 Progress = Callable[[int, int, str], None]
 
@@ -36,67 +42,62 @@ class Exported:
     """Accepted by a person without documents on record (a download link not yet attached)."""
 
 
-_RESERVED = frozenset(
-    {"CON", "PRN", "AUX", "NUL", *(f"COM{n}" for n in range(1, 10)), *(f"LPT{n}" for n in range(1, 10))}
-)
-
-
-def safe_name(name: str) -> str:
-    """A path component from a name: separators, characters and names Windows refuses replaced."""
-    cleaned = _UNSAFE.sub("_", name).strip(" .") or "_"
-    return f"_{cleaned}" if cleaned.split(".")[0].upper() in _RESERVED else cleaned
-
-
 def export(session: Session, blobs: BlobStore, rules: CallRules, folder: Path, progress: Progress) -> Exported:
     rows = enterprise_rows(session, rules)
     bundles = bundle_views(session, rules)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[tuple[str, Path]] = []
+    originals: list[tuple[str, ...]] = [NAMES_HEADER]
     missing: list[str] = []
     empty: list[str] = []
     used: set[str] = set()
-    calls = {call.code: safe_name(call.name or call.code) for call in rules.calls}
+    calls = {call.code: file_name(call.name or call.code) for call in rules.calls}
     documents = documents_of(session, [r.latest_accepted for r in rows if r.latest_accepted is not None])
     for number, row in enumerate(rows, start=1):
         progress(number, len(rows), row.name)
         if row.latest_accepted is None:
             missing.append(row.name)
             continue
-        city = safe_name(row.city or "未注明城市")
+        city = file_name(row.city or "未注明城市")
         base = f"{calls.get(row.call, row.call)}/{city}"
-        target = folder / base / _unique(safe_name(row.name), used, prefix=f"{base}/")
+        target = folder / base / _unique(row.name, used, prefix=f"{base}/")
         target.mkdir(parents=True, exist_ok=True)
         mine = documents[row.latest_accepted]
         if not mine:
             empty.append(row.name)
         names: set[str] = set()
         for document in mine:
-            destination = target / _unique(safe_name(PurePosixPath(document.name).name), names)
+            destination = target / _unique(PurePosixPath(document.name).name, names)
             shutil.copyfile(blobs.path(document.sha256), destination)
             written.append((_sha256(destination), destination))
+            path = destination.relative_to(folder).as_posix()
+            originals.append((path, row.call, row.city, row.name, document.name))
     ids = [m for bundle in bundles for m in bundle.messages]
     for file in session.exec(
         select(BureauFile).where(col(BureauFile.message_id).in_(ids)).order_by(col(BureauFile.id))
     ):
-        base = f"{calls.get(file.call, file.call)}/{safe_name(file.city)}"
+        base = f"{calls.get(file.call, file.call)}/{file_name(file.city)}"
         (folder / base).mkdir(parents=True, exist_ok=True)
-        destination = folder / base / _unique(safe_name(file.name), used, prefix=f"{base}/")
+        destination = folder / base / _unique(file.name, used, prefix=f"{base}/")
         shutil.copyfile(blobs.path(file.sha256), destination)
         written.append((_sha256(destination), destination))
+        originals.append((destination.relative_to(folder).as_posix(), file.call, file.city, "", file.name))
     book = folder / WORKBOOK
     book.write_bytes(workbook.build(rows, message_views(session), bundles, rules))
     written.append((_sha256(book), book))
+    mapping = folder / NAMES
+    mapping.write_text("".join("\t".join(map(for_terminal, row)) + "\n" for row in originals), encoding="utf-8")
+    written.append((_sha256(mapping), mapping))
     lines = [f"{sha}  {path.relative_to(folder).as_posix()}\n" for sha, path in written]
     (folder / MANIFEST).write_text("".join(lines), encoding="utf-8")
     return Exported(len(rows) - len(missing), len(written), missing, empty)
 
 
 def _unique(name: str, used: set[str], prefix: str = "") -> str:
-    """`name`, or `name（2）` and so on when two names became the same once made safe."""
-    stem, suffix = PurePosixPath(name).stem, PurePosixPath(name).suffix
-    candidate, counter = name, 2
+    """`name` made a file name, or `name（2）` and so on when two names became the same once made safe."""
+    candidate, counter = file_name(name), 2
     while prefix + candidate in used:
-        candidate, counter = f"{stem}（{counter}）{suffix}", counter + 1
+        candidate, counter = file_name(name, f"（{counter}）"), counter + 1
     used.add(prefix + candidate)
     return candidate
 

@@ -3,7 +3,8 @@ every received message.
 
 Plain openpyxl features only (frozen header, column widths, fills), so that it opens cleanly in Excel, WPS
 and LibreOffice alike. Styles are built once and shared by every cell: a workbook of thousands of rows
-takes a fraction of a second.
+takes a fraction of a second. Every text is data: made fit for a cell (text.for_cell) and stored as text,
+so that a subject such as `=HYPERLINK(…)` or `#N/A` is never read as a formula or an error value.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..campaign import CallRules
 from ..domain import Code
 from ..explain import OUTCOME_WORDS, REPLY_WORDS, SHANGHAI, STATE_WORDS, TITLES, titles
 from ..tables import display_width
+from ..text import for_cell
 
 ENTERPRISE_HEADERS = (
     "序号",
@@ -76,7 +78,8 @@ def build(
         sheet = workbook.create_sheet(_sheet_title(call.name or "汇总表", workbook))
         _header(sheet, ENTERPRISE_HEADERS)
         for number, row in enumerate(mine, start=1):
-            sheet.append(
+            _append(
+                sheet,
                 [
                     number,
                     row.city,
@@ -90,7 +93,7 @@ def build(
                     titles(row.open_problems, rules),
                     row.email,
                     row.versions,
-                ]
+                ],
             )
             sheet.cell(row=number + 1, column=7).fill = STANDING_FILLS[row.standing]
         _style(sheet)
@@ -99,7 +102,8 @@ def build(
         _header(sheet, BUNDLE_HEADERS)
         for bundle in bundles:
             listed_call = rules.call(bundle.call)
-            sheet.append(
+            _append(
+                sheet,
                 [
                     bundle.city,
                     listed_call.name if listed_call else bundle.call,
@@ -112,14 +116,15 @@ def build(
                     "、".join(bundle.missing),
                     "是" if bundle.late else "",
                     "；".join(TITLES[Code(code)] for code in bundle.codes),
-                ]
+                ],
             )
         _style(sheet)
     log = workbook.create_sheet("全部来信")
     _header(log, MESSAGE_HEADERS)
     for number, view in enumerate(messages, start=1):
         decision = view.decisions[-1] if view.decisions else None
-        log.append(
+        _append(
+            log,
             [
                 number,
                 _local(view.received_at),
@@ -134,12 +139,20 @@ def build(
                     for r in view.replies
                 ),
                 view.reference,
-            ]
+            ],
         )
     _style(log)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def _append(sheet: Worksheet, values: list[object]) -> None:
+    """A row of data, its texts fit for a cell and kept as text."""
+    sheet.append([for_cell(value) if isinstance(value, str) else value for value in values])
+    for cell in sheet[sheet.max_row]:
+        if isinstance(cell.value, str):
+            cell.data_type = "s"
 
 
 def _city_order(city: str, cities: dict[str, int]) -> tuple[int, str]:

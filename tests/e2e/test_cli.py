@@ -25,12 +25,17 @@ LATE = RECEIVED + timedelta(days=30)
 STRANGER = "淄博某某精密机械有限公司"
 
 
-def shenbao(*args: str | Path, cwd: Path, path_env: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `python -m daemon.cli ARGS` in `cwd`; `path_env` replaces PATH (python is called by full path)."""
+def shenbao(
+    *args: str | Path, cwd: Path, path_env: str | None = None, tmpdir: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m daemon.cli ARGS` in `cwd`; `path_env` replaces PATH (python is called by full path),
+    `tmpdir` TMPDIR."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     if path_env is not None:
         env["PATH"] = path_env
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
     return subprocess.run(
         [sys.executable, "-m", "daemon.cli", *map(str, args)],
         cwd=cwd,
@@ -251,6 +256,53 @@ def test_check_without_json_prints_a_readable_summary_with_the_chinese_outcome(
     assert "已受理" in valid
     assert "已退回" in wrong
     assert "证明材料" in wrong
+
+
+def test_check_prints_control_characters_from_mail_as_escapes_never_to_the_terminal(tmp_path: Path) -> None:
+    """ANSI escapes in the names of an archive's files (hostile_names.rar) and in a download link reached
+    staff terminals through the text output (issue 8, finding 5): no ESC byte may reach stdout."""
+    (tmp_path / "names.eml").write_bytes(submission(attachments=[(f"{ENTERPRISE}.rar", rar("hostile_names.rar"))]))
+    link = "https://pan.baidu.com/s/1AbC\x1bc\x07"  # ESC c resets the terminal; a link ends at a bracket
+    (tmp_path / "link.eml").write_bytes(submission(body=f"材料较大，请下载：{link}"))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "daemon.cli", "check", "names.eml", "link.eml"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert not set(result.stdout) & {*range(0x20), 0x7F} - {ord("\n")}
+    text = result.stdout.decode()
+    assert not set(text) & {*map(chr, range(0x80, 0xA0)), "\u202e"}
+    assert "申报书\\x1b[31m红字\\x1b[0m.docx" in text
+    assert "典型经验材料\\x0b竖排.docx" in text
+    assert "证明材料\\u202excod.docx" in text
+    assert "https://pan.baidu.com/s/1AbC\\x1bc\\x07" in text
+
+
+def test_check_with_a_full_temporary_folder_says_so_and_exits_3_instead_of_judging(tmp_path: Path) -> None:
+    """Our disk is full, not the message unreadable (issue 8, finding 1): no verdict is printed."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode(errors='replace').strip()}")
+    try:
+        (tmp_path / "big.eml").write_bytes(submission(attachments=[(f"{ENTERPRISE}.rar", os.urandom(2 << 20))]))
+        result = shenbao("check", "--json", "big.eml", cwd=tmp_path, tmpdir=small)
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert "big.eml could not be judged here" in result.stderr
+    assert "No space left on device" in result.stderr
 
 
 def test_the_installed_console_script_runs_check(tmp_path: Path, mail: Path) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ENTERPRISE, RAR, ROSTER_ROWS, rar, submission, valid_submission, write_roster
+from hostile_mail import with_subject
 from openpyxl import load_workbook
 
 from daemon.demo.servers import CapturedMessage, SmtpCapture
@@ -404,7 +405,7 @@ def test_export_writes_a_tree_that_matches_its_manifest_and_refuses_a_folder_tha
     again = site.run("export", "tree")
 
     assert isinstance(result, dict)
-    assert (result["enterprises"], result["files"]) == (1, 4)
+    assert (result["enterprises"], result["files"]) == (1, 5)  # 3 documents, the workbook, the names file
     assert result["missing"] == [QUANCHENG, QINGDAO, LINYI]
     tree = site.folder / "tree"
     listed = {}
@@ -419,6 +420,70 @@ def test_export_writes_a_tree_that_matches_its_manifest_and_refuses_a_folder_tha
     }
     assert again.returncode == 2
     assert "not empty" in again.stderr
+
+
+# -- text from mail (issue 8, finding 5) -------------------------------------------------------------------------
+
+CONTROL_SUBJECTS = ("临沂沂蒙\x0b新材料科技（集团）有限公司", "临沂沂蒙新材料\x00科技（集团）有限公司")
+CONTROL_CHARACTERS = {chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)]} - {"\n"} | {"\u202e"}
+
+
+@pytest.fixture
+def hostile_site(processed: Path, tmp_path: Path) -> Iterator[Site]:
+    """The site, then 临沂 twice more with a vertical tab and a NUL in the subject (SB-000005, SB-000006), and
+    济南's package again with control characters in its documents' names (SB-000007, hostile_names.rar)."""
+    folder = tmp_path / "site"
+    shutil.copytree(processed, folder)
+    mail = folder / "hostile"
+    mail.mkdir()
+    for number, subject in enumerate(CONTROL_SUBJECTS, start=5):
+        (mail / f"{number}.eml").write_bytes(with_subject(subject, sender=CONTACT[LINYI]))
+    (mail / "7.eml").write_bytes(submission(JINAN, [(f"{JINAN}.rar", rar("hostile_names.rar"))], body="第二版"))
+    ok(shenbao("process", "hostile", "--config", "shenbao.toml", cwd=folder))
+    with SmtpCapture() as smtp:
+        (folder / "shenbao.toml").write_text(config_text(smtp.port), encoding="utf-8")
+        yield Site(folder, smtp)
+
+
+def test_digest_output_export_and_remind_work_when_subjects_hold_control_characters(hostile_site: Site) -> None:
+    """openpyxl refused such subjects (IllegalCharacterError): no digest, no export, and in the daemon's daily
+    job no reminders either."""
+    ok(hostile_site.run("digest", "--output", "out"))
+    exported = as_json(hostile_site.run("export", "tree", "--json"))
+    reminded = as_json(hostile_site.run("remind", "--now", THREE_DAYS_BEFORE, "--json"))
+
+    [book] = (hostile_site.folder / "out").glob("汇总表-*.xlsx")
+    log = load_workbook(io.BytesIO(book.read_bytes())).worksheets[1]
+    subjects = [row[3] for row in log.iter_rows(min_row=2, values_only=True)]
+    assert "临沂沂蒙\\x0b新材料科技（集团）有限公司" in subjects
+    assert "临沂沂蒙新材料\\x00科技（集团）有限公司" in subjects
+    assert isinstance(exported, dict) and exported["enterprises"] == 1
+    tree = hostile_site.folder / "tree"
+    assert {p.name for p in (tree / "济南" / JINAN).iterdir()} == {
+        "申报书_[31m红字_[0m.docx",
+        "典型经验材料_竖排.docx",
+        "证明材料_xcod.docx",
+    }
+    tool = shutil.which("sha256sum")
+    if tool is not None:
+        subprocess.run([tool, "--check", "--strict", "manifest.sha256"], cwd=tree, check=True, capture_output=True)
+    assert reminded == {"queued": 2, "sent": 2}
+    assert sorted(rcpt for m in hostile_site.smtp.wait_for(2) for rcpt in m.rcpt_tos) == sorted(
+        [CONTACT[QINGDAO], CONTACT[LINYI]]
+    )
+
+
+def test_status_and_show_print_control_characters_from_mail_as_escapes(hostile_site: Site) -> None:
+    status = ok(hostile_site.run("status"))
+    jinan = ok(hostile_site.run("show", "济南明湖"))
+    linyi = ok(hostile_site.run("show", "临沂"))
+
+    for text in (status, jinan, linyi):
+        assert not CONTROL_CHARACTERS & set(text)
+    assert "申报书\\x1b[31m红字\\x1b[0m.docx" in jinan
+    assert "证明材料\\u202excod.docx" in jinan
+    assert "主题：临沂沂蒙\\x0b新材料科技（集团）有限公司" in linyi
+    assert "主题：临沂沂蒙新材料\\x00科技（集团）有限公司" in linyi
 
 
 # -- recheck and attach -------------------------------------------------------------------------------------

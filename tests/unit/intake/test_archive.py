@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -192,6 +193,24 @@ def test_the_missing_volume_is_named_as_the_sender_named_it(tmp_path: Path) -> N
     assert inspection.status is Status.INCOMPLETE
     assert "volumes.part2.rar" in (inspection.detail or "")
     assert str(tmp_path) not in (inspection.detail or "")
+
+
+def test_a_missing_volume_after_a_long_word_is_named_in_linear_time(tmp_path: Path) -> None:
+    """The volume's name is looked for only where a word starts (issue 8, finding 4): tried from each
+    character of a 100,000-character word before it, the search took about two minutes."""
+    stem = "x" * 100_000 + " 申报"
+    archive = archive_of(
+        tmp_path, "volumes.part1.rar", "volumes.part3.rar", names=(f"{stem}.part1.rar", f"{stem}.part3.rar")
+    )
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    started = time.monotonic()
+
+    inspection = inspect_archive(archive, workdir, ArchiveLimits())
+
+    assert time.monotonic() - started < 10
+    assert inspection.status is Status.INCOMPLETE
+    assert (inspection.detail or "").endswith("申报.part2.rar")
 
 
 def test_a_first_volume_sent_under_a_plain_rar_name_is_incomplete(tmp_path: Path) -> None:

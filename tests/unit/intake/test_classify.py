@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,16 @@ def test_auto_submitted_no_is_not_an_auto_reply(value: str, workdir: Path) -> No
 def test_auto_submitted_no_with_a_comment_is_not_an_auto_reply(workdir: Path) -> None:
     """RFC 3834 allows comments (CFWS) around the keyword."""
     assert code_of(valid_submission(headers=[("Auto-Submitted", "no (sent by a person)")]), workdir) is None
+
+
+def test_auto_submitted_with_nested_and_unclosed_comments_is_read_in_linear_time(workdir: Path) -> None:
+    """A pattern tried from each `(` of an unclosed `((((…` scans to the end each time (quadratic)."""
+    started = time.monotonic()
+
+    assert code_of(valid_submission(headers=[("Auto-Submitted", "no (a (nested) comment)")]), workdir) is None
+    assert code_of(valid_submission(headers=[("Auto-Submitted", "(" * 500_000)]), workdir) is Code.AUTO_REPLY
+
+    assert time.monotonic() - started < 5
 
 
 # -- bounces -----------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from conftest import ENTERPRISE, ROSTER_ROWS
 
@@ -57,6 +59,15 @@ def test_prefix_words_without_a_colon_are_kept() -> None:
 
 def test_prefix_is_only_removed_at_the_start() -> None:
     assert normalise(f"{ENTERPRISE}Re:") == f"{ENTERPRISE}Re:"
+
+
+def test_a_subject_of_a_hundred_thousand_prefixes_is_normalised_in_linear_time() -> None:
+    """One prefix removed at a time copied the rest each time: 300,000 of them took minutes."""
+    started = time.monotonic()
+
+    assert normalise("Re:回复：" * 300_000 + ENTERPRISE) == ENTERPRISE
+
+    assert time.monotonic() - started < 5
 
 
 def test_normalise_is_idempotent() -> None:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import base64
+import errno
+import os
+import subprocess
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import ENTERPRISE, RECEIVED, rar, submission
+from conftest import ENTERPRISE, RECEIVED, rar, submission, valid_submission
 
 from daemon.domain import ParsedMessage
+from daemon.intake.faults import EnvironmentFault
 from daemon.intake.parse import Unreadable, parse_message
 
 SHANGHAI = timezone(timedelta(hours=8))
@@ -296,6 +301,117 @@ def test_received_time_is_timezone_aware(workdir: Path) -> None:
     received = parse(raw, workdir).received_at
     assert received is not None
     assert received.tzinfo is not None
+
+
+DATE_LINE = b"Date: Tue, 28 Jun 2022 09:30:00 +0800"
+DATE = datetime(2022, 6, 28, 9, 30, tzinfo=SHANGHAI)
+GOOD_RECEIVED = b"Received: from mx by mail.shandong.cn; Mon, 27 Jun 2022 08:00:00 +0800"
+HOSTILE_DATES = {
+    "20-digit year": "Tue, 28 Jun 99999999999999999999 09:30:00 +0800",
+    "20-digit day": "Tue, 99999999999999999999 Jun 2022 09:30:00 +0800",
+    "20-digit hour": "Tue, 28 Jun 2022 99999999999999999999:30:00 +0800",
+    "20-digit offset": "Tue, 28 Jun 2022 09:30:00 +99999999999999999999",
+    "offset of days": "Tue, 28 Jun 2022 09:30:00 -9999",
+    "negative year": "Tue, 28 Jun -2022 09:30:00 +0800",
+    "year 1000": "Wed, 1 Jan 1000 00:00:00 +0000",
+    "year 1899": "Sun, 31 Dec 1899 23:59:59 +0000",
+    "last moment of year 9999 west of UTC": "Fri, 31 Dec 9999 23:59:59 -2359",
+    "10,000 digits": "1" * 10_000,
+    "10,000 characters of a date": "Tue, 28 Jun 2022 09:30:00 +0800 " * 300,
+}
+
+
+@pytest.mark.parametrize("date", HOSTILE_DATES.values(), ids=HOSTILE_DATES.keys())
+def test_a_hostile_topmost_received_date_defers_to_the_next_received(date: str, workdir: Path) -> None:
+    raw = email(b"Received: from mx by mail.shandong.cn; " + date.encode(), GOOD_RECEIVED)
+    assert parse(raw, workdir).received_at == datetime(2022, 6, 27, 8, 0, tzinfo=SHANGHAI)
+
+
+@pytest.mark.parametrize("date", HOSTILE_DATES.values(), ids=HOSTILE_DATES.keys())
+def test_a_hostile_received_date_alone_defers_to_date(date: str, workdir: Path) -> None:
+    raw = email(b"Received: from mx by mail.shandong.cn; " + date.encode())
+    assert parse(raw, workdir).received_at == DATE
+
+
+@pytest.mark.parametrize("date", HOSTILE_DATES.values(), ids=HOSTILE_DATES.keys())
+def test_a_hostile_date_without_received_is_no_received_time_and_no_unreadable_message(
+    date: str, workdir: Path
+) -> None:
+    raw = email().replace(DATE_LINE, b"Date: " + date.encode())
+    assert parse(raw, workdir).received_at is None
+
+
+def test_a_year_under_100_is_read_as_rfc_5322_says(workdir: Path) -> None:
+    raw = email(b"Received: from mx by mail.shandong.cn; Tue, 28 Jun 0 09:30:00 +0800")
+    assert parse(raw, workdir).received_at == datetime(2000, 6, 28, 9, 30, tzinfo=SHANGHAI)
+
+
+def test_the_first_and_last_years_in_range_are_dates(workdir: Path) -> None:
+    first = email(b"Received: from mx by mail.shandong.cn; Mon, 1 Jan 1900 00:00:00 +0000")
+    last = email(b"Received: from mx by mail.shandong.cn; Fri, 31 Dec 9998 23:59:59 +0000")
+    assert parse(first, workdir).received_at == datetime(1900, 1, 1, tzinfo=UTC)
+    assert parse(last, workdir).received_at == datetime(9998, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+# -- our environment failing is not the sender's doing (issue 8, finding 1) ---------------------------------
+
+
+@pytest.fixture
+def small_folder(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A tmpfs of 1 MiB mounted on a temporary folder (read-only when the test is parametrized with "ro")."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    folder = tmp_path / "small"
+    folder.mkdir()
+    options = "size=1m" + (",ro" if getattr(request, "param", "") == "ro" else "")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode(errors='replace').strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_an_attachment_that_does_not_fit_on_the_disk_is_an_environment_fault(small_folder: Path) -> None:
+    raw = submission(attachments=[(f"{ENTERPRISE}.rar", os.urandom(2 << 20))])
+
+    with pytest.raises(EnvironmentFault) as raised:
+        parse_message(raw, small_folder)
+
+    assert isinstance(raised.value.__cause__, OSError)
+    assert raised.value.__cause__.errno == errno.ENOSPC
+
+
+def test_the_same_disk_takes_an_attachment_that_fits(small_folder: Path) -> None:
+    parsed = parse(submission(attachments=[(f"{ENTERPRISE}.rar", os.urandom(64 << 10))]), small_folder)
+    assert [a.size for a in parsed.attachments] == [64 << 10]
+
+
+@pytest.mark.parametrize("small_folder", ["ro"], indirect=True)
+def test_a_read_only_work_folder_is_an_environment_fault(small_folder: Path) -> None:
+    with pytest.raises(EnvironmentFault) as raised:
+        parse_message(valid_submission(), small_folder)
+
+    assert isinstance(raised.value.__cause__, OSError)
+    assert raised.value.__cause__.errno == errno.EROFS
+
+
+def test_running_out_of_memory_is_an_environment_fault(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def exhausted(*_args: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr("daemon.intake.parse.walk", exhausted)
+
+    with pytest.raises(EnvironmentFault) as raised:
+        parse_message(valid_submission(), workdir)
+
+    assert isinstance(raised.value.__cause__, MemoryError)
+
+
+def test_a_message_file_that_is_gone_is_still_an_unreadable_message(tmp_path: Path, workdir: Path) -> None:
+    """Only the errors listed as our environment's are raised; any other stays a verdict."""
+    assert isinstance(parse_message(tmp_path / "no-such.eml", workdir), Unreadable)
 
 
 # -- attachment names --------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from conftest import ROSTER_ROWS, SHANGHAI, rar, submission, write_roster
 from daemon.staff.decisions import decide
+from hostile_mail import with_subject
 from openpyxl import load_workbook
 from sqlmodel import Session, select
 
@@ -465,3 +466,27 @@ def test_sending_delivers_exactly_one_digest_to_each_recipient(
     assert jobs.digest_if_due(runtime, MORNING + timedelta(hours=3)) is False
     assert send_due(runtime.engine, sender).sent == 0
     assert len(smtp.messages) == 2
+
+
+@pytest.mark.parametrize("control", ["\x0b", "\x00"], ids=["vertical tab", "NUL"])
+def test_the_daily_job_queues_the_digest_and_the_reminders_when_a_subject_holds_a_control_character(
+    runtime: Runtime, settings: Settings, submitted: dict[str, int], control: str
+) -> None:
+    """The workbook refused such a subject (openpyxl's IllegalCharacterError) every day, and took the day's
+    reminders with it: the daemon runs both in one job (issue 8, finding 5)."""
+    subject = f"临沂沂蒙{control}新材料科技（集团）有限公司"
+    runtime.recorder().record(with_subject(subject, sender=CONTACT[LINYI]), "control.eml")
+
+    queued = jobs.digest_if_due(runtime, MORNING) + jobs.reminders_if_due(runtime, MORNING)  # as the daemon does
+
+    assert queued == 1 + 2
+    kinds = [kind for (kind,) in table(settings, "SELECT kind FROM outbox ORDER BY id")]
+    assert kinds == ["digest", "digest", "reminder", "reminder"]
+    [(raw,)] = table(settings, "SELECT raw FROM outbox WHERE kind = 'digest' ORDER BY id LIMIT 1")
+    assert isinstance(raw, bytes)
+    [attachment] = list(parsed(raw).iter_attachments())
+    log = load_workbook(io.BytesIO(attachment.get_content())).worksheets[1]
+    assert [row[3] for row in log.iter_rows(min_row=2, values_only=True)][-1] == subject.replace(
+        control, f"\\x{ord(control):02x}"
+    )
+    assert table(settings, "SELECT subject FROM message ORDER BY id DESC LIMIT 1") == [(subject,)]

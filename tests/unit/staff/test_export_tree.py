@@ -18,9 +18,11 @@ from pathlib import Path
 
 import pytest
 from conftest import RAR, ROSTER_ROWS, SHANGHAI, rar, submission
+from daemon.staff.decisions import decide
+from hostile_mail import with_subject
 from openpyxl import load_workbook
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from daemon.campaign import CallRules
 from daemon.domain import RosterEntry
@@ -29,10 +31,10 @@ from daemon.service.recorder import Recorder
 from daemon.service.replies import ReplyPlanner
 from daemon.service.roster_sync import database_roster, import_roster
 from daemon.staff import export
-from daemon.staff.decisions import decide
 from daemon.storage.blobs import BlobStore
 from daemon.storage.db import open_database
-from daemon.storage.models import MessageRecord
+from daemon.storage.models import DocumentRecord, MessageRecord
+from daemon.text import file_name
 
 RULES = CallRules(deadline=datetime(2022, 7, 5, 23, 59, 59, tzinfo=SHANGHAI))
 WINDOWS_REFUSES = re.compile(r'[\x00-\x1f<>:"/\\|?*]')
@@ -128,7 +130,7 @@ def manifest(root: Path) -> dict[str, str]:
 
 
 def enterprise_folder(root: Path, name: str) -> Path:
-    [folder] = [p for p in root.glob("*/*") if p.is_dir() and p.name == export.safe_name(name)]
+    [folder] = [p for p in root.glob("*/*") if p.is_dir() and p.name == file_name(name)]
     return folder
 
 
@@ -159,10 +161,11 @@ def test_the_manifest_lists_every_file_with_a_sha256_that_matches_it_and_nothing
     for path, digest in listed.items():
         assert hashlib.sha256((tree.root / path).read_bytes()).hexdigest() == digest, path
     assert export.WORKBOOK in listed
-    assert len(listed) == tree.result.files == 3 * 3 + 1
+    assert export.NAMES in listed
+    assert len(listed) == tree.result.files == 3 * 3 + 2
     # every directory is a city or an enterprise in it: two levels, nothing stray
     assert {len(Path(path).parts) for path in listed} == {1, 3}
-    assert {p.name for p in tree.root.iterdir() if p.is_file()} == {export.WORKBOOK, export.MANIFEST}
+    assert {p.name for p in tree.root.iterdir() if p.is_file()} == {export.WORKBOOK, export.MANIFEST, export.NAMES}
 
 
 def test_sha256sum_accepts_the_manifest(tree: Tree) -> None:
@@ -190,7 +193,7 @@ def test_enterprises_without_an_accepted_version_are_reported_missing_and_get_no
     assert tree.result.missing == [LINYI, ZIBO]
     assert tree.result.enterprises == 3
     folders = {p.name for p in tree.root.glob("*/*") if p.is_dir()}
-    assert folders == {JINAN, QINGDAO, export.safe_name(ODD_NAME)}
+    assert folders == {JINAN, QINGDAO, file_name(ODD_NAME)}
     assert not (tree.root / "临沂").exists()
     assert not (tree.root / "淄博").exists()
     assert [(done, total) for done, total, _ in tree.progress] == [(n, len(ROWS)) for n in range(1, len(ROWS) + 1)]
@@ -207,23 +210,6 @@ def test_a_city_and_a_name_windows_refuses_are_made_safe(tree: Tree) -> None:
     assert relative.parts == ("烟台_芝罘_开发区__东_", "烟台蓝海_船舶_装备__有限__公司")
     assert {p.name: p.read_bytes() for p in odd.iterdir()} == documents_in("valid.rar")
     assert all(not WINDOWS_REFUSES.search(part) for path in manifest(tree.root) for part in Path(path).parts)
-
-
-@pytest.mark.parametrize(
-    ("name", "safe"),
-    [
-        ("济南", "济南"),
-        ("a/b\\c", "a_b_c"),
-        ("C:", "C_"),
-        ('x"y<z>|*?', "x_y_z____"),
-        ("tab\there\nnewline", "tab_here_newline"),
-        ("  名称. ", "名称"),
-        ("..", "_"),
-        ("", "_"),
-    ],
-)
-def test_safe_name(name: str, safe: str) -> None:
-    assert export.safe_name(name) == safe
 
 
 # -- what counts is a person's decision --------------------------------------------------------------------
@@ -247,3 +233,117 @@ def test_a_version_a_person_rejected_is_not_exported(tmp_path: Path) -> None:
     assert {p.name: p.read_bytes() for p in jinan.iterdir()} == documents_in("valid.rar")  # back to version 1
     assert result.missing == [QINGDAO, LINYI, ZIBO]
     assert not (tmp_path / "out" / "青岛").exists()
+
+
+# -- names and subjects from mail (issue 8, finding 5) -------------------------------------------------------
+
+
+def names_file(root: Path) -> dict[str, list[str]]:
+    """Exported path -> [city, enterprise, name in the archive], as the names file lists them."""
+    header, *rows = [line.split("\t") for line in (root / export.NAMES).read_text(encoding="utf-8").splitlines()]
+    assert tuple(header) == export.NAMES_HEADER
+    return {row[0]: row[1:] for row in rows}
+
+
+def check_with_sha256sum(root: Path) -> None:
+    tool = shutil.which("sha256sum")
+    if tool is not None:
+        checked = subprocess.run([tool, "--check", "--strict", export.MANIFEST], cwd=root, capture_output=True)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def rename_documents(site: Site, message_id: int, names: dict[str, str]) -> None:
+    """Give documents on record the names a sender's archive could have held (the database keeps any)."""
+    with Session(site.engine) as session:
+        for document in session.exec(select(DocumentRecord).where(DocumentRecord.message_id == message_id)):
+            if document.name in names:
+                document.name = names[document.name]
+                session.add(document)
+        session.commit()
+
+
+def test_the_names_file_maps_every_exported_document_to_its_city_enterprise_and_name_in_the_archive(
+    tree: Tree,
+) -> None:
+    listed = names_file(tree.root)
+
+    assert set(listed) == set(manifest(tree.root)) - {export.WORKBOOK, export.NAMES}
+    assert listed[f"青岛/{QINGDAO}/申报书.docx"] == ["青岛", QINGDAO, "申报书.docx"]
+    odd = enterprise_folder(tree.root, ODD_NAME).relative_to(tree.root).as_posix()
+    assert listed[f"{odd}/证明材料.docx"] == [ODD_CITY, ODD_NAME, "证明材料.docx"]
+
+
+LONG = "证明材料" + "（附件）" * 400
+"""4,812 bytes of UTF-8: the name of a file in a sender's archive, which no file system takes."""
+SUBJECTS = {"vertical tab": "济南明湖\x0b软件科技有限公司", "NUL": "济南明湖软件\x00科技有限公司"}
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tree exported after 青岛's documents were renamed to two 4,800-byte names the same in their first
+    255 bytes, the odd enterprise's 申报书 to a name with control characters, and 济南 sent two messages
+    whose subjects hold a vertical tab and a NUL."""
+    folder = tmp_path_factory.mktemp("hostile")
+    site = site_in(folder)
+    rename_documents(site, site.ids[QINGDAO][0], {"证明材料.docx": f"{LONG}甲.docx", "申报书.docx": f"{LONG}乙.docx"})
+    rename_documents(site, site.ids[ODD_NAME][0], {"申报书.docx": "申报书\x1b[31m\x00\u202e.docx"})
+    recorder = Recorder(site.engine, site.blobs, RULES, database_roster(site.engine))
+    for subject in SUBJECTS.values():
+        record_id = recorder.record(with_subject(subject, sender=CONTACT[JINAN]), "control.eml").record_id
+        with Session(site.engine) as session:
+            row = session.get(MessageRecord, record_id)
+            assert row is not None
+            assert row.subject == subject  # the database keeps the original
+    result = run_export(site, folder / "out")
+    assert result.enterprises == 3  # ENAMETOOLONG or IllegalCharacterError stopped the export of every one
+    return folder / "out"
+
+
+def test_a_4800_byte_member_name_is_exported_under_a_name_that_fits_and_listed_in_full(hostile: Path) -> None:
+    qingdao = hostile / "青岛" / QINGDAO
+    exported = {p.name: p.read_bytes() for p in qingdao.iterdir()}
+    assert all(len(name.encode()) <= 255 for name in exported)
+    first, second = sorted(name for name in exported if name.startswith("证明材料"))
+    assert second.endswith("（2）.docx")  # the same once cut: two files all the same
+    assert first.endswith(".docx")
+    listed = names_file(hostile)
+    originals = {listed[f"青岛/{QINGDAO}/{name}"][2]: exported[name] for name in (first, second)}
+    expected = documents_in("valid.rar")
+    assert originals == {f"{LONG}甲.docx": expected["证明材料.docx"], f"{LONG}乙.docx": expected["申报书.docx"]}
+    check_with_sha256sum(hostile)
+
+
+def test_control_characters_in_member_names_become_underscores_and_stay_in_the_names_file(hostile: Path) -> None:
+    odd = enterprise_folder(hostile, ODD_NAME)
+    assert "申报书_[31m__.docx" in {p.name for p in odd.iterdir()}
+    row = names_file(hostile)[f"{odd.relative_to(hostile).as_posix()}/申报书_[31m__.docx"]
+    assert row[2] == "申报书\\x1b[31m\\x00\\u202e.docx"
+
+
+def test_subjects_with_control_characters_are_shown_escaped_in_the_workbook(hostile: Path) -> None:
+    log = load_workbook(hostile / export.WORKBOOK).worksheets[1]
+    subjects = [row[3] for row in log.iter_rows(min_row=2, values_only=True)]
+    assert subjects[-2:] == ["济南明湖\\x0b软件科技有限公司", "济南明湖软件\\x00科技有限公司"]
+
+
+def test_an_enterprise_with_a_4800_byte_name_gets_a_folder_that_fits(tmp_path: Path) -> None:
+    long = "山东" + "很长很长的企业名称" * 180 + "有限公司"
+    assert len(long.encode()) > 4800
+    engine = open_database(f"sqlite:///{tmp_path / 'shenbao.db'}")
+    with Session(engine) as session:
+        import_roster(session, [RosterEntry(long, "济南", "长名称", "钱工", "13863100009", "long@example.cn")])
+        session.commit()
+    blobs = BlobStore(tmp_path / "files")
+    recorder = Recorder(engine, blobs, RULES, database_roster(engine))
+    raw = submission(long, [(f"{long}.rar", rar("valid.rar"))], sender="long@example.cn")
+    assert recorder.record(raw, "long.eml").outcome.value == "accepted"
+
+    with Session(engine) as session:
+        result = export.export(session, blobs, RULES, tmp_path / "out", lambda done, total, name: None)
+
+    assert result.enterprises == 1
+    [folder] = (tmp_path / "out" / "济南").iterdir()
+    assert len(folder.name.encode()) <= 255
+    assert long.startswith(folder.name)
+    assert {row[1] for row in names_file(tmp_path / "out").values()} == {long}
+    check_with_sha256sum(tmp_path / "out")

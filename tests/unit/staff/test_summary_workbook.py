@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 from conftest import ROSTER_ROWS, SHANGHAI, rar, submission
+from daemon.staff.decisions import decide
+from daemon.staff.status import enterprise_statuses, message_views
+from hostile_mail import with_subject
 from openpyxl import Workbook, load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlmodel import Session
@@ -26,11 +29,10 @@ from daemon.service.recorder import Recorder
 from daemon.service.replies import ReplyPlanner
 from daemon.service.roster_sync import database_roster, import_roster
 from daemon.staff import workbook
-from daemon.staff.decisions import decide
-from daemon.staff.status import enterprise_statuses, message_views
 from daemon.storage.blobs import BlobStore
 from daemon.storage.db import open_database
 from daemon.storage.models import MessageRecord
+from daemon.text import CELL_MAX_CHARS
 
 DEADLINE = datetime(2022, 7, 5, 23, 59, 59, tzinfo=SHANGHAI)
 RULES = CallRules(deadline=DEADLINE)
@@ -202,3 +204,26 @@ def test_the_second_sheet_lists_every_received_message(built: Built, second: Wor
 def test_the_file_is_named_after_the_day() -> None:
     assert workbook.filename(date(2022, 7, 6)) == "汇总表-20220706.xlsx"
     assert workbook.filename(date(2023, 1, 2)) == "汇总表-20230102.xlsx"
+
+
+def test_text_from_mail_is_kept_as_text_never_a_formula_an_error_value_or_a_control(tmp_path: Path) -> None:
+    """Subjects are data (issue 8, finding 5): `=HYPERLINK(…)` must not become a link staff click, `#N/A` not
+    an error, a vertical tab not a workbook openpyxl refuses, 40,000 characters not a cell Excel cuts."""
+    subjects = ['=HYPERLINK("http://evil.example/","点击查看")', "#N/A", "名称\x0b来自Word\x1b[31m", "名" * 40_000]
+    engine = open_database(f"sqlite:///{tmp_path / 'shenbao.db'}")
+    recorder = Recorder(engine, BlobStore(tmp_path / "files"), RULES, None)
+    for number, subject in enumerate(subjects):
+        recorder.record(with_subject(subject, sender=f"s{number}@example.cn"), f"{number}.eml")
+    with Session(engine) as session:
+        data = workbook.build(enterprise_statuses(session), message_views(session), RULES)
+
+    sheet = load_workbook(io.BytesIO(data)).worksheets[1]
+
+    cells = [row[3] for row in sheet.iter_rows(min_row=2)]
+    assert [cell.data_type for cell in cells] == ["s"] * 4
+    assert [cell.value for cell in cells] == [
+        subjects[0],
+        "#N/A",
+        "名称\\x0b来自Word\\x1b[31m",
+        "名" * (CELL_MAX_CHARS - 1) + "…",
+    ]
