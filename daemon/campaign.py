@@ -110,6 +110,9 @@ class CallRules:
     archive_name_match: NameMatch = NameMatch.PREFIX
     volume_window: timedelta = timedelta(hours=72)
     """How long the volumes of one set may take to arrive over several emails."""
+    judging_seconds: float = 900.0
+    """The time budget for judging one whole message (every archive, letter and table in it together); past
+    it, the message goes to a person."""
     listed_only: bool = False
     """Enterprises must be listed (a roster file or the bureaus' tables name them); otherwise, with nobody
     listed yet, an enterprise's subject is taken as its name."""

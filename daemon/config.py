@@ -160,6 +160,7 @@ class ArchiveSettings(_Section):
     max_ratio: Annotated[float, Field(gt=1)] = ArchiveLimits.max_ratio
     timeout_seconds: Annotated[float, Field(gt=0)] = ArchiveLimits.timeout_seconds
     memory_mb: Annotated[int, Field(ge=256)] = ArchiveLimits.memory_bytes // MIB
+    message_timeout_seconds: Annotated[float, Field(gt=0)] = CallRules.judging_seconds
 
 
 class DigestSettings(_Section):
@@ -262,6 +263,7 @@ class Settings(_Section):
             subject_match=campaign.subject_match,
             archive_name_match=campaign.archive_name_match,
             volume_window=dt.timedelta(hours=campaign.volume_window_hours),
+            judging_seconds=archive.message_timeout_seconds,
             listed_only=bool(self.bureaus or campaign.roster or any(c.roster for c in campaign.calls)),
         )
 

@@ -48,6 +48,7 @@ class Code(StrEnum):
     BULK = "bulk"
     # the message itself
     UNREADABLE_MESSAGE = "unreadable_message"
+    JUDGING_TIMEOUT = "judging_timeout"
     NOT_A_SUBMISSION = "not_a_submission"
     REVIEW_SENDER = "review_sender"
     UNKNOWN_ENTERPRISE = "unknown_enterprise"
@@ -100,11 +101,14 @@ REVIEW_CODES = frozenset(
         Code.BUREAU_UNCONFIRMED,
         Code.UNKNOWN_CALL,
         Code.UNLISTED_ARCHIVE,
+        Code.JUDGING_TIMEOUT,
     }
 )
 """Codes that need a person to decide: the machine cannot tell right from wrong here."""
 
-BUREAU_REVIEW_CODES = frozenset({Code.BUREAU_UNCONFIRMED, Code.UNKNOWN_CALL, Code.ATTACHMENT_LINK})
+BUREAU_REVIEW_CODES = frozenset(
+    {Code.BUREAU_UNCONFIRMED, Code.UNKNOWN_CALL, Code.ATTACHMENT_LINK, Code.JUDGING_TIMEOUT}
+)
 """What sends a bureau's whole email to a person (other problems concern one enterprise, or the bundle)."""
 
 NOTE_CODES = frozenset({Code.SUBJECT_NOT_EXACT, Code.ARCHIVE_NAME_NOT_EXACT, Code.SAME_AS_ACCEPTED})

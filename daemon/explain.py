@@ -66,6 +66,7 @@ TITLES = {
     Code.AUTO_REPLY: "自动回复",
     Code.BULK: "群发邮件",
     Code.UNREADABLE_MESSAGE: "邮件无法解析",
+    Code.JUDGING_TIMEOUT: "核验用时超出限制，已转人工",
     Code.NOT_A_SUBMISSION: "不是申报邮件",
     Code.REVIEW_SENDER: "来自需人工处理的发件人",
     Code.UNKNOWN_ENTERPRISE: "邮件主题不是名单中的企业全称",
@@ -113,6 +114,8 @@ REVIEW_REASONS = {
     Code.BUREAU_UNCONFIRMED: "该发件地址尚未登记为市工业和信息化局的报送邮箱，材料已转工作人员确认，确认后将另行回复。",
     Code.UNKNOWN_CALL: "系统无法判断所报送的是全省还是全国质量标杆，已转工作人员确认。",
     Code.UNLISTED_ARCHIVE: "",
+    Code.JUDGING_TIMEOUT: "贵单位的邮件内容较多，系统未能在规定时间内完成核验，已转工作人员人工核验，"
+    "核验后将另行通知结果。",
 }
 
 

@@ -11,6 +11,7 @@ nothing and leave the message to be judged again.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -52,9 +53,10 @@ from .intake.documents import Content, Member
 from .intake.links import download_links
 from .intake.match import Match, differences, is_typo, match_subject, normalise
 from .intake.parse import Unreadable, parse_message, reply_ids
-from .intake.pdf import PdfError, read_pdf
+from .intake.pdf import PdfError
+from .intake.readers import read_letter, read_summary
 from .intake.rules import check_before_opening, check_deadline, check_inspection, check_review_sender
-from .intake.spreadsheet import TableError, call_hint, is_workbook, read_table
+from .intake.spreadsheet import TableError, call_hint, is_workbook
 
 
 @dataclass(frozen=True)
@@ -92,21 +94,47 @@ def judge(
     ignored = classify(message)
     if ignored is not None:
         return Judgement(Verdict(MessageKind.IGNORED, (ignored,)), message)
+    budget = Budget(time.monotonic() + context.rules.judging_seconds)
     city = bureau_city(message.sender, context.senders())
-    if city is not None:
-        return _Bureau(message, context, workdir).judge(city, confirmed=True)
     kinds = [(a.filename, _kind(a)) for a in message.attachments]
-    if oversize is None and looks_like_bureau(message, kinds):
-        cities = [bureau.city for bureau in context.rules.bureaus]
-        return _Bureau(message, context, workdir).judge(city_named(message.subject, cities), confirmed=False)
-    return _submission(message, context, workdir, oversize, clock)
+    bureau = city is not None or (oversize is None and looks_like_bureau(message, kinds))
+    try:
+        if bureau:
+            cities = [b.city for b in context.rules.bureaus]
+            where = city or city_named(message.subject, cities)
+            return _Bureau(message, context, workdir, budget).judge(where, confirmed=city is not None)
+        return _submission(message, context, workdir, oversize, clock, budget)
+    except OutOfTime:
+        kind = MessageKind.BUREAU if bureau else MessageKind.SUBMISSION
+        timeout = Problem(Code.JUDGING_TIMEOUT, detail=f"{context.rules.judging_seconds:g}")
+        return Judgement(Verdict(kind, (timeout,)), message)
+
+
+class OutOfTime(Exception):
+    """Judging one message took longer than its budget."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The time left for judging one message, checked after each step that may take long."""
+
+    deadline: float
+
+    def check(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise OutOfTime
 
 
 # -- an enterprise's own email ---------------------------------------------------------------------------------
 
 
 def _submission(
-    message: ParsedMessage, context: Context, workdir: Path, oversize: int | None, clock: datetime | None
+    message: ParsedMessage,
+    context: Context,
+    workdir: Path,
+    oversize: int | None,
+    clock: datetime | None,
+    budget: Budget,
 ) -> Judgement:
     rules = context.rules
     roster = context.everyone
@@ -131,6 +159,7 @@ def _submission(
 
     archive, window_open, joined = _volumes(archive, message, context, clock)
     package, files = _judge_archive(archive, name, call, context, workdir, window_open)
+    budget.check()
     found = list(package.problems)
     if match.problem is not None and match.suggestion and normalise(archive.name) == normalise(message.subject):
         # the archive repeats the subject's mistake: one problem says both (「泊」应为「舶」 in each)
@@ -245,7 +274,8 @@ class _Bureau:
     """Judging one bureau email: its files unpacked, its letter and table read, each enterprise's archive
     judged as that enterprise's package, and the city's bundle cross-checked."""
 
-    def __init__(self, message: ParsedMessage, context: Context, workdir: Path) -> None:
+    def __init__(self, message: ParsedMessage, context: Context, workdir: Path, budget: Budget) -> None:
+        self.budget = budget
         self.message = message
         self.context = context
         self.rules = context.rules
@@ -294,6 +324,7 @@ class _Bureau:
         ]
         for archive in archives:
             inspection = inspect_archive(archive, self.workdir, self.rules.limits)
+            self.budget.check()
             members = inspection.members if inspection.status is Status.OK else ()
             if _is_outer(members):
                 for member in members:
@@ -309,7 +340,8 @@ class _Bureau:
         if not candidates:
             return None, []
         chosen = min(candidates, key=lambda a: letter_rank(a.filename))
-        read = read_pdf(chosen.path)
+        read = read_letter(chosen.path, self.workdir)
+        self.budget.check()
         if isinstance(read, PdfError):
             return Letter(chosen.filename, chosen.sha256, None), [
                 Problem(Code.INVALID_LETTER, detail=f"{chosen.filename}：{read.reason}")
@@ -318,7 +350,8 @@ class _Bureau:
 
     def _table(self, candidates: list[Attachment]) -> tuple[SummaryTable | None, list[Problem]]:
         for candidate in candidates:
-            read = read_table(candidate.path)
+            read = read_summary(candidate.path, self.workdir)
+            self.budget.check()
             if isinstance(read, TableError):
                 return None, [Problem(Code.INVALID_TABLE, detail=f"{candidate.filename}：{read.reason}")]
             rows = read.rows
@@ -354,6 +387,7 @@ class _Bureau:
                 window_open=False,
                 inspection=inspected.get(archive.name),
             )
+            self.budget.check()
             self.files += files
             extra = list(late)
             if not found.listed:

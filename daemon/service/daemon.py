@@ -18,17 +18,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import make_url
+from sqlmodel import Session, select
 
 from ..config import Settings
 from ..explain import SHANGHAI
+from ..intake.faults import EnvironmentFault
 from ..mail.imap import Mailbox, MailboxError
-from ..storage.models import now
+from ..storage.models import Alert, now
 from .jobs import digest_if_due, expire_volumes, reminders_if_due
 from .lock import RunLock
 from .notify import Notifier
@@ -230,9 +232,25 @@ class Daemon:
         except MailboxError as error:
             log.warning("mailbox error: %s: %s; reconnecting in %.0f s", type(error).__name__, error, self.backoff)
             self._reconnect_later(type(error).__name__)
+        except EnvironmentFault as error:
+            log.error("cannot judge mail here now: %s; trying again in %.0f s", error, self.backoff)
+            self._environment_alert(error)
+            self._reconnect_later("本机环境出错")
         except Exception:  # the daemon never exits on one bad cycle
             log.exception("unexpected error in the mailbox cycle; reconnecting in %.0f s", self.backoff)
             self._reconnect_later("程序错误")
+
+    def _environment_alert(self, error: EnvironmentFault) -> None:
+        """Staff hear once (per cause and hour) that mail waits because of our machine, not the senders."""
+        assert self.runtime is not None
+        text = f"本机环境出错，邮件暂不处理，恢复后自动继续：{error}"
+        with Session(self.runtime.engine) as session:
+            recent = session.exec(
+                select(Alert).where(Alert.source == "environment", Alert.at > now() - timedelta(hours=1))
+            ).all()
+            if all(alert.text != text for alert in recent):
+                session.add(Alert(at=now(), source="environment", text=text))
+                session.commit()
 
     def _reconnect_later(self, why: str) -> None:
         self._drop_connection()

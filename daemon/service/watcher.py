@@ -28,6 +28,7 @@ from sqlmodel import Session, col, select
 
 from ..domain import Code, Outcome
 from ..explain import OUTCOME_WORDS
+from ..intake.faults import EnvironmentFault
 from ..mail.imap import Envelope, Mailbox, UidValidityError
 from ..pipeline import Judgement
 from ..storage.db import set_meta
@@ -120,6 +121,8 @@ class Watcher:
             self.heartbeat()
             try:
                 self._handle(folder, uidvalidity, junk, envelope, items.get(envelope.uid), recorder, planner, report)
+            except EnvironmentFault:
+                raise  # our trouble, not the message's: nothing is recorded, the cycle stops and is tried again
             except Exception as error:
                 if self.mailbox.lost(error):
                     raise

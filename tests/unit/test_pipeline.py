@@ -588,3 +588,10 @@ ISSUE_OUTCOMES = {
 )
 def test_each_code_of_the_call_alone_leads_to_its_outcome(code: Code, outcome: Outcome) -> None:
     assert outcome_of([Problem(code)]) is outcome
+
+
+def test_a_message_that_takes_longer_than_its_budget_goes_to_a_person(workdir: Path) -> None:
+    rules = CallRules(judging_seconds=0.0)
+    verdict = verdict_of(valid_submission(), workdir, rules=rules)
+    assert verdict.codes == {Code.JUDGING_TIMEOUT}
+    assert verdict.outcome is Outcome.REVIEW
