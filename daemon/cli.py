@@ -55,10 +55,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", choices=logs.LEVELS, help="log this level and above (default: info for run, else warning)"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # What every command shares, declared once: the configuration file and machine-readable output.
+    configured = argparse.ArgumentParser(add_help=False)
+    configured.add_argument("--config", type=Path, required=True, metavar="F", help="the configuration file")
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("--json", action="store_true", help="JSON for scripts instead of text for people")
+    listing = argparse.ArgumentParser(add_help=False)
+    listing.add_argument("--json", action="store_true", help="JSON Lines: one object per line")
 
-    check = commands.add_parser("check", help="judge saved messages (.eml) and print the verdicts; stores nothing")
+    check = commands.add_parser(
+        "check", parents=[listing], help="judge saved messages (.eml) and print the verdicts; stores nothing"
+    )
     check.add_argument("messages", nargs="+", metavar="MSG.eml")
-    check.add_argument("--json", action="store_true", help="one JSON object per message, one per line")
     check.add_argument("--roster", type=Path, metavar="FILE.xlsx", help="the summary table (汇总表) to match against")
     check.add_argument("--deadline", type=_deadline, metavar="ISO", help="e.g. 2022-07-05T23:59:59+08:00")
     check.add_argument("--max-archive-mb", type=_megabytes, metavar="N", help="archive size limit in MiB (default 200)")
@@ -67,78 +75,85 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--archive-name-match", choices=[m.value for m in NameMatch], help="exact or prefix (default)")
     check.set_defaults(run=run_check)
 
-    process = commands.add_parser("process", help="judge saved messages and record them in the database")
+    process = commands.add_parser(
+        "process", parents=[configured, listing], help="judge saved messages and record them in the database"
+    )
     process.add_argument("paths", nargs="+", type=Path, metavar="FILE.eml|DIR")
-    process.add_argument("--config", type=Path, required=True, metavar="F")
-    process.add_argument("--json", action="store_true")
     process.set_defaults(run=run_process)
 
     roster = commands.add_parser("roster", help="the summary table of invited enterprises")
+
     roster_commands = roster.add_subparsers(dest="roster_command", required=True, metavar="ACTION")
-    roster_import = roster_commands.add_parser("import", help="load a summary table (.xlsx or .xls) into the database")
+    roster_import = roster_commands.add_parser(
+        "import", parents=[configured, output], help="load a summary table (.xlsx or .xls) into the database"
+    )
     roster_import.add_argument("file", type=Path, metavar="FILE.xlsx")
-    roster_import.add_argument("--config", type=Path, required=True, metavar="F")
     roster_import.add_argument(
         "--call", metavar="CODE", help="the call it lists enterprises for (default: the one enterprises write to)"
     )
-    roster_import.add_argument("--json", action="store_true")
     roster_import.set_defaults(run=run_roster_import)
 
     database = commands.add_parser("db", help="the database itself")
+
     database_commands = database.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    upgrade = database_commands.add_parser("upgrade", help="bring the database schema to this version's")
-    upgrade.add_argument("--config", type=Path, required=True, metavar="F")
-    upgrade.add_argument("--json", action="store_true")
+    upgrade = database_commands.add_parser(
+        "upgrade", parents=[configured, output], help="bring the database schema to this version's"
+    )
     upgrade.set_defaults(run=run_db_upgrade)
 
-    run = commands.add_parser("run", help="watch the mailbox: judge, file and answer every message")
-    run.add_argument("--config", type=Path, required=True, metavar="F")
+    run = commands.add_parser(
+        "run", parents=[configured], help="watch the mailbox: judge, file and answer every message"
+    )
     run.add_argument("--once", action="store_true", help="process what is waiting, send what is queued, then exit")
     run.add_argument("--dry-run", action="store_true", help="judge and record, but send and move nothing")
     run.add_argument("--log-level", choices=logs.LEVELS, default=argparse.SUPPRESS, help="default: info")
     run.set_defaults(run=run_daemon, default_log_level="info")
 
-    digest = commands.add_parser("digest", help="the daily digest for staff: send it now, or write it to a folder")
-    digest.add_argument("--config", type=Path, required=True, metavar="F")
+    digest = commands.add_parser(
+        "digest", parents=[configured, output], help="the daily digest for staff: send it now, or write it to a folder"
+    )
     digest.add_argument("--output", type=Path, metavar="DIR", help="write the .eml and workbook here; send nothing")
     digest.add_argument("--now", type=_deadline, metavar="ISO", help="write it as of this time (with --output)")
-    digest.add_argument("--json", action="store_true")
     digest.set_defaults(run=run_digest)
 
-    remind = commands.add_parser("remind", help="deadline reminders to enterprises that have not been accepted")
-    remind.add_argument("--config", type=Path, required=True, metavar="F")
+    remind = commands.add_parser(
+        "remind", parents=[configured, listing], help="deadline reminders to enterprises that have not been accepted"
+    )
     remind.add_argument("--dry-run", action="store_true", help="list who would be reminded and why; send nothing")
     remind.add_argument("--now", type=_deadline, metavar="ISO", help="pretend it is this time (with offset)")
-    remind.add_argument("--json", action="store_true")
     remind.set_defaults(run=run_remind)
 
-    status = commands.add_parser("status", help="a table of the roster's enterprises and where each stands")
-    status.add_argument("--config", type=Path, required=True, metavar="F")
+    status = commands.add_parser(
+        "status", parents=[configured, listing], help="a table of the roster's enterprises and where each stands"
+    )
     status.add_argument("--city", metavar="X", help="only this city's enterprises, and its bureau's bundles")
     status.add_argument("--call", metavar="CODE", help="only this call")
     status.add_argument("--bundles", action="store_true", help="also every city's bundle")
-    status.add_argument("--json", action="store_true")
     status.set_defaults(run=run_status)
 
-    show = commands.add_parser("show", help="every message and version of one enterprise, its problems and replies")
+    show = commands.add_parser(
+        "show",
+        parents=[configured, listing],
+        help="every message and version of one enterprise, its problems and replies",
+    )
     show.add_argument("name", metavar="NAME|SB-NUMBER", help="an enterprise's name (or a unique part), or a message")
-    show.add_argument("--config", type=Path, required=True, metavar="F")
-    show.add_argument("--json", action="store_true")
     show.set_defaults(run=run_show)
 
-    export = commands.add_parser("export", help="the reviewers' folder tree: documents, 汇总表.xlsx and a manifest")
+    export = commands.add_parser(
+        "export", parents=[configured, output], help="the reviewers' folder tree: documents, 汇总表.xlsx and a manifest"
+    )
     export.add_argument("folder", type=Path, metavar="DIR")
-    export.add_argument("--config", type=Path, required=True, metavar="F")
-    export.add_argument("--json", action="store_true")
     export.set_defaults(run=run_export)
 
-    resend = commands.add_parser("resend", help="send a message's receipt or rejection again")
+    resend = commands.add_parser(
+        "resend", parents=[configured, output], help="send a message's receipt or rejection again"
+    )
     resend.add_argument("reference", metavar="RECEIPT", help="the number in the reply, e.g. SB-000012")
-    resend.add_argument("--config", type=Path, required=True, metavar="F")
-    resend.add_argument("--json", action="store_true")
     resend.set_defaults(run=run_resend)
 
-    decide = commands.add_parser("decide", help="a person's verdict on a message; the enterprise is told")
+    decide = commands.add_parser(
+        "decide", parents=[configured, output], help="a person's verdict on a message; the enterprise is told"
+    )
     decide.add_argument("reference", metavar="MESSAGE", help="the number in the reply, e.g. SB-000012")
     verdict = decide.add_mutually_exclusive_group(required=True)
     verdict.add_argument("--accept", action="store_true")
@@ -151,44 +166,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     decide.add_argument("--call", metavar="CODE", help="the call to accept a direct sender into")
     decide.add_argument("--city", metavar="X", help="the city whose bureau the sender speaks for")
-    decide.add_argument("--config", type=Path, required=True, metavar="F")
-    decide.add_argument("--json", action="store_true")
     decide.set_defaults(run=run_decide)
 
-    recheck = commands.add_parser("recheck", help="judge stored messages again under today's roster and rules")
+    recheck = commands.add_parser(
+        "recheck", parents=[configured, listing], help="judge stored messages again under today's roster and rules"
+    )
     recheck.add_argument("--since", type=_deadline, metavar="ISO", help="only messages received since then")
     recheck_mode = recheck.add_mutually_exclusive_group()
     recheck_mode.add_argument("--notify", action="store_true", help="tell the senders whose verdict changed")
     recheck_mode.add_argument("--dry-run", action="store_true", help="show what would change; record nothing")
-    recheck.add_argument("--config", type=Path, required=True, metavar="F")
-    recheck.add_argument("--json", action="store_true")
     recheck.set_defaults(run=run_recheck)
 
-    attach = commands.add_parser("attach", help="judge a message with the archive staff downloaded from its link")
+    attach = commands.add_parser(
+        "attach", parents=[configured, listing], help="judge a message with the archive staff downloaded from its link"
+    )
     attach.add_argument("reference", nargs="?", metavar="MESSAGE", help="the number in the reply, e.g. SB-000012")
     attach.add_argument("archives", nargs="*", type=Path, metavar="FILE.rar")
     attach.add_argument(
         "--dir", type=Path, metavar="DIR", help="match every archive in DIR to the link messages by name"
     )
     attach.add_argument("--no-notify", action="store_true", help="do not tell the sender the new verdict")
-    attach.add_argument("--config", type=Path, required=True, metavar="F")
-    attach.add_argument("--json", action="store_true")
     attach.set_defaults(run=run_attach)
 
     demo = commands.add_parser("demo", help="run shenbao on sample submissions with loopback mail servers")
+
     demo.add_argument("--dir", type=Path, default=Path("shenbao-demo"), help="where to put its files (replaced)")
     demo.set_defaults(run=run_demo_command)
 
-    requeue = commands.add_parser("requeue", help="take a quarantined message back: it is handled again")
+    requeue = commands.add_parser(
+        "requeue", parents=[configured, output], help="take a quarantined message back: it is handled again"
+    )
     requeue.add_argument("message", metavar="MESSAGE", help="FOLDER:UID (e.g. INBOX:17), or the number SB-000012")
-    requeue.add_argument("--config", type=Path, required=True, metavar="F")
-    requeue.add_argument("--json", action="store_true")
     requeue.set_defaults(run=run_requeue)
 
-    doctor = commands.add_parser("doctor", help="check the configuration, the RAR tool and the database")
-    doctor.add_argument("--config", type=Path, required=True, metavar="F")
+    doctor = commands.add_parser(
+        "doctor", parents=[configured, output], help="check the configuration, the RAR tool and the database"
+    )
     doctor.add_argument("--offline", action="store_true", help="local checks only (for systemd's ExecStartPre)")
-    doctor.add_argument("--json", action="store_true")
     doctor.set_defaults(run=run_doctor)
     return parser
 

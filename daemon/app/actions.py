@@ -8,7 +8,7 @@ a typed result; the reply it queued is sent by the caller's outbox.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -330,6 +330,7 @@ def recheck(
     *,
     since: datetime | None = None,
     dry_run: bool = False,
+    progress: Callable[[int, int], object] = lambda done, total: None,
 ) -> tuple[int, list[Change]]:
     """Judge stored messages again under today's rosters and rules; with a planner, the senders whose verdict
     changed are told (unless a person already decided their message)."""
@@ -346,8 +347,9 @@ def recheck(
             planner.queue(session, row, moment, guard=False)
 
     changes = []
-    for record_id in ids:
+    for done, record_id in enumerate(ids, start=1):
         revision = recorder.revise(record_id, "recheck", on_record=notify if planner else None, dry_run=dry_run)
+        progress(done, len(ids))
         if revision.changed:
             with Session(recorder.engine) as session:
                 name = session.exec(

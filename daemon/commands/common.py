@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
+from tqdm import tqdm
 
 from ..campaign import CallRules
 from ..config import ConfigError, Settings, load
@@ -84,6 +87,12 @@ def smtp_sender_for(settings: Settings) -> Sender:
         return Sender(settings.smtp, secret(settings.smtp.password_env))
     except MissingSecret as error:
         raise UsageError(str(error)) from error
+
+
+def progress(args: argparse.Namespace, total: int, what: str) -> tqdm[Any]:
+    """A progress bar on stderr for people at a terminal; silent when piped or under --json."""
+    quiet = getattr(args, "json", False) or not sys.stderr.isatty()
+    return tqdm(total=total, desc=what, unit="封", disable=quiet, leave=False, file=sys.stderr)
 
 
 def say(args: argparse.Namespace, data: dict[str, object], text: str) -> None:

@@ -26,6 +26,7 @@ from .common import (
     EXIT_OK,
     EnvironmentProblem,
     UsageError,
+    progress,
     require_rar_tool,
     roster_from_file,
     runtime_from,
@@ -110,8 +111,10 @@ def run_process(args: argparse.Namespace) -> int:
     require_rar_tool(rules)
     runtime = runtime_from(settings)
     recorder = runtime.recorder()
+    bar = progress(args, len(files), "核验")
     for path in files:
         result = recorder.record(path.read_bytes(), source=str(path.resolve()))
+        bar.update()
         if args.json:
             with Session(runtime.engine) as session:
                 (view,) = message_views(session, ids=[result.record_id])
@@ -127,6 +130,7 @@ def run_process(args: argparse.Namespace) -> int:
                 ),
                 flush=True,
             )
+    bar.close()
     return EXIT_OK
 
 

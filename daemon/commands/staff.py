@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from ..text import for_terminal
 from .common import (
     EXIT_OK,
     UsageError,
+    progress,
     require_rar_tool,
     runtime_from,
     say,
@@ -273,18 +273,16 @@ def run_export(args: argparse.Namespace) -> int:
     folder: Path = args.folder
     if folder.exists() and any(folder.iterdir()):
         raise UsageError(f"{folder} 不是空文件夹：请导出到新的文件夹")
-    interactive = sys.stderr.isatty() and not args.json
+    bar = progress(args, 0, "导出")
 
-    def progress(done: int, total: int, name: str) -> None:
-        if interactive:
-            bar = "█" * (20 * done // max(total, 1))
-            shown = for_terminal(name[:20])
-            print(f"\r导出 [{bar:<20}] {done}/{total} {shown}", end="", file=sys.stderr, flush=True)
+    def step(done: int, total: int, name: str) -> None:
+        bar.total = total
+        bar.set_postfix_str(for_terminal(name[:20]), refresh=False)
+        bar.update(done - bar.n)
 
     with Session(runtime.engine) as session:
-        result = export.export(session, runtime.blobs, runtime.rules, folder, progress)
-    if interactive:
-        print(file=sys.stderr)
+        result = export.export(session, runtime.blobs, runtime.rules, folder, step)
+    bar.close()
     say(
         args,
         {
@@ -380,9 +378,19 @@ def run_recheck(args: argparse.Namespace) -> int:
     runtime = staff_runtime(args)
     require_rar_tool(runtime.rules)
     sender = smtp_sender_for(runtime.settings) if args.notify else None
-    checked, changes = actions.recheck(
-        runtime.recorder(), runtime.planner() if args.notify else None, since=args.since, dry_run=args.dry_run
-    )
+    with progress(args, 0, "重新核验") as bar:
+
+        def step(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        checked, changes = actions.recheck(
+            runtime.recorder(),
+            runtime.planner() if args.notify else None,
+            since=args.since,
+            dry_run=args.dry_run,
+            progress=step,
+        )
     if sender is not None:
         send_due(runtime.engine, sender)
     if args.json:
