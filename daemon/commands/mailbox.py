@@ -58,8 +58,8 @@ def run_daemon(args: argparse.Namespace) -> int:
         print(line, flush=True)
     sent = result.sent
     print(
-        f"{result.report.handled} messages handled; replies: {sent.sent} sent, {sent.deferred} deferred, "
-        f"{sent.failed} failed, {sent.uncertain} uncertain",
+        f"处理 {result.report.handled} 封邮件；回复：发出 {sent.sent} 封，稍后重试 {sent.deferred} 封，"
+        f"失败 {sent.failed} 封，不确定是否送达 {sent.uncertain} 封",
         flush=True,
     )
     return EXIT_OK
@@ -76,6 +76,20 @@ def run_demo_command(args: argparse.Namespace) -> int:
 
     require_rar_tool(CallRules())
     return run_demo(args.dir.resolve())
+
+
+CHECK_WORDS = {
+    "config": "配置文件",
+    "rar tool": "RAR 解压工具",
+    "database": "数据库",
+    "schema": "数据库结构",
+    "set aside": "搁置的邮件",
+    "files": "文件目录",
+    "roster": "名单",
+    "imap": "收信（IMAP）",
+    "smtp": "发信（SMTP）",
+}
+"""The checks' names as staff read them (the codes stay in --json)."""
 
 
 def run_db_upgrade(args: argparse.Namespace) -> int:
@@ -135,8 +149,8 @@ def run_doctor(args: argparse.Namespace) -> int:
         warned = warning and problem is not None
         checks.append({"check": name, "ok": problem is None or warned, "warning": warned, "detail": problem or fine})
         if not args.json:
-            mark = "ok  " if problem is None else "WARN" if warned else "FAIL"
-            print(f"{mark}  {name}: {problem or fine}", flush=True)
+            mark = "正常" if problem is None else "注意" if warned else "失败"
+            print(f"{mark}  {CHECK_WORDS.get(name, name)}：{problem or fine}", flush=True)
 
     try:
         _doctor_checks(args, report)
@@ -155,14 +169,14 @@ def _doctor_checks(args: argparse.Namespace, report: _Report) -> None:
         return
     report("config", None, str(args.config))
     problem = self_test(settings.call_rules().limits)
-    report("rar tool", problem and f"{problem}. {UNRAR_HELP}", "unrar reads the bundled RAR5 archive exactly")
+    report("rar tool", problem and f"{problem}。{UNRAR_HELP}", "unrar 能正确解压内置的 RAR5 样本")
     try:
         engine = open_database(settings.database_url, upgrade=False)
         with Session(engine) as session:
             count = len(list(listed(session)))
             aside = quarantine.set_aside(session)
-        report("database", None, f"{settings.storage.database} ({count} enterprises in the roster)")
-        report("schema", None, f"current ({schema.version_of(engine).current})")
+        report("database", None, f"{settings.storage.database}（名单中 {count} 家企业）")
+        report("schema", None, f"已是最新（{schema.version_of(engine).current}）")
         report(
             "set aside",
             f"{len(aside)} 封邮件被搁置：" + "；".join(entry.line() for entry in aside) if aside else None,
@@ -181,7 +195,7 @@ def _doctor_checks(args: argparse.Namespace, report: _Report) -> None:
             report(
                 "roster",
                 None,
-                f"{len(read_roster(settings.roster_path))} enterprises in {settings.roster_path}",
+                f"{settings.roster_path} 中有 {len(read_roster(settings.roster_path))} 家企业",
             )
         except (RosterError, OSError) as error:
             report("roster", str(error), "")
@@ -218,9 +232,9 @@ def _doctor_imap(imap: ImapSettings) -> tuple[str | None, str]:
         counts = []
         for folder in imap.folders:
             mailbox.select(folder)
-            counts.append(f"{folder} ({len(mailbox.uids())} messages)")
-        idle = "IDLE" if mailbox.has("IDLE") else f"no IDLE: polling every {imap.poll_seconds:g} s"
-        return None, f"logged in to {imap.host}:{imap.port} as {imap.username}; {idle}; " + ", ".join(counts)
+            counts.append(f"{folder}（{len(mailbox.uids())} 封）")
+        idle = "支持 IDLE" if mailbox.has("IDLE") else f"不支持 IDLE：每 {imap.poll_seconds:g} 秒查看一次"
+        return None, f"已以 {imap.username} 登录 {imap.host}:{imap.port}；{idle}；" + "，".join(counts)
     except (*MailboxError, UidValidityError) as error:
         return f"{imap.host}: {type(error).__name__}: {error}", ""
     finally:
@@ -234,4 +248,4 @@ def _doctor_smtp(smtp: SmtpSettings) -> tuple[str | None, str]:
         return str(error), ""
     if problem:
         return f"{smtp.host}:{smtp.port}: {problem}", ""
-    return None, f"logged in to {smtp.host}:{smtp.port}"
+    return None, f"已登录 {smtp.host}:{smtp.port}"

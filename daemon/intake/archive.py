@@ -147,7 +147,7 @@ def self_test(limits: ArchiveLimits | None = None) -> str | None:
 
 
 UNRAR_HELP = (
-    "shenbao needs RARLAB's `unrar` (Debian non-free / Ubuntu multiverse package `unrar`). "
-    "As root: add the non-free component to /etc/apt/sources.list.d/ and run `apt-get install unrar`, "
-    "or run the README's install command, which does both. Debian's `unar` cannot read RAR5 archives."
+    "shenbao 需要 RARLAB 的 unrar（Debian non-free / Ubuntu multiverse 中的 unrar 软件包）。"
+    "请以 root 身份启用 non-free 软件源后运行 apt-get install unrar，或运行 README 中的安装命令（两步都会做）。"
+    "Debian 的 unar 无法读取 RAR5 压缩包。"
 )

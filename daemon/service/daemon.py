@@ -215,9 +215,7 @@ class Daemon:
         self.wake.clear()  # before the sync: a signal or a sent reply during it must still cut the wait short
         try:
             watcher = self._watcher()
-            report = watcher.sync()
-            for line in report.lines:
-                log.info(line)
+            watcher.sync()
             if not self.dry_run:
                 watcher.save_sent_copies()
             self.backoff = _BACKOFF_START

@@ -27,7 +27,7 @@ from pathlib import Path
 from sqlmodel import Session, col, select
 
 from ..domain import Code, Outcome
-from ..explain import OUTCOME_WORDS
+from ..explain import OUTCOME_WORDS, REPLY_WORDS, STATE_WORDS, TITLES, reference
 from ..intake.faults import EnvironmentFault
 from ..mail.imap import Envelope, Mailbox, UidValidityError
 from ..pipeline import Judgement
@@ -97,7 +97,7 @@ class Watcher:
         try:
             uidvalidity = self.mailbox.select(folder)
         except UidValidityError as error:
-            self._alert(f"ingestion of {folder} stopped: {error}")
+            self._alert(f"文件夹“{folder}”暂停收信：邮箱服务器没有给出可用的 UIDVALIDITY（{error}），请联系邮箱服务商")
             log.error("ingestion of %s stopped: %s", folder, error)
             return
         self._note_uidvalidity(folder, uidvalidity)
@@ -243,27 +243,41 @@ class Watcher:
         for reply in session.exec(select(OutboxItem).where(col(OutboxItem.header_message_id).in_(found))):
             advance(reply, OutboxState.BOUNCED, OUTBOX_STEPS)
             session.add(reply)
-            session.add(Alert(at=now(), source="bounce", text=f"{reply.kind} to {reply.recipient} bounced"))
+            text = f"发往 {reply.recipient} 的{REPLY_WORDS.get(reply.kind, reply.kind)}被退信（对方邮箱未收到）"
+            session.add(Alert(at=now(), source="bounce", text=text))
             log.warning("%s %s to %s bounced", reply.kind, reply.header_message_id, reply.recipient)
 
     def _describe(self, folder: str, envelope: Envelope, recorded: Recorded, target: str | None) -> str:
-        codes = ""
+        """What happened to one message: a line in the log (English), and one for staff (returned, Chinese)."""
         with Session(self.runtime.engine) as session:
-            row = session.get(MessageRecord, recorded.record_id)
             replies = session.exec(select(OutboxItem).where(OutboxItem.message_id == recorded.record_id)).all()
-            if row is not None:
-                problems = session.exec(
-                    select(ProblemRecord.code)
-                    .where(ProblemRecord.message_id == row.id)
-                    .order_by(col(ProblemRecord.position))
-                ).all()
-                codes = ", ".join(problems)
-        action = f"move to {target}" if target else "leave in place"
-        reply = "; ".join(f"{r.kind} to {r.recipient} ({r.state})" for r in replies) or "no reply"
-        verb = "would " if self.dry_run else ""
+            codes = session.exec(
+                select(ProblemRecord.code)
+                .where(ProblemRecord.message_id == recorded.record_id)
+                .order_by(col(ProblemRecord.position))
+            ).all()
+        log.info(
+            "%s UID %s: %s %s (%s) -> %s; replies: %s%s",
+            folder,
+            envelope.uid,
+            reference(recorded.record_id),
+            recorded.outcome.value,
+            " ".join(codes) or "no problem",
+            target or "left in place",
+            ", ".join(f"{r.kind} to {r.recipient} ({r.state.value})" for r in replies) or "none",
+            " (dry run)" if self.dry_run else "",
+        )
+        problems = "；".join(dict.fromkeys(TITLES[Code(code)] for code in codes))
+        action = f"移至“{target}”" if target else "留在原处"
+        answer = "；".join(
+            f"{REPLY_WORDS.get(r.kind, r.kind)} → {r.recipient}（{STATE_WORDS.get(r.state.value, r.state.value)}）"
+            for r in replies
+        )
+        rehearsal = "（演练：不移动、不发送）" if self.dry_run else ""
         return (
-            f"{folder} UID {envelope.uid}: {OUTCOME_WORDS[recorded.outcome]} ({recorded.outcome}"
-            f"{': ' + codes if codes else ''}) {recorded.enterprise or ''} — {verb}{action}; {verb}send {reply}"
+            f"{folder} UID {envelope.uid}：{OUTCOME_WORDS[recorded.outcome]} {recorded.enterprise or ''}"
+            f"（{reference(recorded.record_id)}）{'：' + problems if problems else ''}；{action}；"
+            f"{answer or '不回复'}{rehearsal}"
         )
 
     # -- small database helpers ------------------------------------------------------------------------------
@@ -274,8 +288,8 @@ class Watcher:
             if state is None:
                 session.add(FolderState(folder=folder, uidvalidity=uidvalidity))
             elif state.uidvalidity != uidvalidity:
-                text = f"UIDVALIDITY of {folder} changed ({state.uidvalidity} -> {uidvalidity}): re-syncing"
-                log.warning(text)
+                log.warning("UIDVALIDITY of %s changed (%s -> %s): re-syncing", folder, state.uidvalidity, uidvalidity)
+                text = f"邮箱服务器重建了文件夹“{folder}”的编号（UIDVALIDITY），系统已重新核对其中的邮件，不会重复回复"
                 session.add(Alert(at=now(), source="imap", text=text))
                 state.uidvalidity = uidvalidity
                 session.add(state)
