@@ -169,6 +169,18 @@ class DigestSettings(_Section):
     """Time of day in Asia/Shanghai."""
 
 
+class AlertsSettings(_Section):
+    """Who hears when the mailbox breaks, and how soon."""
+
+    recipients: tuple[str, ...] = ()
+    webhook: str = ""
+    """A group robot's URL (企业微信, 钉钉) or any endpoint taking a JSON POST; it does not need the mailbox."""
+    after_minutes: Annotated[float, Field(gt=0)] = 15.0
+    """How long IMAP or SMTP may fail, or no sync succeed, before staff are told."""
+    min_free_mb: Annotated[float, Field(ge=0)] = 1024.0
+    """Free space in the files folder below which staff are told at once."""
+
+
 class RemindersSettings(_Section):
     days: tuple[Annotated[int, Field(ge=0)], ...] = (7, 3, 1)
     """Days before the deadline on which each enterprise still missing is reminded."""
@@ -187,6 +199,7 @@ class Settings(_Section):
     bureaus: dict[str, tuple[str, ...]] = {}
     """City -> the addresses (with @) or domains that speak for its bureau."""
     office: OfficeSettings = OfficeSettings()
+    alerts: AlertsSettings = AlertsSettings()
     archive: ArchiveSettings = ArchiveSettings()
     replies: RepliesSettings = RepliesSettings()
     digest: DigestSettings = DigestSettings()

@@ -6,7 +6,7 @@ The one place for the Chinese wording of every code: replies, the digest and the
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from .campaign import MIB, CallRules, Role
@@ -161,6 +161,14 @@ def volumes_text(problems: Iterable[Problem]) -> dict[str, str] | None:
             present, _, missing = (problem.detail or "").partition("|")
             return {"present": present, "missing": missing}
     return None
+
+
+def today(moment: datetime | None = None) -> date:
+    return (moment or datetime.now(SHANGHAI)).astimezone(SHANGHAI).date()
+
+
+def days_left(deadline: datetime | None, day: date) -> int | None:
+    return None if deadline is None else (deadline.astimezone(SHANGHAI).date() - day).days
 
 
 def shanghai_time(moment: datetime) -> str:

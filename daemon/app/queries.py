@@ -485,12 +485,14 @@ def health(session: Session, *, alerts_since: datetime | None = None) -> Health:
     last_fetch = get_meta(session, "imap_last_ok")
     last_digest = session.exec(select(func.max(DigestRecord.created_at))).one()
     counts = dict(session.exec(select(OutboxItem.state, func.count()).group_by(OutboxItem.state)).all())
-    query = select(Alert).order_by(col(Alert.at))
-    if alerts_since is not None:
-        query = query.where(Alert.at > alerts_since)
+    open_now = col(Alert.key).is_not(None) & col(Alert.cleared_at).is_(None)
+    events = (
+        col(Alert.key).is_(None) & (Alert.at > alerts_since) if alerts_since is not None else col(Alert.key).is_(None)
+    )
+    query = select(Alert).where(open_now | events).order_by(col(Alert.at))
     return Health(
         last_fetch=datetime.fromisoformat(last_fetch) if last_fetch else None,
         last_digest=last_digest,
         outbox={str(state): int(count) for state, count in counts.items()},
-        alerts=tuple(AlertView(a.id or 0, a.at, a.source, a.text) for a in session.exec(query)),
+        alerts=tuple(AlertView(a.id or 0, a.at, a.source, a.text, a.key is not None) for a in session.exec(query)),
     )

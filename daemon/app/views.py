@@ -187,6 +187,8 @@ class AlertView:
     at: datetime
     source: str
     text: str
+    ongoing: bool
+    """A condition still open (IMAP failing, the disk full), rather than a one-off event."""
 
 
 @dataclass(frozen=True)

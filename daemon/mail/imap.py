@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 import imapclient
-from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 from imapclient.imapclient import JUNK, SENT
 
 from ..config import ImapSettings, Security
@@ -39,6 +39,15 @@ _JUNK_NAMES = frozenset({"垃圾邮件", "垃圾箱", "junk", "spam", "junk e-ma
 
 MailboxError = (IMAPClientError, OSError, EOFError)
 """Errors after which the connection is dropped and made again."""
+
+
+def imap_trouble(error: BaseException) -> str:
+    """What went wrong with the mailbox, in words for staff."""
+    if isinstance(error, LoginError):
+        return "邮箱登录被拒绝（授权码或密码可能已更改或过期，请更新后重启）"
+    if isinstance(error, OSError | EOFError):
+        return f"连不上收信服务器（{error}）"
+    return f"收信服务器出错（{error}）"
 
 
 class UidValidityError(Exception):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import threading
 import time
@@ -26,15 +27,19 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
+from ..campaign import MIB
 from ..config import Settings
-from ..explain import SHANGHAI
+from ..explain import SHANGHAI, human_size, today
+from ..intake.archive import self_test
 from ..intake.faults import EnvironmentFault
-from ..mail.imap import Mailbox, MailboxError
-from ..storage.models import Alert, now
+from ..mail.imap import Mailbox, MailboxError, imap_trouble
+from ..storage.db import get_meta
+from ..storage.models import Alert, DigestRecord, now
+from .alerts import AlertBook
 from .jobs import digest_if_due, expire_volumes, reminders_if_due
 from .lock import RunLock
 from .notify import Notifier
-from .outbox import Sender, Sent, recover_interrupted, release_held, send_due
+from .outbox import Sender, Sent, oldest_deferred, recover_interrupted, release_held, send_due
 from .runtime import Runtime
 from .watcher import SyncReport, Watcher
 
@@ -93,6 +98,7 @@ class Daemon:
         self.mailbox: Mailbox | None = None
         self.backoff = _BACKOFF_START
         self.scheduler: BackgroundScheduler | None = None
+        self.alerts: AlertBook | None = None
 
     def start(self) -> Runtime:
         self.lock.acquire()
@@ -103,6 +109,7 @@ class Daemon:
         if not self.dry_run:
             release_held(runtime.engine)
         self.runtime = runtime
+        self.alerts = AlertBook(runtime.engine, self.settings.alerts, runtime.renderer())
         return runtime
 
     def close(self) -> None:
@@ -193,6 +200,7 @@ class Daemon:
             scheduler.add_job(job, "cron", hour=at.hour, minute=at.minute, id=name, **grace)
             scheduler.add_job(job, id=f"{name}-catch-up")
         scheduler.add_job(self.volumes_job, "interval", minutes=15, id="volumes", next_run_time=now(), **grace)
+        scheduler.add_job(self.health_job, "interval", minutes=5, id="health", **grace)
         return scheduler
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
@@ -216,6 +224,8 @@ class Daemon:
         try:
             watcher = self._watcher()
             watcher.sync()
+            self._alerts().recovered("imap")
+            self._check_room()
             if not self.dry_run:
                 watcher.save_sent_copies()
             self.backoff = _BACKOFF_START
@@ -229,6 +239,7 @@ class Daemon:
                 self.mailbox.wait(seconds, self.wake, self.notifier.watchdog)
         except MailboxError as error:
             log.warning("mailbox error: %s: %s; reconnecting in %.0f s", type(error).__name__, error, self.backoff)
+            self._alerts().failing("imap", "imap", f"收信失败：{imap_trouble(error)}；邮件暂未处理，恢复后自动继续")
             self._reconnect_later(type(error).__name__)
         except EnvironmentFault as error:
             log.error("cannot judge mail here now: %s; trying again in %.0f s", error, self.backoff)
@@ -286,6 +297,67 @@ class Daemon:
             return
         if tally.sent:
             self.wake.set()  # let the watcher save the Sent copies now
+        self._check_sending(tally)
+
+    def _check_sending(self, tally: Sent) -> None:
+        """SMTP refusing a reply (5xx) is told at once; replies failing to go out for long enough, then."""
+        assert self.runtime is not None
+        alerts = self._alerts()
+        if tally.failed:
+            text = "发信服务器拒收了回复（5xx），请查看日报中的未送达回复"
+            alerts.failing("smtp-refused", "smtp", text, at_once=True)
+        elif tally.sent:
+            alerts.recovered("smtp-refused")
+        stuck = oldest_deferred(self.runtime.engine)
+        if stuck is not None and not tally.sent:
+            alerts.failing("smtp", "smtp", "发信失败：连不上发信服务器或服务器暂时拒收，回复在排队重试", since=stuck)
+        else:
+            alerts.recovered("smtp")
+
+    def _alerts(self) -> AlertBook:
+        assert self.alerts is not None
+        return self.alerts
+
+    def _check_room(self) -> None:
+        """Staff hear at once when the files folder is nearly full: soon no message could be stored."""
+        folder = self.settings.files_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(folder).free
+        if free < self.settings.alerts.min_free_mb * MIB:
+            text = f"文件目录 {folder} 的可用空间只剩 {human_size(free)}，请尽快清理或扩容"
+            self._alerts().failing("disk", "storage", text, at_once=True)
+        else:
+            self._alerts().recovered("disk")
+
+    def health_job(self) -> None:
+        """What no single cycle sees: no sync for a long time, a digest not sent, the RAR tool broken."""
+        assert self.runtime is not None
+        try:
+            self._health(now())
+        except Exception:  # the daemon never exits on one bad job
+            log.exception("unexpected error in the health check")
+
+    def _health(self, moment: datetime) -> None:
+        assert self.runtime is not None
+        alerts = self._alerts()
+        with Session(self.runtime.engine) as session:
+            last = get_meta(session, "imap_last_ok")
+            sent_today = session.get(DigestRecord, today(moment).isoformat()) is not None
+        if last is not None and moment - datetime.fromisoformat(last) > alerts.after:
+            alerts.failing("sync", "imap", f"已超过 {alerts.settings.after_minutes:g} 分钟没有成功收信", at_once=True)
+        else:
+            alerts.recovered("sync")
+        digest = self.settings.digest
+        due = datetime.combine(today(moment), digest.time, tzinfo=SHANGHAI) + alerts.after
+        if digest.recipients and not sent_today and moment > due:
+            alerts.failing("digest", "digest", "今天的申报日报没有按时生成", at_once=True)
+        else:
+            alerts.recovered("digest")
+        problem = self_test(self.runtime.rules.limits)
+        if problem:
+            alerts.failing("rar", "intake", f"RAR 解压工具自检失败：{problem}；压缩包暂不核验", at_once=True)
+        else:
+            alerts.recovered("rar")
 
     def digest_job(self) -> None:
         self._timed_job("digest", digest_if_due)

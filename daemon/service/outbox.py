@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from ..config import SmtpSettings
 from ..mail.smtp import Delivery, SendResult, SmtpConnection
@@ -109,6 +109,17 @@ def recover_interrupted(engine: Engine) -> int:
             _uncertain(session, item, "发送途中程序中断", now())
         session.commit()
     return len(items)
+
+
+def oldest_deferred(engine: Engine) -> datetime | None:
+    """When the oldest reply still waiting after a failed attempt was queued: how long sending has failed."""
+    with Session(engine) as session:
+        found: datetime | None = session.exec(
+            select(func.min(OutboxItem.created_at)).where(
+                OutboxItem.state == OutboxState.QUEUED, OutboxItem.attempts > 0
+            )
+        ).one()
+    return found
 
 
 def release_held(engine: Engine) -> int:

@@ -21,10 +21,10 @@ from ..app.queries import bundle_views, enterprise_rows, health, message_views, 
 from ..app.views import BundleView, EnterpriseRow, MessageView, Standing
 from ..campaign import Call, CallRules
 from ..domain import Code, Outcome
-from ..explain import OUTCOME_WORDS, REPLY_WORDS, SHANGHAI, STATE_WORDS, TITLES, shanghai_time, titles
+from ..explain import OUTCOME_WORDS, REPLY_WORDS, STATE_WORDS, TITLES, days_left, shanghai_time, titles, today
 from ..render import Renderer
 from ..service.outbox import enqueue
-from ..storage.models import DigestRecord, OutboxItem, now
+from ..storage.models import DigestRecord, OutboxItem
 from ..storage.states import OutboxState
 from . import workbook
 
@@ -41,14 +41,6 @@ class Digest:
     @property
     def workbook_name(self) -> str:
         return workbook.filename(self.day)
-
-
-def today(moment: datetime | None = None) -> date:
-    return (moment or now()).astimezone(SHANGHAI).date()
-
-
-def days_left(deadline: datetime | None, day: date) -> int | None:
-    return None if deadline is None else (deadline.astimezone(SHANGHAI).date() - day).days
 
 
 def gather(session: Session, rules: CallRules, campaign: str, moment: datetime) -> Digest:

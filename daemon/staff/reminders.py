@@ -16,11 +16,10 @@ from sqlmodel import Session, select
 from ..app.queries import bundle_views, contact_addresses, enterprise_rows
 from ..campaign import MIB, Call, CallRules
 from ..config import RemindersSettings
-from ..explain import SHANGHAI, shanghai_time, titles
+from ..explain import SHANGHAI, days_left, shanghai_time, titles, today
 from ..render import Renderer
 from ..service.outbox import enqueue
 from ..storage.models import BureauReminder, ReminderRecord
-from .digest import days_left, today
 
 
 @dataclass(frozen=True)

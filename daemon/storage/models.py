@@ -317,12 +317,17 @@ class MailboxItem(SQLModel, table=True):
 
 
 class Alert(SQLModel, table=True):
-    """Something staff must hear about: the digest lists these."""
+    """Something staff must hear about: the digest, `doctor` and the web page list these.
+
+    A condition that lasts (IMAP failing, the disk full) has a `key` and stays open until `cleared_at`;
+    a one-off event (a reply bounced, a message quarantined) has none."""
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(sa_column=utc_column())
     source: str
     text: str
+    key: str | None = Field(default=None, index=True)
+    cleared_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 class Decision(SQLModel, table=True):
