@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--once", action="store_true", help="process what is waiting, send what is queued, then exit")
     run.add_argument("--dry-run", action="store_true", help="judge and record, but send and move nothing")
+    run.add_argument("--now", type=_deadline, metavar="ISO", help="with --once: act as of this time (volume windows)")
     run.add_argument("--log-level", choices=logs.LEVELS, default=argparse.SUPPRESS, help="default: info")
     run.set_defaults(run=run_daemon, default_log_level="info")
 

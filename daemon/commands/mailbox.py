@@ -46,10 +46,12 @@ def run_daemon(args: argparse.Namespace) -> int:
     except MissingSecret as error:
         raise UsageError(str(error)) from error
     try:
+        if args.now is not None and not args.once:
+            raise UsageError("--now 只能与 --once 一起使用")
         if not args.once:
             daemon.run_forever()
             return EXIT_OK
-        result = daemon.run_once()
+        result = daemon.run_once(args.now)
     except AlreadyRunning as error:
         raise EnvironmentProblem(str(error)) from error
     except MailboxError as error:

@@ -135,15 +135,17 @@ class Daemon:
 
     # -- once ------------------------------------------------------------------------------------------------
 
-    def run_once(self) -> OnceResult:
-        """Everything waiting: judge and move it, send what is queued (4xx retried a few times), then stop."""
+    def run_once(self, clock: datetime | None = None) -> OnceResult:
+        """Everything waiting: judge and move it, send what is queued (4xx retried a few times), then stop.
+
+        `clock`: the time it is for the jobs that depend on it (a volume window that has closed since)."""
         self.start()
         try:
             watcher = self._watcher()
             result = OnceResult(watcher.sync())
             if not self.dry_run:
                 assert self.runtime is not None
-                expire_volumes(self.runtime, now())
+                expire_volumes(self.runtime, clock or now())
                 assert self.runtime is not None
                 result.sent = send_due(
                     self.runtime.engine, self._sender(), immediate_retries=_ONCE_RETRIES, everything=True
