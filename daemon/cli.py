@@ -24,7 +24,9 @@ from .commands.staff import (
     run_show,
     run_status,
 )
+from .commands.web import run_user_add, run_user_list, run_user_remove, run_web
 from .intake.faults import EnvironmentFault
+from .storage.states import UserRole
 
 
 def _deadline(text: str) -> datetime:
@@ -173,6 +175,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run shenbao on sample submissions with loopback mail servers")
     demo.add_argument("--dir", type=Path, default=Path("shenbao-demo"), help="where to put its files (replaced)")
     demo.set_defaults(run=run_demo_command)
+
+    web = commands.add_parser("web", help="the web console for staff (listens on [web] listen, 127.0.0.1:8080)")
+    web.add_argument("--config", type=Path, required=True, metavar="F")
+    web.set_defaults(run=run_web)
+
+    user = commands.add_parser("user", help="who may log in to the web console")
+    user_commands = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    user_add = user_commands.add_parser("add", help="add a user (asks for the password twice)")
+    user_add.add_argument("name", metavar="NAME")
+    user_add.add_argument("--role", choices=[r.value for r in UserRole], default=UserRole.STAFF.value)
+    user_add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    user_list = user_commands.add_parser("list", help="the users and their roles")
+    user_remove = user_commands.add_parser("remove", help="remove a user; their login ends at once")
+    user_remove.add_argument("name", metavar="NAME")
+    for parser_of, runner in ((user_add, run_user_add), (user_list, run_user_list), (user_remove, run_user_remove)):
+        parser_of.add_argument("--config", type=Path, required=True, metavar="F")
+        parser_of.add_argument("--json", action="store_true")
+        parser_of.set_defaults(run=runner)
 
     doctor = commands.add_parser("doctor", help="check the configuration, the RAR tool and the database")
     doctor.add_argument("--config", type=Path, required=True, metavar="F")
