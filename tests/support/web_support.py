@@ -51,7 +51,7 @@ DIRECT_SENDER = "山东鲁岳高端装备集团有限公司"
 """The 省属 enterprise of 11-direct-sender.eml: in no roster or table, so a person decides."""
 
 
-def config_text(port: int, smtp_port: int | None, *, bureaus: bool, deadline: datetime) -> str:
+def config_text(port: int, smtp_port: int | None, *, bureaus: bool, deadline: datetime, web: str = "") -> str:
     calls = (
         f"""
 [[campaign.calls]]
@@ -94,6 +94,7 @@ files = "var/files"
 [web]
 listen = "127.0.0.1:{port}"
 secret_env = "{SECRET_ENV}"
+{web}
 {smtp}
 [office]
 name = "山东省工业和信息化厅科技处"
@@ -142,14 +143,16 @@ class Site:
         return [json.loads(line) for line in self.shenbao("status", "--json").splitlines()]
 
 
-def make_site(folder: Path, smtp_port: int | None, *, bureaus: bool) -> Site:
+def make_site(folder: Path, smtp_port: int | None, *, bureaus: bool, web: str = "") -> Site:
     """A site whose database holds, through the real recorder: SB-000001 济南明湖 accepted, SB-000002 青岛
     a 超大附件 link (review), SB-000003 临沂 without proof (rejected); with `bureaus`, the bureaus' emails
-    of BUREAU_MESSAGES after them (SB-000004 on). 济南泉城 sends nothing."""
+    of BUREAU_MESSAGES after them (SB-000004 on). 济南泉城 sends nothing. `web`: more [web] settings."""
     folder.mkdir(parents=True)
     port = free_port()
     deadline = (datetime.now(UTC) + timedelta(days=12, hours=5)).replace(microsecond=0)
-    (folder / "shenbao.toml").write_text(config_text(port, smtp_port, bureaus=bureaus, deadline=deadline), "utf-8")
+    (folder / "shenbao.toml").write_text(
+        config_text(port, smtp_port, bureaus=bureaus, deadline=deadline, web=web), "utf-8"
+    )
     write_roster(folder / "roster.xlsx", ROWS)
     site = Site(folder, port)
     recorder = site.runtime().recorder()
