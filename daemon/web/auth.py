@@ -1,7 +1,10 @@
-"""Logging in and out. Wrong passwords are limited per account and per address (`limits`); every attempt,
-right or wrong, is in the audit log."""
+"""Logging in and out. Wrong passwords are limited per account and per address (`limits`); every login and
+every wrong password is in the audit log (attempts the limiter refuses only in the application's log, so
+that a flood cannot fill the table)."""
 
 from __future__ import annotations
+
+import logging
 
 from flask import Blueprint, make_response, redirect, render_template, request, session, url_for
 from sqlmodel import Session
@@ -13,6 +16,7 @@ from ..storage.models import now
 from .console import console
 from .security import csrf_token, local_target, user
 
+log = logging.getLogger(__name__)
 blueprint = Blueprint("auth", __name__)
 
 
@@ -30,7 +34,7 @@ def login() -> Response | str:
     password = request.form.get("password", "")
     limiter = console().limiter
     if limiter.refused(name, _address()):
-        _note(name, "login_refused", "尝试次数过多，已拒绝")
+        log.warning("login refused unchecked: too many wrong passwords for %r or from %s", name, _address())
         page = render_template("login.html", target=target, error="密码错误次数过多，请一分钟后再试。")
         return make_response(page, 429)
     with Session(console().runtime.engine) as db:

@@ -35,6 +35,8 @@ def csrf_token() -> str:
 def guard() -> Response | None:
     """Before every request: who is asking, whether they may, and the CSRF token of a form."""
     g.user = None
+    if request.endpoint == "static":
+        return None
     name = session.get("user")
     if isinstance(name, str):
         with Session(console().runtime.engine) as db:
