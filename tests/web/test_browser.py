@@ -167,7 +167,8 @@ def test_a_review_message_accepted_with_a_note_answers_the_enterprise_and_is_in_
     smtp.wait_for(1)
     [receipt] = received(smtp, DIRECT_SENDER_ADDRESS)
     assert str(receipt["Subject"]) == f"【受理回执】{DIRECT_SENDER}"
-    assert note in str(receipt.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+    body = receipt.get_body(("plain",))
+    assert body is not None and note in str(body.get_content())
     browser.get(site.url + "/enterprises?q=" + DIRECT_SENDER)
     submit(browser, by_css(browser, "table.list").find_element("link text", DIRECT_SENDER))
     audit = by_css(browser, "table.audit").text

@@ -7,7 +7,10 @@ X-Forwarded-For, so the tests can speak from several addresses. Replies stay que
 
 from __future__ import annotations
 
+import hashlib
 import http.client
+import io
+import zipfile
 from collections.abc import Iterator
 
 import pytest
@@ -246,3 +249,20 @@ def test_an_admin_reads_the_whole_audit_log(site: Site) -> None:
 
     assert page.status_code == 200
     assert all(name in page.text for name in (STAFF, VIEWER, ADMIN)) and "登录" in page.text
+
+
+def test_the_export_tree_downloads_as_a_zip_whose_manifest_holds(site: Site) -> None:
+    staff = logged_in(site, STAFF)
+
+    answer = staff.get(f"{site.url}/downloads/export.zip", timeout=120)
+
+    assert answer.status_code == 200 and answer.headers["Content-Type"] == "application/zip"
+    assert answer.headers["Content-Disposition"].startswith("attachment;")
+    bundle = zipfile.ZipFile(io.BytesIO(answer.content))
+    names = bundle.namelist()
+    manifest = bundle.read("manifest.sha256").decode().splitlines()
+    assert "汇总表.xlsx" in names
+    assert any(name.endswith(f"/{JINAN}/申报书.docx") for name in names)
+    for line in manifest:
+        digest, name = line.split("  ", 1)
+        assert hashlib.sha256(bundle.read(name)).hexdigest() == digest, name
