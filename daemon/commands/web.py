@@ -15,12 +15,16 @@ from ..storage.models import now
 from ..storage.states import UserRole
 from ..web.server import serve
 from ..web.words import ROLE_WORDS
-from .common import EXIT_OK, UsageError, say, staff_runtime
+from .common import EXIT_OK, EnvironmentProblem, UsageError, say, staff_runtime
 
 
 def run_web(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve(staff_runtime(args))
+    runtime = staff_runtime(args)
+    try:
+        serve(runtime)
+    except OSError as error:  # the address is taken or not ours
+        raise EnvironmentProblem(f"cannot listen on {runtime.settings.web.listen}: {error}") from error
     return EXIT_OK
 
 

@@ -64,6 +64,10 @@ def decide(message_id: int) -> Response:
             session.rollback()
             flash(str(error), "error")
             return _back(message_id)
+        except EnvironmentFault as fault:  # a bureau confirmed is judged again: its archives are read
+            session.rollback()
+            flash(f"服务器无法读取压缩包（{fault}），请联系管理员后重试。", "error")
+            return _back(message_id)
         audit.record(
             session,
             person.name,

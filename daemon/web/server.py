@@ -40,7 +40,6 @@ def serve(runtime: Runtime) -> None:
             "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"},
             "clear_untrusted_proxy_headers": True,
         }
-    log.info("web console on http://%s", web.listen)
     waitress_serve(
         app,
         host=web.host,
