@@ -1,4 +1,5 @@
-"""The audit log: what a person did through the web console, written in the same transaction as the deed.
+"""The audit log: what a person did, in the web console or with a command, written in the same transaction as
+the deed where the action allows.
 
 Read back with `queries.audit_entries` (an enterprise's page shows the entries about it).
 """
@@ -11,6 +12,9 @@ from sqlmodel import Session, col, select
 
 from ..intake.match import normalise
 from ..storage.models import AuditEntry, Enterprise, PackageRecord
+
+COMMAND_LINE = "命令行"
+"""The address of an action taken with a `shenbao` command rather than in the web console."""
 
 
 def record(

@@ -406,7 +406,8 @@ class WebUser(SQLModel, table=True):
 
 
 class AuditEntry(SQLModel, table=True):
-    """Something a person did through the web console: who, what, when, about which message or enterprise."""
+    """Something a person did (in the web console, or with a staff command): who, what, when, about which
+    message or enterprise."""
 
     __tablename__ = "audit"
 
@@ -420,4 +421,4 @@ class AuditEntry(SQLModel, table=True):
     detail: str = ""
     """What was done, in Chinese, as shown to the person (the note of a decision, a file's name)."""
     address: str = ""
-    """The client's address, as the server (or the trusted proxy in front of it) saw it."""
+    """The client's address, as the server (or the trusted proxy in front of it) saw it; 命令行 for a command."""

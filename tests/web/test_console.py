@@ -4,15 +4,20 @@ test client."""
 
 from __future__ import annotations
 
+import getpass
 import io
 from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
+from web_support import LINYI, make_site
 
 from daemon.app.accounts import AccountError, add_user, authenticate, user_named
+from daemon.app.audit import COMMAND_LINE
+from daemon.app.queries import audit_entries, enterprise_rows
 from daemon.cli import main
 from daemon.config import load
+from daemon.demo.servers import SmtpCapture
 from daemon.service.runtime import Runtime
 from daemon.storage.models import WebUser, now
 from daemon.storage.states import UserRole
@@ -114,3 +119,22 @@ def test_pages_and_the_stylesheet_come_from_the_package(config: Path) -> None:
     assert login.status_code == 200 and "登录" in login.get_data(as_text=True)
     assert style.status_code == 200 and b"Noto Sans CJK SC" in style.data
     assert Path(app.root_path) == Path(__file__).resolve().parents[2] / "daemon" / "web"
+
+
+def test_a_decision_made_with_the_command_is_in_the_audit_log_too(tmp_path: Path) -> None:
+    with SmtpCapture() as smtp:
+        site = make_site(tmp_path / "site", smtp.port, bureaus=False)
+        site.shenbao("decide", "SB-000003", "--reject", "--note", "请补充证明材料")
+        smtp.wait_for(1)
+
+    runtime = site.runtime()
+    with Session(runtime.engine) as session:
+        [entry] = audit_entries(session, message_ids=[3])
+        [linyi] = enterprise_rows(session, runtime.rules, search=LINYI)
+    assert (entry.actor, entry.action, entry.detail, entry.address) == (
+        getpass.getuser(),
+        "rejected",
+        "请补充证明材料",
+        COMMAND_LINE,
+    )
+    assert entry.enterprise_id == linyi.enterprise_id
