@@ -25,7 +25,9 @@ from .commands.staff import (
     run_show,
     run_status,
 )
+from .commands.web import run_user_add, run_user_list, run_user_remove, run_web
 from .intake.faults import EnvironmentFault
+from .storage.states import UserRole
 
 
 def _deadline(text: str) -> datetime:
@@ -205,6 +207,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("--offline", action="store_true", help="local checks only (for systemd's ExecStartPre)")
     doctor.set_defaults(run=run_doctor)
+
+    web = commands.add_parser(
+        "web", parents=[configured], help="the web console for staff (listens on [web] listen, 127.0.0.1:8080)"
+    )
+    web.set_defaults(run=run_web)
+
+    user = commands.add_parser("user", help="who may log in to the web console")
+    user_commands = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    user_add = user_commands.add_parser(
+        "add", parents=[configured, output], help="add a user (asks for the password twice)"
+    )
+    user_add.add_argument("name", metavar="NAME")
+    user_add.add_argument("--role", choices=[r.value for r in UserRole], default=UserRole.STAFF.value)
+    user_add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    user_list = user_commands.add_parser("list", parents=[configured, listing], help="the users and their roles")
+    user_remove = user_commands.add_parser(
+        "remove", parents=[configured, output], help="remove a user; their login ends at once"
+    )
+    user_remove.add_argument("name", metavar="NAME")
+    for parser_of, runner in ((user_add, run_user_add), (user_list, run_user_list), (user_remove, run_user_remove)):
+        parser_of.set_defaults(run=runner)
     return parser
 
 

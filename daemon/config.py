@@ -191,6 +191,39 @@ class RepliesSettings(_Section):
     max_per_address_per_hour: Annotated[int, Field(ge=0)] = 10
 
 
+class WebSettings(_Section):
+    """The web console (`shenbao web`)."""
+
+    listen: Annotated[str, Field(pattern=r"^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):[0-9]{1,5}$")] = "127.0.0.1:8080"
+    """host:port (an IPv6 host in brackets). Behind nginx, keep it on loopback."""
+    secure_cookies: bool = False
+    """Mark the session cookie Secure: set it when people reach the console over HTTPS."""
+    behind_proxy: bool = False
+    """Take the client's address and scheme from X-Forwarded-For/-Proto set by a proxy on loopback (nginx)."""
+    secret_env: str = "SHENBAO_WEB_SECRET"
+    """The environment variable holding the key that signs session cookies (unset: a new key at each start,
+    so everyone logs in again after a restart)."""
+    metrics_token_env: str = ""
+    """An environment variable holding a token that Prometheus may send (Authorization: Bearer) for /metrics
+    when the console is not bound to loopback."""
+    session_hours: Annotated[float, Field(gt=0)] = 8.0
+    """How long a login lasts."""
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+    @model_validator(mode="after")
+    def _port_in_range(self) -> WebSettings:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"listen: port {self.port} is not between 1 and 65535")
+        return self
+
+
 class Settings(_Section):
     imap: ImapSettings | None = None
     smtp: SmtpSettings | None = None
@@ -204,6 +237,7 @@ class Settings(_Section):
     replies: RepliesSettings = RepliesSettings()
     digest: DigestSettings = DigestSettings()
     reminders: RemindersSettings = RemindersSettings()
+    web: WebSettings = WebSettings()
     base_dir: Path = Path(".")
     """The configuration file's folder: every relative path is relative to it."""
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case
+from sqlalchemy import case, or_
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, func, select
 
@@ -26,6 +26,7 @@ from ..service.history import confirmed_bureau_messages
 from ..storage.db import get_meta
 from ..storage.models import (
     Alert,
+    AuditEntry,
     BureauFile,
     Decision,
     DigestRecord,
@@ -38,9 +39,10 @@ from ..storage.models import (
     ProblemRecord,
     Submission,
 )
-from ..storage.states import NominationSource
+from ..storage.states import NominationSource, OutboxState
 from .views import (
     AlertView,
+    AuditView,
     BundleView,
     DecisionView,
     DocumentView,
@@ -50,6 +52,7 @@ from .views import (
     PackageView,
     ReplyView,
     Standing,
+    StoredFile,
 )
 
 _REFERENCE = re.compile(r"^(?:SB-?|#)?0*(\d+)$", re.IGNORECASE)
@@ -217,13 +220,65 @@ def _packages(
     return found
 
 
+def reply_state(session: Session, outbox_id: int) -> OutboxState | None:
+    """Where a queued reply got to (after the outbox tried to send it)."""
+    item = session.get(OutboxItem, outbox_id)
+    return item.state if item is not None else None
+
+
+def verdict_counts(session: Session) -> dict[Outcome, int]:
+    """Messages by their automatic verdict (a person's decision is counted apart, in `decision_counts`)."""
+    rows = session.exec(select(MessageRecord.outcome, func.count()).group_by(MessageRecord.outcome)).all()
+    return {Outcome(outcome): int(count) for outcome, count in rows}
+
+
+def decision_counts(session: Session) -> dict[Outcome, int]:
+    rows = session.exec(select(Decision.outcome, func.count()).group_by(Decision.outcome)).all()
+    return {Outcome(outcome): int(count) for outcome, count in rows}
+
+
+# -- files staff may download ----------------------------------------------------------------------------------
+
+
+def document_file(session: Session, document_id: int) -> StoredFile | None:
+    """A document of a package, by its id."""
+    found = session.exec(
+        select(DocumentRecord, PackageRecord.enterprise_id)
+        .join(PackageRecord, col(PackageRecord.id) == DocumentRecord.package_id)
+        .where(DocumentRecord.id == document_id)
+    ).first()
+    if found is None:
+        return None
+    row, enterprise_id = found
+    return StoredFile(document_id, row.name, row.sha256, row.message_id, enterprise_id, "document")
+
+
+def bureau_file(session: Session, file_id: int) -> StoredFile | None:
+    """A bureau's letter or table, by its id."""
+    row = session.get(BureauFile, file_id)
+    if row is None:
+        return None
+    return StoredFile(file_id, row.name, row.sha256, row.message_id, None, row.kind)
+
+
+def bureau_files_of(session: Session, message_ids: Sequence[int]) -> dict[int, list[StoredFile]]:
+    """The letters and tables each of these messages carried."""
+    found: dict[int, list[StoredFile]] = defaultdict(list)
+    if not message_ids:
+        return found
+    query = select(BureauFile).where(col(BureauFile.message_id).in_(list(message_ids))).order_by(col(BureauFile.id))
+    for row in session.exec(query):
+        found[row.message_id].append(StoredFile(row.id or 0, row.name, row.sha256, row.message_id, None, row.kind))
+    return found
+
+
 def documents_of(session: Session, package_ids: Sequence[int]) -> dict[int, list[DocumentView]]:
     found: dict[int, list[DocumentView]] = defaultdict(list)
     if not package_ids:
         return found
     query = select(DocumentRecord).where(col(DocumentRecord.package_id).in_(list(package_ids)))
     for row in session.exec(query.order_by(col(DocumentRecord.id))):
-        found[row.package_id].append(DocumentView(row.role, row.name, row.size, row.sha256))
+        found[row.package_id].append(DocumentView(row.role, row.name, row.size, row.sha256, row.id or 0))
     return found
 
 
@@ -266,9 +321,10 @@ def enterprise_rows(
     city: str | None = None,
     standing: Standing | None = None,
     search: str | None = None,
+    enterprise_id: int | None = None,
 ) -> list[EnterpriseRow]:
     """One row per enterprise and call it is listed for, in the order they were first listed."""
-    listings = _listings(session, call, city, search)
+    listings = _listings(session, call, city, search, enterprise_id)
     if not listings:
         return []
     ids = list({listing.enterprise.id for listing in listings if listing.enterprise.id is not None})
@@ -309,8 +365,12 @@ def enterprise_rows(
     return found
 
 
-def _listings(session: Session, call: str | None, city: str | None, search: str | None) -> list[_Listing]:
+def _listings(
+    session: Session, call: str | None, city: str | None, search: str | None, enterprise_id: int | None
+) -> list[_Listing]:
     query = select(Nomination, Enterprise).join(Enterprise, col(Enterprise.id) == Nomination.enterprise_id)
+    if enterprise_id is not None:
+        query = query.where(Nomination.enterprise_id == enterprise_id)
     if call is not None:
         query = query.where(Nomination.call == call)
     if city is not None:
@@ -496,3 +556,28 @@ def health(session: Session, *, alerts_since: datetime | None = None) -> Health:
         outbox={str(state): int(count) for state, count in counts.items()},
         alerts=tuple(AlertView(a.id or 0, a.at, a.source, a.text, a.key is not None) for a in session.exec(query)),
     )
+
+
+# -- the audit log ---------------------------------------------------------------------------------------------
+
+
+def audit_entries(
+    session: Session,
+    *,
+    message_ids: Sequence[int] | None = None,
+    enterprise_id: int | None = None,
+    limit: int | None = None,
+) -> list[AuditView]:
+    """What people did, newest first: everything, or what was about these messages or this enterprise."""
+    query = select(AuditEntry).order_by(col(AuditEntry.at).desc(), col(AuditEntry.id).desc())
+    if message_ids is not None or enterprise_id is not None:
+        about: list[Any] = [col(AuditEntry.message_id).in_(list(message_ids or ()))]
+        if enterprise_id is not None:
+            about.append(AuditEntry.enterprise_id == enterprise_id)
+        query = query.where(or_(*about))
+    if limit is not None:
+        query = query.limit(limit)
+    return [
+        AuditView(row.at, row.actor, row.action, row.message_id, row.enterprise_id, row.detail, row.address)
+        for row in session.exec(query)
+    ]

@@ -38,6 +38,20 @@ class DocumentView:
     name: str
     size: int
     sha256: str
+    id: int
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file kept in the blob store that staff may download: found by its row's id, never by a path."""
+
+    id: int
+    name: str
+    sha256: str
+    message_id: int
+    enterprise_id: int | None
+    kind: str
+    """document, letter or table"""
 
 
 @dataclass(frozen=True)
@@ -200,3 +214,14 @@ class Health:
     outbox: dict[str, int]
     """Replies by state."""
     alerts: tuple[AlertView, ...]
+
+
+@dataclass(frozen=True)
+class AuditView:
+    at: datetime
+    actor: str
+    action: str
+    message_id: int | None
+    enterprise_id: int | None
+    detail: str
+    address: str

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from ..app import actions
+from ..app import actions, audit
 from ..app.queries import bundle_views, documents_of, enterprise_rows, message_id_of, message_views, messages_about
 from ..app.views import BundleView, EnterpriseRow, MessageView, Standing
 from ..campaign import CallRules
@@ -308,6 +308,20 @@ def _actor() -> str:
     return getpass.getuser()
 
 
+def _audit(session: Session, done: actions.Done, detail: str) -> None:
+    """The action in the audit log the web console shows, by the system user, from the command line."""
+    audit.record(
+        session,
+        _actor(),
+        done.action,
+        now(),
+        message_id=message_id_of(done.reference),
+        enterprise=done.enterprise,
+        detail=detail,
+        address=audit.COMMAND_LINE,
+    )
+
+
 def run_decide(args: argparse.Namespace) -> int:
     runtime = staff_runtime(args)
     sender = smtp_sender_for(runtime.settings)
@@ -328,6 +342,7 @@ def run_decide(args: argparse.Namespace) -> int:
             )
         except actions.ActionError as error:
             raise UsageError(str(error)) from error
+        _audit(session, done, args.note)
         session.commit()
     return _deliver(args, runtime, sender, done)
 
@@ -340,6 +355,11 @@ def run_resend(args: argparse.Namespace) -> int:
             done = actions.resend(session, runtime.planner(), args.reference, now())
         except actions.ActionError as error:
             raise UsageError(str(error)) from error
+        _audit(
+            session,
+            done,
+            f"{REPLY_WORDS.get(done.reply.kind, done.reply.kind)} → {done.reply.recipient}" if done.reply else "",
+        )
         session.commit()
     return _deliver(args, runtime, sender, done)
 
@@ -442,13 +462,15 @@ def run_attach(args: argparse.Namespace) -> int:
     results = []
     for text, paths in targets:
         try:
-            results.append(
-                actions.attach(
-                    runtime.recorder(), runtime.planner(), text, paths, notify=not args.no_notify, moment=now()
-                )
+            done = actions.attach(
+                runtime.recorder(), runtime.planner(), text, paths, notify=not args.no_notify, moment=now()
             )
         except actions.ActionError as error:
             raise UsageError(str(error)) from error
+        results.append(done)
+        with Session(runtime.engine) as session:
+            _audit(session, done, "、".join(p.name for p in paths))
+            session.commit()
     if sender is not None:
         send_due(runtime.engine, sender)
     if args.json:

@@ -18,7 +18,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Column, Field, SQLModel
 
 from ..domain import MessageKind, Outcome
-from .states import ItemState, NominationSource, OutboxState, check_constraint
+from .states import ItemState, NominationSource, OutboxState, UserRole, check_constraint
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -400,3 +400,35 @@ class Revision(SQLModel, table=True):
     @property
     def changed(self) -> bool:
         return (self.old_outcome, self.old_codes) != (self.new_outcome, self.new_codes)
+
+
+class WebUser(SQLModel, table=True):
+    """A person who may log in to the web console. The password is kept only as an Argon2 hash."""
+
+    __tablename__ = "web_user"
+    __table_args__ = (CheckConstraint(check_constraint("role", UserRole), name="ck_web_user_role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    role: UserRole = Field(sa_column=enum_column(UserRole))
+    password_hash: str
+    created_at: datetime = Field(sa_column=utc_column())
+
+
+class AuditEntry(SQLModel, table=True):
+    """Something a person did (in the web console, or with a staff command): who, what, when, about which
+    message or enterprise."""
+
+    __tablename__ = "audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(sa_column=utc_column())
+    actor: str = Field(index=True)
+    action: str
+    """login, logout, accepted, rejected, confirmed, resent, attached, download, ..."""
+    message_id: int | None = Field(default=None, foreign_key="message.id", index=True)
+    enterprise_id: int | None = Field(default=None, foreign_key="enterprise.id", index=True)
+    detail: str = ""
+    """What was done, in Chinese, as shown to the person (the note of a decision, a file's name)."""
+    address: str = ""
+    """The client's address, as the server (or the trusted proxy in front of it) saw it; 命令行 for a command."""

@@ -60,6 +60,17 @@ class NominationSource(StrEnum):
     """A person's decision (a 省属 enterprise that sent its own submission)."""
 
 
+class UserRole(StrEnum):
+    """What a web console user may do."""
+
+    VIEWER = "viewer"
+    """Read every page and download; no action."""
+    STAFF = "staff"
+    """Also decide, attach, confirm and resend."""
+    ADMIN = "admin"
+    """Also read the whole audit log and the list of users."""
+
+
 _S = TypeVar("_S", bound=StrEnum)
 
 OUTBOX_STEPS: Mapping[OutboxState, frozenset[OutboxState]] = {

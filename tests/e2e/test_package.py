@@ -119,3 +119,20 @@ def test_the_installed_daemon_runs_once_against_a_mailbox(installed: Path, tmp_p
     assert "1 messages handled" in result.stdout
     assert "已受理" in result.stdout
     assert b"SB-000001" in replies[0].data
+
+
+def test_the_installed_web_console_finds_its_templates_and_stylesheet(installed: Path, tmp_path: Path) -> None:
+    (tmp_path / "shenbao.toml").write_text('[storage]\ndatabase = "sqlite:///shenbao.db"\nfiles = "files"\n')
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from daemon.config import load; from daemon.service.runtime import Runtime\n"
+        "from daemon.web.app import create_app\n"
+        "client = create_app(Runtime.open(load(Path('shenbao.toml'))), secret_key=b'k' * 32).test_client()\n"
+        "login, style = client.get('/login'), client.get('/static/console.css')\n"
+        "print(login.status_code, style.status_code, '登录' in login.get_data(as_text=True))\n"
+    )
+
+    found = run(installed / "python", "-c", script, cwd=tmp_path)
+
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.split() == ["200", "200", "True"]
