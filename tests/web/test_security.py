@@ -227,7 +227,7 @@ def test_metrics_are_open_on_loopback_and_need_a_login_from_elsewhere(site: Site
     assert local.status_code == 200 and local.headers["Content-Type"].startswith("text/plain")
     assert 'shenbao_messages{verdict="accepted"} 1.0' in local.text
     assert 'shenbao_messages{verdict="review"} 1.0' in local.text
-    assert 'shenbao_outbox{state="queued"}' in local.text and "shenbao_alerts 0.0" in local.text
+    assert 'shenbao_outbox{state="queued"}' in local.text and "shenbao_open_alerts 0.0" in local.text
     assert remote.status_code == 401
     assert remote_logged_in.status_code == 200
 
