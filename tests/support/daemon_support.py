@@ -16,7 +16,6 @@ import hashlib
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -29,7 +28,10 @@ from typing import IO, Any
 
 from conftest import ENTERPRISE, RAR, RECEIVED, rar, submission, write_roster
 from imapclient import IMAPClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
+from daemon.config import load
 from daemon.demo.servers import LoopbackServer, SmtpCapture, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,9 +106,11 @@ def write_config(
     timeout_seconds: float | None = None,
     imap_port: int | None = None,
     roster: bool = True,
+    database: str = "sqlite:///shenbao.db",
 ) -> Path:
     """Write `shenbao.toml` (and `roster.xlsx`) into `folder` for these servers; security "none", passwords
-    from the environment variables that `daemon_env()` / `imap_env()` set."""
+    from the environment variables that `daemon_env()` / `imap_env()` set; `database` is a URL (relative
+    SQLite paths are relative to `folder`), e.g. the `database_url` fixture's."""
     folder.mkdir(parents=True, exist_ok=True)
     lines = [
         "[imap]",
@@ -138,7 +142,7 @@ def write_config(
     lines += [
         "",
         "[storage]",
-        'database = "sqlite:///shenbao.db"',
+        f'database = "{database}"',
         'files = "files"',
         "",
         "[campaign]",
@@ -402,13 +406,14 @@ def text_and_html(reply: EmailMessage) -> tuple[str, str]:
 # ------------------------------------------------------------------------------------------------ database
 
 
-def query(folder: Path, sql: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-    """Rows of `sql` run on the database of the config in `folder` (shenbao.db)."""
-    connection = sqlite3.connect(folder / "shenbao.db")
+def query(folder: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of `sql` run on the database of the config in `folder` (SQLite or PostgreSQL)."""
+    engine = create_engine(load(folder / "shenbao.toml").database_url, poolclass=NullPool)
     try:
-        return connection.execute(sql, tuple(parameters)).fetchall()
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(text(sql))]
     finally:
-        connection.close()
+        engine.dispose()
 
 
 def blob(folder: Path, sha256: str) -> Path:

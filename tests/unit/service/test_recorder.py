@@ -1,20 +1,22 @@
 """Recording: raw message, archive and documents stored once by SHA-256; rows written once; versions kept.
 
 Also the roster in the database: imports upsert, withdrawn enterprises stay, the file reloads when it changes.
+Every test runs on SQLite and on PostgreSQL (`database_url`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from conftest import ENTERPRISE, RAR, RECEIVED, ROSTER_ROWS, rar, submission, valid_submission, write_roster
+from sqlalchemy import select as select_rows
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, select
 
 from daemon.campaign import CallRules
 from daemon.domain import Outcome, RosterEntry
@@ -50,13 +52,10 @@ def member_hashes(archive: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Path:
-    return tmp_path / "db" / "shenbao.db"
-
-
-@pytest.fixture
-def engine(database: Path) -> Engine:
-    return open_database("sqlite:///" + str(database))
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = open_database(database_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture
@@ -79,12 +78,13 @@ def recorder(engine: Engine, blobs: BlobStore) -> Recorder:
     return Recorder(engine, blobs, CallRules(deadline=DEADLINE), with_roster(engine))
 
 
-def dump(database: Path) -> list[str]:
-    connection = sqlite3.connect(database)
-    try:
-        return list(connection.iterdump())
-    finally:
-        connection.close()
+def dump(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table, by primary key."""
+    with engine.connect() as connection:
+        return {
+            table.name: [tuple(row) for row in connection.execute(select_rows(table).order_by(*table.primary_key))]
+            for table in SQLModel.metadata.sorted_tables
+        }
 
 
 def stored_files(blobs: BlobStore) -> dict[str, str]:
@@ -162,16 +162,16 @@ def test_a_valid_submission_records_its_documents_its_archive_and_version_one(
     assert (version.message_id, version.version) == (result.record_id, 1)
 
 
-def test_recording_the_same_bytes_again_changes_nothing(recorder: Recorder, database: Path, blobs: BlobStore) -> None:
+def test_recording_the_same_bytes_again_changes_nothing(recorder: Recorder, engine: Engine, blobs: BlobStore) -> None:
     raw = valid_submission()
     first = recorder.record(raw, source="inbox/1.eml")
-    before, files_before = dump(database), stored_files(blobs)
+    before, files_before = dump(engine), stored_files(blobs)
 
     again = recorder.record(raw, source="elsewhere/copy.eml")
 
     assert again.created is False
     assert (again.record_id, again.outcome, again.enterprise) == (first.record_id, first.outcome, first.enterprise)
-    assert dump(database) == before
+    assert dump(engine) == before
     assert stored_files(blobs) == files_before
 
 
@@ -335,11 +335,11 @@ def test_refresh_roster_loads_the_file_only_when_its_content_changes(tmp_path: P
     assert [e.phone for e in roster.entries if e.city == "临沂"] == ["0539-8888888"]
 
 
-def test_refresh_roster_without_a_roster_file_does_nothing(engine: Engine, database: Path) -> None:
-    before = dump(database)
+def test_refresh_roster_without_a_roster_file_does_nothing(engine: Engine) -> None:
+    before = dump(engine)
 
     assert refresh_roster(engine, None) is None
-    assert dump(database) == before
+    assert dump(engine) == before
 
 
 def test_the_roster_read_from_a_file_matches_the_imported_one(tmp_path: Path, engine: Engine) -> None:
