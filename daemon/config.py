@@ -71,6 +71,8 @@ class SmtpSettings(_Section):
 class StorageSettings(_Section):
     database: str = "sqlite:///var/shenbao.db"
     files: Path = Path("var/files")
+    give_up_seconds: Annotated[float, Field(gt=0)] = 300.0
+    """How long database errors may fill every cycle before `shenbao run` stops, for systemd to restart it."""
 
 
 class RoleSettings(_Section):

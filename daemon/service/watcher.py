@@ -56,12 +56,15 @@ class Watcher:
         dry_run: bool = False,
         stop: threading.Event | None = None,
         on_queued: Callable[[], None] | None = None,
+        guard: Callable[[], None] | None = None,
     ) -> None:
+        """`guard` runs before each message is handled and raises when nothing may be written any more."""
         self.runtime = runtime
         self.mailbox = mailbox
         self.dry_run = dry_run
         self.stop = stop or threading.Event()
         self.on_queued = on_queued or (lambda: None)
+        self.guard = guard or runtime.watch.check
         settings = runtime.settings
         assert settings.imap is not None
         self.imap = settings.imap
@@ -119,6 +122,7 @@ class Watcher:
         planner: ReplyPlanner,
         report: SyncReport,
     ) -> None:
+        self.guard()
         rules = self.runtime.rules
         oversize = envelope.size if envelope.size > rules.max_message_bytes else None
         if item is None:

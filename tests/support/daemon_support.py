@@ -107,6 +107,7 @@ def write_config(
     imap_port: int | None = None,
     roster: bool = True,
     database: str = "sqlite:///shenbao.db",
+    give_up_seconds: float | None = None,
 ) -> Path:
     """Write `shenbao.toml` (and `roster.xlsx`) into `folder` for these servers; security "none", passwords
     from the environment variables that `daemon_env()` / `imap_env()` set; `database` is a URL (relative
@@ -144,6 +145,7 @@ def write_config(
         "[storage]",
         f'database = "{database}"',
         'files = "files"',
+        *([f"give_up_seconds = {give_up_seconds}"] if give_up_seconds is not None else []),
         "",
         "[campaign]",
         'name = "2022年全国质量标杆"',
