@@ -222,7 +222,9 @@ class Daemon:
 
     def _serve(self) -> None:
         self.scheduler = BackgroundScheduler(timezone=SHANGHAI)
-        self.scheduler.add_job(self.guard_cycle, "interval", seconds=_GUARD_SECONDS, id="guard", max_instances=1)
+        self.scheduler.add_job(
+            self.guard_cycle, "interval", seconds=_GUARD_SECONDS, id="guard", max_instances=1, coalesce=True
+        )
         self.scheduler.add_job(self.watch_cycle, "interval", seconds=1, id="mailbox", max_instances=1, coalesce=True)
         if not self.dry_run:
             self.scheduler.add_job(
