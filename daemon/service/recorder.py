@@ -36,10 +36,15 @@ from ..storage.models import (
 
 
 def add_version(session: Session, enterprise: Enterprise, message_id: int) -> None:
-    """Make an accepted message the enterprise's next version (once)."""
+    """Make an accepted message the enterprise's next version (once).
+
+    The enterprise's row is locked first: on PostgreSQL the daemon and a staff command accepting at the same
+    time would otherwise both count n versions and both write n + 1 (SQLite lets one writer in at a time).
+    """
     assert enterprise.id is not None
     if session.exec(select(Submission).where(Submission.message_id == message_id)).first() is not None:
         return
+    session.exec(select(Enterprise.id).where(Enterprise.id == enterprise.id).with_for_update()).one()
     versions = session.exec(
         select(func.count()).select_from(Submission).where(Submission.enterprise_id == enterprise.id)
     ).one()

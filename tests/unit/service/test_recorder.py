@@ -7,6 +7,7 @@ Every test runs on SQLite and on PostgreSQL (`database_url`).
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -15,13 +16,15 @@ from pathlib import Path
 import pytest
 from conftest import ENTERPRISE, RAR, RECEIVED, ROSTER_ROWS, rar, submission, valid_submission, write_roster
 from sqlalchemy import select as select_rows
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
 from daemon.campaign import CallRules
+from daemon.demo.servers import wait_until
 from daemon.domain import Outcome, RosterEntry
 from daemon.intake.match import Roster
-from daemon.service.recorder import Recorder
+from daemon.service.recorder import Recorder, add_version
 from daemon.service.roster_sync import RosterChange, database_roster, import_roster, refresh_roster
 from daemon.staff.roster import read_roster
 from daemon.storage.blobs import BlobStore
@@ -350,3 +353,43 @@ def test_the_roster_read_from_a_file_matches_the_imported_one(tmp_path: Path, en
     roster = database_roster(engine)
     assert roster is not None
     assert sorted(roster.entries, key=lambda e: e.name) == sorted(entries, key=lambda e: e.name)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_acceptances_at_once_take_two_versions_on_postgresql(recorder: Recorder, engine: Engine) -> None:
+    """The daemon and a staff command accepting at the same moment: the second waits for the first's row lock
+    instead of counting the same versions (SQLite lets one writer in at a time anyway)."""
+    first = recorder.record(submission(ENTERPRISE, body="第一封"), source="1.eml").record_id
+    second = recorder.record(submission(ENTERPRISE, body="第二封"), source="2.eml").record_id
+    [enterprise] = [e for e in rows(engine, Enterprise) if e.name == ENTERPRISE]
+    errors: list[BaseException] = []
+
+    def accept_second() -> None:
+        try:
+            with Session(engine) as other:
+                add_version(other, enterprise, second)
+                other.commit()
+        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    with Session(engine) as session:
+        add_version(session, enterprise, first)
+        session.flush()
+        thread = threading.Thread(target=accept_second)
+        thread.start()
+        wait_until(lambda: waiting_on_a_lock(engine), 30, "the second acceptance to wait for the row lock")
+        session.commit()
+    thread.join(30)
+
+    assert errors == []
+    assert sorted((s.message_id, s.version) for s in rows(engine, Submission)) == [(first, 1), (second, 2)]
+
+
+def waiting_on_a_lock(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        found = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        ).scalar_one()
+    return bool(found)
