@@ -130,7 +130,9 @@ def send_due(
 
 def _attempt(engine: Engine, item_id: int, sender: Sender) -> SendResult | None:
     with Session(engine) as session:
-        item = session.get(OutboxItem, item_id)
+        # Locked while claimed: on PostgreSQL a staff command sending at the same moment as the daemon would
+        # otherwise also read `queued` and send a second copy (SQLite lets one writer in at a time).
+        item = session.get(OutboxItem, item_id, with_for_update=True)
         if item is None or item.state is not OutboxState.QUEUED:
             return None
         advance(item, OutboxState.SENDING, OUTBOX_STEPS)
