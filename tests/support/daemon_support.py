@@ -13,7 +13,9 @@ import contextlib
 import email
 import email.policy
 import hashlib
+import itertools
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -408,12 +410,16 @@ def text_and_html(reply: EmailMessage) -> tuple[str, str]:
 # ------------------------------------------------------------------------------------------------ database
 
 
-def query(folder: Path, sql: str) -> list[tuple[Any, ...]]:
-    """Rows of `sql` run on the database of the config in `folder` (SQLite or PostgreSQL)."""
+def query(folder: Path, sql: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+    """Rows of `sql` (with `?` for each of `parameters`) run on the database of the config in `folder`,
+    SQLite or PostgreSQL."""
+    numbers = itertools.count()
+    statement = re.sub(r"\?", lambda _: f":p{next(numbers)}", sql)
     engine = create_engine(load(folder / "shenbao.toml").database_url, poolclass=NullPool)
     try:
         with engine.connect() as connection:
-            return [tuple(row) for row in connection.execute(text(sql))]
+            found = connection.execute(text(statement), {f"p{n}": value for n, value in enumerate(parameters)})
+            return [tuple(row) for row in found]
     finally:
         engine.dispose()
 
