@@ -92,6 +92,8 @@ class StorageSettings(_Section):
     files: Path = Path("var/files")
     reserve_mb: Annotated[float, Field(ge=0)] = 500.0
     """Free space in the files folder that downloading a message must leave."""
+    give_up_seconds: Annotated[float, Field(gt=0)] = 300.0
+    """How long database errors may fill every cycle before `shenbao run` stops, for systemd to restart it."""
 
 
 class RoleSettings(_Section):

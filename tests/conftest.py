@@ -1,14 +1,17 @@
-"""Shared test helpers: paths to the committed fixtures and a builder for submission emails."""
+"""Shared test helpers: paths to the committed fixtures, a builder for submission emails, and the databases
+(`database_url`: a fresh SQLite file, then a fresh database on a real PostgreSQL server)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
+from postgres import PostgresServer, unavailable_reason
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RAR = FIXTURES / "rar"
@@ -89,3 +92,32 @@ def write_roster(path: Path, rows: Sequence[tuple[str, ...]] = ROSTER_ROWS, *, t
 @pytest.fixture
 def roster_file(tmp_path: Path) -> Path:
     return write_roster(tmp_path / "roster.xlsx")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole session (tests/support/postgres.py), stopped at the end.
+
+    Skipped where its binaries are missing and we are not root; as root (CI) that is an error, since
+    `scripts/dev test` installs them.
+    """
+    reason = unavailable_reason()
+    if reason is not None:
+        if os.geteuid() != 0:
+            pytest.skip(reason)
+        pytest.fail(reason, pytrace=False)
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database for one test, as a URL for the configuration or `open_database`: a new SQLite
+    file under tmp_path, then a new database on the session's PostgreSQL server (dropped afterwards)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'db' / 'shenbao.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = server.create_database()
+    yield server.url(name)
+    server.drop_database(name)

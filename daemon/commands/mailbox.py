@@ -20,12 +20,13 @@ from ..explain import human_size
 from ..intake.archive import UNRAR_HELP, self_test
 from ..mail.imap import Mailbox, MailboxError, UidValidityError
 from ..mail.smtp import check_login
-from ..service.daemon import Daemon, MissingSecret, secret
+from ..service.daemon import FATAL, Daemon, DaemonFailed, MissingSecret, failure_text, secret
+from ..service.health import summary
 from ..service.lock import AlreadyRunning
 from ..service.roster_sync import listed
 from ..staff.roster import RosterError, read_roster
 from ..storage import schema
-from ..storage.db import SchemaMismatch, open_database
+from ..storage.db import DatabaseMissing, SchemaMismatch, open_database, sqlite_file
 from .common import (
     EXIT_ENVIRONMENT,
     EXIT_OK,
@@ -52,8 +53,12 @@ def run_daemon(args: argparse.Namespace) -> int:
             daemon.run_forever()
             return EXIT_OK
         result = daemon.run_once(args.now)
-    except AlreadyRunning as error:
+    except (AlreadyRunning, DaemonFailed, SchemaMismatch, DatabaseMissing) as error:
         raise EnvironmentProblem(str(error)) from error
+    except FATAL as error:
+        raise EnvironmentProblem(failure_text(error)) from error
+    except SQLAlchemyError as error:
+        raise EnvironmentProblem(f"无法使用数据库 {settings.storage.database}：{summary(error)}") from error
     except MailboxError as error:
         raise EnvironmentProblem(f"mailbox: {type(error).__name__}: {error}") from error
     for line in result.report.lines:
@@ -97,6 +102,9 @@ CHECK_WORDS = {
 def run_db_upgrade(args: argparse.Namespace) -> int:
     """Bring the database schema to this version's (a new database is created)."""
     settings = settings_from(args.config)
+    database = sqlite_file(settings.database_url)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
     try:
         engine = create_engine(settings.database_url)
         before = schema.version_of(engine)

@@ -6,6 +6,11 @@ and the work. The outbox sends what is due, then sleeps until a reply is queued 
 APScheduler runs only the timed jobs, the daily digest and the deadline reminders, each caught up once at
 start. Network errors reconnect with capped exponential backoff; SIGTERM lets the message in hand finish,
 then stops. Under systemd the daemon reports its state and the watcher feeds the watchdog (notify.py).
+
+The database is watched: a guard thread, each cycle and each message check that the SQLite file is still the
+one opened and that the run lock is still held; if not, or when database errors persist, the daemon logs at
+CRITICAL and stops with DaemonFailed (exit 3), for systemd to restart it. A database that cannot be written
+at start is waited for, and used as soon as it can be.
 """
 
 from __future__ import annotations
@@ -20,11 +25,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session, select
 
 from ..campaign import MIB
@@ -33,11 +37,14 @@ from ..explain import SHANGHAI, human_size, today
 from ..intake.archive import self_test
 from ..intake.faults import EnvironmentFault
 from ..mail.imap import Mailbox, MailboxError, imap_trouble
-from ..storage.db import get_meta
+from ..storage.blobs import BlobStore
+from ..storage.db import DatabaseMissing, get_meta, set_meta
 from ..storage.models import Alert, DigestRecord, now
+from ..storage.watch import DatabaseGone
 from .alerts import AlertBook
+from .health import DatabaseFailing, DatabaseHealth, summary
 from .jobs import digest_if_due, expire_volumes, reminders_if_due
-from .lock import RunLock
+from .lock import LockLost, run_lock
 from .notify import Notifier
 from .outbox import Sender, Sent, oldest_deferred, recover_interrupted, release_held, send_due
 from .runtime import Runtime
@@ -50,11 +57,27 @@ _BACKOFF_CAP = 300.0
 _OUTBOX_SECONDS = 10.0
 _PAUSE_STEP = 2.0
 """How often a backoff pause feeds the watchdog and looks at the stop event."""
+_GUARD_SECONDS = 5.0
 _ONCE_RETRIES = 3
+FATAL = (DatabaseGone, LockLost, DatabaseFailing)
+"""Errors after which the daemon must not write any more: it stops."""
 
 
 class MissingSecret(Exception):
     pass
+
+
+class DaemonFailed(Exception):
+    """The daemon stopped because it could not go on safely; the message (Chinese, for staff) says why."""
+
+
+def failure_text(error: BaseException) -> str:
+    """What staff read when the daemon stops on one of the FATAL errors."""
+    if isinstance(error, DatabaseGone):
+        return f"数据库文件被删除或替换，shenbao 已停止，以免记录写进丢失的文件（{error}）：请从备份恢复数据库后再启动"
+    if isinstance(error, LockLost):
+        return f"运行锁已失去，shenbao 已停止：共用这个数据库的另一个 shenbao 可能已经接手（{error}）"
+    return f"数据库持续出错，shenbao 已停止，等待 systemd 重新启动（{error}）"
 
 
 def secret(variable: str) -> str:
@@ -62,13 +85,6 @@ def secret(variable: str) -> str:
     if value is None:
         raise MissingSecret(f"the environment variable {variable} (named by password_env) is not set")
     return value
-
-
-def lock_path(settings: Settings) -> Path:
-    url = make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        return Path(url.database + ".lock")
-    return settings.files_dir / ".shenbao-run.lock"
 
 
 @dataclass
@@ -87,7 +103,8 @@ class Daemon:
         self.dry_run = dry_run
         self.imap_password = secret(settings.imap.password_env)
         self.smtp_password = secret(settings.smtp.password_env) if settings.smtp and not dry_run else None
-        self.lock = RunLock(lock_path(settings))
+        self.lock = run_lock(settings)
+        self.health = DatabaseHealth(settings.storage.give_up_seconds)
         self.stop = threading.Event()
         self.wake = threading.Event()
         """Cuts the watcher's wait short: a stop, or a sent reply whose copy goes to the Sent folder."""
@@ -99,24 +116,79 @@ class Daemon:
         self.backoff = _BACKOFF_START
         self.scheduler: BackgroundScheduler | None = None
         self.alerts: AlertBook | None = None
+        self.failure: str | None = None
 
     def start(self) -> Runtime:
+        """Take the run lock, open the database and tidy the outbox (SQLAlchemyError if that cannot be done)."""
         self.lock.acquire()
-        runtime = Runtime.open(self.settings, upgrade=True)
-        interrupted = recover_interrupted(runtime.engine)
-        if interrupted:
-            log.warning("%d replies were interrupted while sending; marked uncertain", interrupted)
-        if not self.dry_run:
-            release_held(runtime.engine)
+        try:
+            self._opened(self._open())
+        except BaseException:
+            self.lock.release()
+            raise
+        assert self.runtime is not None
+        return self.runtime
+
+    def _opened(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.alerts = AlertBook(runtime.engine, self.settings.alerts, runtime.renderer())
+
+    def _open(self) -> Runtime:
+        # A database that vanished while files remain is restored from a backup, never silently made anew.
+        files = BlobStore(self.settings.files_dir)
+        try:
+            runtime = Runtime.open(self.settings, upgrade=True, create=not files.holds_files())
+        except DatabaseMissing as error:
+            raise DatabaseMissing(
+                f"{error}，而 {files.root} 中已有存档：请从备份恢复数据库；"
+                "确要从空数据库开始，先运行 shenbao db upgrade"
+            ) from error
+        try:
+            with Session(runtime.engine) as session:  # proves it can be written, not only read
+                set_meta(session, "run_started", now().isoformat())
+                session.commit()
+            interrupted = recover_interrupted(runtime.engine)
+            if interrupted:
+                log.warning("%d replies were interrupted while sending; marked uncertain", interrupted)
+            if not self.dry_run:
+                release_held(runtime.engine)
+        except BaseException:
+            runtime.engine.dispose()
+            raise
         return runtime
+
+    def _start_when_writable(self) -> bool:
+        """start(), trying again while the database cannot be opened or written (a read-only file, a server
+        not up yet), at most a minute apart; False if stopped meanwhile."""
+        self.lock.acquire()
+        while not self.stop.is_set():
+            try:
+                runtime = self._open()
+            except DBAPIError as error:  # unreachable, read-only, not yet granted: all may be mended
+                self.health.failed(error)  # no giving up: a restart would find the same database
+                delay = self.health.backoff()
+                log.critical("the database cannot be used: %s; trying again in %.0f s", summary(error), delay)
+                self._pause(delay)
+                continue
+            self._opened(runtime)
+            self._database_works()
+            return True
+        return False
 
     def close(self) -> None:
         if self.mailbox is not None:
             self.mailbox.close()
             self.mailbox = None
+        if self.runtime is not None:
+            self.runtime.engine.dispose()
         self.lock.release()
+
+    def guard(self) -> None:
+        """Raise (one of FATAL) when this daemon must not write any more: its database file was deleted or
+        replaced, or its run lock is lost."""
+        assert self.runtime is not None
+        self.runtime.watch.check()
+        self.lock.verify()
 
     def _watcher(self) -> Watcher:
         assert self.runtime is not None and self.settings.imap is not None
@@ -131,6 +203,7 @@ class Daemon:
             stop=self.stop,
             on_queued=self.wake_outbox,
             heartbeat=self.notifier.watchdog,
+            guard=self.guard,
         )
 
     # -- once ------------------------------------------------------------------------------------------------
@@ -141,6 +214,7 @@ class Daemon:
         `clock`: the time it is for the jobs that depend on it (a volume window that has closed since)."""
         self.start()
         try:
+            self.guard()
             watcher = self._watcher()
             result = OnceResult(watcher.sync())
             if not self.dry_run:
@@ -162,9 +236,24 @@ class Daemon:
     # -- for ever --------------------------------------------------------------------------------------------
 
     def run_forever(self) -> None:
-        self.start()
+        """Until SIGTERM (returns), or until the database or the run lock fails (DaemonFailed)."""
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-        threads = [threading.Thread(target=self.watch_loop, name="watcher")]
+        try:
+            if self._start_when_writable():
+                self._serve()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.close()
+            self.notifier.close()
+        if self.failure is not None:
+            raise DaemonFailed(self.failure)
+
+    def _serve(self) -> None:
+        threads = [
+            threading.Thread(target=self.watch_loop, name="watcher"),
+            threading.Thread(target=self.guard_loop, name="guard"),
+        ]
         if not self.dry_run:
             threads.append(threading.Thread(target=self.outbox_loop, name="outbox"))
             self.scheduler = self._timed_jobs()
@@ -185,10 +274,6 @@ class Daemon:
                 thread.join()
             if self.scheduler is not None:
                 self.scheduler.shutdown(wait=True)
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            self.close()
-            self.notifier.close()
             log.info("stopped")
 
     def _timed_jobs(self) -> BackgroundScheduler:
@@ -213,6 +298,46 @@ class Daemon:
     def wake_outbox(self) -> None:
         self.outbox_wake.set()
 
+    # -- the database and the run lock -----------------------------------------------------------------------
+
+    def guard_loop(self) -> None:
+        """Every few seconds, even while the watcher waits on IDLE: the file and the lock are still ours."""
+        while not self.stop.wait(_GUARD_SECONDS):
+            try:
+                self.guard()
+            except FATAL as error:
+                self._fail(error)
+
+    def _fail(self, error: BaseException) -> None:
+        """Stop for good: nothing more is written; run_forever raises DaemonFailed."""
+        if self.failure is None:
+            log.critical("stopping: %s", error)
+            self.failure = failure_text(error)
+        self.stop.set()
+        self.wake.set()
+        self.outbox_wake.set()
+
+    def _database_failed(self, error: SQLAlchemyError) -> float:
+        """Note a database error; the seconds to wait before trying again (stops once errors persist)."""
+        failing = self.health.failed(error)
+        if failing is not None:
+            self._fail(failing)
+            return 0.0
+        delay = self.health.backoff()
+        log.error("database error: %s; trying again in %.0f s", summary(error), delay)
+        return delay
+
+    def _database_works(self) -> None:
+        """The database was written (only the watcher's cycle and the start say so: other cycles may only
+        read); after an outage, the alert that it happened, now that it can be written."""
+        outage = self.health.succeeded()
+        if outage is None or self.runtime is None:
+            return
+        log.info("the database works again after %d errors", outage.failures)
+        with Session(self.runtime.engine) as session:
+            session.add(Alert(at=outage.ended, source="database", text=outage.alert_text()))
+            session.commit()
+
     # -- the watcher thread ----------------------------------------------------------------------------------
 
     def watch_loop(self) -> None:
@@ -224,12 +349,14 @@ class Daemon:
         """One turn of the watcher; on any network error reconnect later, with backoff."""
         self.wake.clear()  # before the sync: a signal or a sent reply during it must still cut the wait short
         try:
+            self.guard()
             watcher = self._watcher()
             watcher.sync()
             self._alerts().recovered("imap")
             self._check_room()
             if not self.dry_run:
                 watcher.save_sent_copies()
+            self._database_works()
             self.backoff = _BACKOFF_START
             assert self.mailbox is not None and self.settings.imap is not None
             idle = self.mailbox.has("IDLE")
@@ -239,6 +366,10 @@ class Daemon:
             self.notifier.watchdog()
             if not self.stop.is_set():
                 self.mailbox.wait(seconds, self.wake, self.notifier.watchdog)
+        except FATAL as error:
+            self._fail(error)
+        except SQLAlchemyError as error:
+            self._pause(self._database_failed(error))
         except MailboxError as error:
             log.warning("mailbox error: %s: %s; reconnecting in %.0f s", type(error).__name__, error, self.backoff)
             self._alerts().failing("imap", "imap", f"收信失败：{imap_trouble(error)}；邮件暂未处理，恢复后自动继续")
@@ -293,7 +424,14 @@ class Daemon:
     def outbox_cycle(self) -> None:
         assert self.runtime is not None
         try:
+            self.guard()
             tally = send_due(self.runtime.engine, self._sender())
+        except FATAL as error:
+            self._fail(error)
+            return
+        except SQLAlchemyError as error:
+            self._database_failed(error)
+            return
         except Exception:  # the daemon never exits on one bad cycle
             log.exception("unexpected error in the outbox")
             return
@@ -375,7 +513,14 @@ class Daemon:
         """Run a staff job (queueing is idempotent per day); wake the outbox when it queued something."""
         assert self.runtime is not None
         try:
+            self.guard()
             queued = job(self.runtime, now())
+        except FATAL as error:
+            self._fail(error)
+            return
+        except SQLAlchemyError as error:
+            self._database_failed(error)
+            return
         except Exception:  # the daemon never exits on one bad job
             log.exception("unexpected error in the %s", name)
             return

@@ -223,7 +223,9 @@ async def _deliver(
 def _claim(engine: Engine, item_id: int) -> _Claim | None:
     """Mark the item `sending` and commit, before a byte of it leaves; None when it is no longer queued."""
     with Session(engine) as session:
-        item = session.get(OutboxItem, item_id)
+        # Locked while claimed: on PostgreSQL a staff command sending at the same moment as the daemon would
+        # otherwise also read `queued` and send a second copy (SQLite lets one writer in at a time).
+        item = session.get(OutboxItem, item_id, with_for_update=True)
         if item is None or item.state is not OutboxState.QUEUED:
             return None
         advance(item, OutboxState.SENDING, OUTBOX_STEPS)

@@ -43,10 +43,15 @@ from .roster_sync import database_rosters, enterprise_for, nominate, nominations
 
 
 def add_version(session: Session, enterprise: Enterprise, package: PackageRecord) -> None:
-    """Make an accepted package the enterprise's next version for its call (once)."""
+    """Make an accepted package the enterprise's next version for its call (once).
+
+    The enterprise's row is locked first: on PostgreSQL the daemon and a staff command accepting at the same
+    time would otherwise both count n versions and both write n + 1 (SQLite lets one writer in at a time).
+    """
     assert enterprise.id is not None and package.id is not None
     if session.exec(select(Submission).where(Submission.package_id == package.id)).first() is not None:
         return
+    session.exec(select(Enterprise.id).where(Enterprise.id == enterprise.id).with_for_update()).one()
     call = package.call or ""
     versions = session.exec(
         select(func.count())

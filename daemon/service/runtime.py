@@ -13,6 +13,7 @@ from ..config import Settings
 from ..render import Renderer
 from ..storage.blobs import BlobStore
 from ..storage.db import open_database
+from ..storage.watch import DatabaseWatch, watch_database
 from .recorder import Recorder
 from .replies import ReplyPlanner
 from .roster_sync import refresh_rosters
@@ -26,13 +27,21 @@ class Runtime:
     engine: Engine
     blobs: BlobStore
     rules: CallRules
+    watch: DatabaseWatch
+    """Whether the SQLite file is still the one opened (checked before every transaction, and each cycle)."""
     _recorder: Recorder | None = field(default=None, init=False)
 
     @classmethod
-    def open(cls, settings: Settings, *, upgrade: bool = False) -> Runtime:
-        """`upgrade`: bring an older database schema up to date (else SchemaMismatch)."""
-        engine = open_database(settings.database_url, upgrade=upgrade)
-        return cls(settings, engine, BlobStore(settings.files_dir), settings.call_rules())
+    def open(cls, settings: Settings, *, upgrade: bool = False, create: bool = True) -> Runtime:
+        """`upgrade`: bring an older database schema up to date (else SchemaMismatch); `create`: make a new
+        database if there is none (else DatabaseMissing)."""
+        engine = open_database(settings.database_url, upgrade=upgrade, create=create)
+        try:
+            watched = watch_database(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(settings, engine, BlobStore(settings.files_dir), settings.call_rules(), watched)
 
     def refresh_rosters(self) -> None:
         """Load each call's configured roster file into the database when it changed."""

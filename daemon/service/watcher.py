@@ -64,7 +64,9 @@ class Watcher:
         stop: threading.Event | None = None,
         on_queued: Callable[[], None] | None = None,
         heartbeat: Callable[[], None] | None = None,
+        guard: Callable[[], None] | None = None,
     ) -> None:
+        """`guard` runs before each message is handled and raises when nothing may be written any more."""
         self.runtime = runtime
         self.mailbox = mailbox
         self.dry_run = dry_run
@@ -72,6 +74,7 @@ class Watcher:
         self.on_queued = on_queued or (lambda: None)
         self.heartbeat = heartbeat or (lambda: None)
         """Called before each message: the systemd watchdog, fed while the watcher makes progress."""
+        self.guard = guard or runtime.watch.check
         settings = runtime.settings
         assert settings.imap is not None
         self.imap = settings.imap
@@ -139,6 +142,7 @@ class Watcher:
         planner: ReplyPlanner,
         report: SyncReport,
     ) -> None:
+        self.guard()
         rules = self.runtime.rules
         oversize = envelope.size if envelope.size > rules.max_message_bytes else None
         if item is None and self.opens and envelope.internaldate and envelope.internaldate < self.opens:

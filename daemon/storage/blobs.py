@@ -28,6 +28,12 @@ class BlobStore:
     def has(self, sha256: str) -> bool:
         return self.path(sha256).is_file()
 
+    def holds_files(self) -> bool:
+        """Whether anything was ever stored here: then a database recorded it, and must exist."""
+        if not self.root.is_dir():
+            return False
+        return any(entry.is_dir() and len(entry.name) == 2 for entry in self.root.iterdir())
+
     def put_bytes(self, data: bytes) -> str:
         sha256 = hashlib.sha256(data).hexdigest()
         if not self.has(sha256):

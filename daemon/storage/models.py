@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, String, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Column, Field, SQLModel
@@ -286,7 +286,8 @@ class FolderState(SQLModel, table=True):
     __tablename__ = "folder_state"
 
     folder: str = Field(primary_key=True)
-    uidvalidity: int
+    uidvalidity: int = Field(sa_type=BigInteger)
+    """Unsigned 32-bit in IMAP: past PostgreSQL's `integer`."""
 
 
 class MailboxItem(SQLModel, table=True):
@@ -300,9 +301,10 @@ class MailboxItem(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     folder: str
-    uidvalidity: int
-    uid: int
-    size: int
+    uidvalidity: int = Field(sa_type=BigInteger)
+    uid: int = Field(sa_type=BigInteger)
+    size: int = Field(sa_type=BigInteger)
+    """As the server announces it (RFC822.SIZE), however large."""
     internaldate: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     raw_sha256: str | None = None
     message_id: int | None = Field(default=None, foreign_key="message.id")

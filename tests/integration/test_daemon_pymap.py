@@ -1,7 +1,9 @@
 """`shenbao run` against real servers on loopback: pymap (in-process IMAP) and aiosmtpd (SmtpCapture).
 
 The daemon runs in-process (`Daemon(settings).run_once()`) where the database and result are inspected,
-and as the `shenbao run` command where exit codes, output, signals and the run lock matter.
+and as the `shenbao run` command where exit codes, output, signals and the run lock matter. The first test
+runs on SQLite and on PostgreSQL (`database_url`); PostgreSQL's own run lock is tested in
+tests/e2e/test_postgresql.py.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import signal
+import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -56,8 +59,8 @@ from daemon_support import (
 from daemon.config import load
 from daemon.demo.servers import PymapServer, SmtpCapture
 from daemon.mail.imap import MailboxError
-from daemon.service.daemon import Daemon, OnceResult, lock_path
-from daemon.service.lock import AlreadyRunning, RunLock
+from daemon.service.daemon import Daemon, OnceResult
+from daemon.service.lock import AlreadyRunning, run_lock
 
 IMAP_PASSWORD = "imap-secret"
 
@@ -107,7 +110,10 @@ def wait_for_sent_copies(imap: PymapServer, count: int) -> None:
 # ------------------------------------------------------------------------------------------ each verdict
 
 
-def test_each_verdict_is_answered_filed_and_copied_to_sent(imap: PymapServer, smtp: SmtpCapture, office: Path) -> None:
+def test_each_verdict_is_answered_filed_and_copied_to_sent(
+    imap: PymapServer, smtp: SmtpCapture, office: Path, database_url: str
+) -> None:
+    """End to end on SQLite and on PostgreSQL."""
     messages = {
         "valid": valid("valid"),
         "rejected": missing_proof("rejected"),
@@ -118,7 +124,7 @@ def test_each_verdict_is_answered_filed_and_copied_to_sent(imap: PymapServer, sm
     }
     for raw in messages.values():
         append(imap, raw)
-    config = write_config(office, imap, smtp)
+    config = write_config(office, imap, smtp, database=database_url)
 
     result = run_once(config)
 
@@ -547,10 +553,10 @@ def test_run_once_refuses_while_another_holds_the_run_lock(imap: PymapServer, sm
     append(imap, valid("waiting"))
     config = write_config(office, imap, smtp)
     settings = load(config)
-    other = RunLock(lock_path(settings))
+    other = run_lock(settings)
     other.acquire()
     try:
-        with pytest.raises(AlreadyRunning, match="already running"):
+        with pytest.raises(AlreadyRunning, match="已在这个数据库上运行"):
             Daemon(settings).run_once()
         assert smtp.messages == []
         assert message_ids_in(imap, "INBOX") == [mid("waiting")]
@@ -668,8 +674,8 @@ def test_long_running_answers_new_mail_refuses_a_second_instance_and_stops_on_si
         wait_for_sent_copies(imap, 1)
 
         second = shenbao("run", "--config", config, env=env, cwd=office, timeout=60)
-        assert second.returncode != 0
-        assert "already running" in second.stderr
+        assert second.returncode == 3
+        assert f"shenbao run on {socket.gethostname()} pid {daemon.process.pid}" in second.stderr
 
         assert daemon.terminate(timeout=15) == 0
         assert "stopped" in daemon.output()

@@ -1,5 +1,5 @@
 """Upgrading across versions: a database made by release 0.1.0 keeps every row, and every schema that
-migrations make equals the one the models describe.
+migrations make equals the one the models describe, on SQLite and on PostgreSQL (`database_url`).
 
 The fixture `release-0.1.0.sqlite.gz` was made by release 0.1.0 itself (`shenbao demo` over its 13
 samples, then a decision, a recheck, a digest and reminders), so every table holds rows.
@@ -27,8 +27,8 @@ from daemon.cli import main
 from daemon.domain import Outcome
 from daemon.storage import schema
 from daemon.storage.db import SchemaMismatch, open_database
-from daemon.storage.models import MessageRecord, OutboxItem
-from daemon.storage.states import OutboxState
+from daemon.storage.models import FolderState, MailboxItem, MessageRecord, OutboxItem
+from daemon.storage.states import ItemState, OutboxState
 
 RELEASE_0_1_0 = FIXTURES / "db" / "release-0.1.0.sqlite.gz"
 
@@ -57,16 +57,21 @@ def rows(path: Path, like: Path | None = None) -> dict[str, list[tuple[object, .
     return found
 
 
-def config(tmp_path: Path, database: Path) -> Path:
+def config(tmp_path: Path, database: Path | str) -> Path:
+    """A configuration for `database`: a SQLite file, or any database URL."""
+    url = database if isinstance(database, str) else f"sqlite:///{database}"
     path = tmp_path / "shenbao.toml"
-    path.write_text(f'[storage]\ndatabase = "sqlite:///{database}"\nfiles = "files"\n', encoding="utf-8")
+    path.write_text(f'[storage]\ndatabase = "{url}"\nfiles = "files"\n', encoding="utf-8")
     return path
 
 
 def differences(url: str) -> list[object]:
     engine = create_engine(url)
-    with engine.connect() as connection:
-        return list(compare_metadata(MigrationContext.configure(connection), SQLModel.metadata))
+    try:
+        with engine.connect() as connection:
+            return list(compare_metadata(MigrationContext.configure(connection), SQLModel.metadata))
+    finally:
+        engine.dispose()
 
 
 def test_a_release_0_1_0_database_is_refused_until_upgraded(old_database: Path) -> None:
@@ -123,24 +128,26 @@ def test_upgrading_twice_changes_nothing(tmp_path: Path, old_database: Path) -> 
     assert rows(old_database) == before
 
 
-@pytest.mark.parametrize("start", ["new", "release-0.1.0"])
-def test_migrations_make_exactly_the_schema_the_models_describe(tmp_path: Path, start: str) -> None:
-    path = tmp_path / "shenbao.db"
-    if start == "release-0.1.0":
-        path.write_bytes(gzip.decompress(RELEASE_0_1_0.read_bytes()))
+def test_migrations_make_exactly_the_schema_the_models_describe(database_url: str) -> None:
+    open_database(database_url).dispose()
 
-    open_database(f"sqlite:///{path}", upgrade=True)
-
-    assert differences(f"sqlite:///{path}") == []
+    assert differences(database_url) == []
 
 
-def test_a_state_outside_its_machine_is_refused_by_the_database(tmp_path: Path) -> None:
-    engine = open_database(f"sqlite:///{tmp_path / 'shenbao.db'}")
+def test_migrations_from_release_0_1_0_make_exactly_the_schema_the_models_describe(old_database: Path) -> None:
+    open_database(f"sqlite:///{old_database}", upgrade=True)
+
+    assert differences(f"sqlite:///{old_database}") == []
+
+
+def test_a_state_outside_its_machine_is_refused_by_the_database(database_url: str) -> None:
+    engine = open_database(database_url)
 
     with pytest.raises(IntegrityError, match="ck_mailbox_item_state"), engine.begin() as connection:
         connection.execute(
             text("INSERT INTO mailbox_item (folder, uidvalidity, uid, size, state) VALUES ('INBOX', 1, 1, 10, 'lost')")
         )
+    engine.dispose()
 
 
 @pytest.mark.parametrize("start", ["new", "release-0.1.0"])
@@ -162,15 +169,33 @@ def test_an_upgraded_database_takes_the_states_of_waiting_and_quarantined_messag
         assert sorted(rows) == [("no_room", 0, ""), ("pending", 0, ""), ("quarantined", 0, "")]
 
 
-def test_a_database_of_a_newer_version_is_left_alone(tmp_path: Path) -> None:
-    path = tmp_path / "shenbao.db"
-    open_database(f"sqlite:///{path}")
-    with sqlite3.connect(path) as connection:
-        connection.execute("UPDATE alembic_version SET version_num = '9999'")
+def test_imap_numbers_up_to_the_largest_unsigned_32_bit_value_are_kept(database_url: str) -> None:
+    """UIDVALIDITY and UID are unsigned 32-bit in IMAP: past PostgreSQL's `integer`."""
+    largest = 2**32 - 1
+    engine = open_database(database_url)
+    with Session(engine) as session:
+        session.add(FolderState(folder="INBOX", uidvalidity=largest))
+        session.add(
+            MailboxItem(folder="INBOX", uidvalidity=largest, uid=largest, size=5 << 30, state=ItemState.SKIPPED)
+        )
+        session.commit()
+
+    with Session(engine) as session:
+        item = session.exec(select(MailboxItem)).one()
+        assert (item.uidvalidity, item.uid, item.size) == (largest, largest, 5 << 30)
+        assert session.exec(select(FolderState.uidvalidity)).one() == largest
+    engine.dispose()
+
+
+def test_a_database_of_a_newer_version_is_left_alone(tmp_path: Path, database_url: str) -> None:
+    engine = open_database(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
 
     with pytest.raises(SchemaMismatch, match="新"):
-        open_database(f"sqlite:///{path}", upgrade=True)
-    assert main(["db", "upgrade", "--config", str(config(tmp_path, path))]) == 3
+        open_database(database_url, upgrade=True)
+    assert main(["db", "upgrade", "--config", str(config(tmp_path, database_url))]) == 3
 
 
 def test_run_upgrades_an_old_schema_at_start_and_says_so(

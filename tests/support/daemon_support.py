@@ -13,10 +13,11 @@ import contextlib
 import email
 import email.policy
 import hashlib
+import itertools
 import os
+import re
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -29,7 +30,10 @@ from typing import IO, Any
 
 from conftest import ENTERPRISE, RAR, RECEIVED, rar, submission, write_roster
 from imapclient import IMAPClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
+from daemon.config import load
 from daemon.demo.servers import LoopbackServer, SmtpCapture, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,9 +114,12 @@ def write_config(
     smtp_connections: int | None = None,
     roster: bool = True,
     reserve_mb: float | None = None,
+    database: str = "sqlite:///shenbao.db",
+    give_up_seconds: float | None = None,
 ) -> Path:
     """Write `shenbao.toml` (and `roster.xlsx`) into `folder` for these servers; security "none", passwords
-    from the environment variables that `daemon_env()` / `imap_env()` set."""
+    from the environment variables that `daemon_env()` / `imap_env()` set; `database` is a URL (relative
+    SQLite paths are relative to `folder`), e.g. the `database_url` fixture's."""
     folder.mkdir(parents=True, exist_ok=True)
     lines = [
         "[imap]",
@@ -146,9 +153,10 @@ def write_config(
     lines += [
         "",
         "[storage]",
-        'database = "sqlite:///shenbao.db"',
+        f'database = "{database}"',
         'files = "files"',
         *([f"reserve_mb = {reserve_mb}"] if reserve_mb is not None else []),
+        *([f"give_up_seconds = {give_up_seconds}"] if give_up_seconds is not None else []),
         "",
         "[campaign]",
         'name = "2022年全国质量标杆"',
@@ -417,12 +425,17 @@ def text_and_html(reply: EmailMessage) -> tuple[str, str]:
 
 
 def query(folder: Path, sql: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-    """Rows of `sql` run on the database of the config in `folder` (shenbao.db)."""
-    connection = sqlite3.connect(folder / "shenbao.db")
+    """Rows of `sql` (with `?` for each of `parameters`) run on the database of the config in `folder`,
+    SQLite or PostgreSQL."""
+    numbers = itertools.count()
+    statement = re.sub(r"\?", lambda _: f":p{next(numbers)}", sql)
+    engine = create_engine(load(folder / "shenbao.toml").database_url, poolclass=NullPool)
     try:
-        return connection.execute(sql, tuple(parameters)).fetchall()
+        with engine.connect() as connection:
+            found = connection.execute(text(statement), {f"p{n}": value for n, value in enumerate(parameters)})
+            return [tuple(row) for row in found]
     finally:
-        connection.close()
+        engine.dispose()
 
 
 def blob(folder: Path, sha256: str) -> Path:

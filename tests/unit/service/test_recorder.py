@@ -1,25 +1,30 @@
 """Recording: raw message, archive and documents stored once by SHA-256; rows written once; versions kept.
 
 Also the roster in the database: imports upsert, withdrawn enterprises stay, the file reloads when it changes.
+Every test runs on SQLite and on PostgreSQL (`database_url`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
+import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from conftest import ENTERPRISE, RAR, RECEIVED, ROSTER_ROWS, rar, submission, valid_submission, write_roster
+from sqlalchemy import select as select_rows
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, SQLModel, select
 
 from daemon.campaign import DEFAULT_CALL, Call, CallRules
+from daemon.demo.servers import wait_until
 from daemon.domain import Outcome, RosterEntry
 from daemon.intake.match import Roster
-from daemon.service.recorder import Recorder
+from daemon.service.recorder import Recorder, add_version
 from daemon.service.roster_sync import RosterChange, database_rosters, import_roster, refresh_rosters
 from daemon.staff.roster import read_roster
 from daemon.storage.blobs import BlobStore
@@ -52,13 +57,10 @@ def member_hashes(archive: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Path:
-    return tmp_path / "db" / "shenbao.db"
-
-
-@pytest.fixture
-def engine(database: Path) -> Engine:
-    return open_database("sqlite:///" + str(database))
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = open_database(database_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture
@@ -87,12 +89,13 @@ def recorder(engine: Engine, blobs: BlobStore) -> Recorder:
     return Recorder(engine, blobs, CallRules(calls=(Call(deadline=DEADLINE),)))
 
 
-def dump(database: Path) -> list[str]:
-    connection = sqlite3.connect(database)
-    try:
-        return list(connection.iterdump())
-    finally:
-        connection.close()
+def dump(engine: Engine) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table, by primary key."""
+    with engine.connect() as connection:
+        return {
+            table.name: [tuple(row) for row in connection.execute(select_rows(table).order_by(*table.primary_key))]
+            for table in SQLModel.metadata.sorted_tables
+        }
 
 
 def stored_files(blobs: BlobStore) -> dict[str, str]:
@@ -175,16 +178,16 @@ def test_a_valid_submission_records_its_documents_its_archive_and_version_one(
     assert (version.message_id, version.version) == (result.record_id, 1)
 
 
-def test_recording_the_same_bytes_again_changes_nothing(recorder: Recorder, database: Path, blobs: BlobStore) -> None:
+def test_recording_the_same_bytes_again_changes_nothing(recorder: Recorder, engine: Engine, blobs: BlobStore) -> None:
     raw = valid_submission()
     first = recorder.record(raw, source="inbox/1.eml")
-    before, files_before = dump(database), stored_files(blobs)
+    before, files_before = dump(engine), stored_files(blobs)
 
     again = recorder.record(raw, source="elsewhere/copy.eml")
 
     assert again.created is False
     assert (again.record_id, again.outcome, again.enterprise) == (first.record_id, first.outcome, first.enterprise)
-    assert dump(database) == before
+    assert dump(engine) == before
     assert stored_files(blobs) == files_before
 
 
@@ -370,11 +373,11 @@ def test_refresh_roster_loads_the_file_only_when_its_content_changes(tmp_path: P
     assert [e.phone for e in roster.entries if e.city == "临沂"] == ["0539-8888888"]
 
 
-def test_refresh_roster_without_a_roster_file_does_nothing(engine: Engine, database: Path) -> None:
-    before = dump(database)
+def test_refresh_roster_without_a_roster_file_does_nothing(engine: Engine) -> None:
+    before = dump(engine)
 
     assert refresh_rosters(engine, {}) == {}
-    assert dump(database) == before
+    assert dump(engine) == before
 
 
 def test_the_roster_read_from_a_file_matches_the_imported_one(tmp_path: Path, engine: Engine) -> None:
@@ -385,3 +388,44 @@ def test_the_roster_read_from_a_file_matches_the_imported_one(tmp_path: Path, en
     roster = database_roster(engine)
     assert roster is not None
     assert sorted(roster.entries, key=lambda e: e.name) == sorted(entries, key=lambda e: e.name)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_acceptances_at_once_take_two_versions_on_postgresql(recorder: Recorder, engine: Engine) -> None:
+    """The daemon and a staff command accepting at the same moment: the second waits for the first's row lock
+    instead of counting the same versions (SQLite lets one writer in at a time anyway)."""
+    first = recorder.record(submission(ENTERPRISE, body="第一封"), source="1.eml").record_id
+    second = recorder.record(submission(ENTERPRISE, body="第二封"), source="2.eml").record_id
+    [enterprise] = [e for e in rows(engine, Enterprise) if e.name == ENTERPRISE]
+    packages = {p.message_id: p for p in rows(engine, PackageRecord)}
+    errors: list[BaseException] = []
+
+    def accept_second() -> None:
+        try:
+            with Session(engine) as other:
+                add_version(other, enterprise, packages[second])
+                other.commit()
+        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+            errors.append(error)
+
+    with Session(engine) as session:
+        add_version(session, enterprise, packages[first])
+        session.flush()
+        thread = threading.Thread(target=accept_second)
+        thread.start()
+        wait_until(lambda: waiting_on_a_lock(engine), 30, "the second acceptance to wait for the row lock")
+        session.commit()
+    thread.join(30)
+
+    assert errors == []
+    assert sorted((s.message_id, s.version) for s in rows(engine, Submission)) == [(first, 1), (second, 2)]
+
+
+def waiting_on_a_lock(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        found = connection.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        ).scalar_one()
+    return bool(found)

@@ -1,4 +1,4 @@
-"""Where each roster enterprise stands (issue 4, point 1), read from a real SQLite file.
+"""Where each roster enterprise stands (issue 4, point 1), read from a real database: SQLite and PostgreSQL.
 
 已受理 when any message is accepted (with the count of versions), else 待人工 when a `review` message is still
 undecided, else 已退回 when it sent something, else 未提交. A person's decision overrides the automatic verdict
@@ -10,12 +10,15 @@ from __future__ import annotations
 import email
 import email.policy
 import shutil
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from conftest import ENTERPRISE, RAR, RECEIVED, ROSTER_ROWS, SHANGHAI, rar, submission
+from daemon.staff.decisions import ActionError, decide
+from daemon.staff.status import EnterpriseStatus, Standing, enterprise_statuses
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -25,8 +28,6 @@ from daemon.render import Renderer
 from daemon.service.recorder import Recorder
 from daemon.service.replies import ReplyPlanner
 from daemon.service.roster_sync import RosterChange, database_roster, import_roster
-from daemon.staff.decisions import ActionError, decide
-from daemon.staff.status import EnterpriseStatus, Standing, enterprise_statuses
 from daemon.storage.blobs import BlobStore
 from daemon.storage.db import open_database
 from daemon.storage.models import Decision, Enterprise, MessageRecord, OutboxItem, Submission
@@ -64,13 +65,10 @@ def link_mail(name: str, *, sender: str | None = None) -> bytes:
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Path:
-    return tmp_path / "db" / "shenbao.db"
-
-
-@pytest.fixture
-def engine(database: Path) -> Engine:
-    return open_database(f"sqlite:///{database}")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = open_database(database_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture
