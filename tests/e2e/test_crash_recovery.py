@@ -70,7 +70,7 @@ def test_a_power_cut_loses_nothing_and_answers_nothing_twice(
     after_restart = len(smtp.messages)
     again = shenbao("run", "--config", config, "--once", env=daemon_env(imap), cwd=office)
     assert again.returncode == 0, again.stderr
-    assert "0 messages handled; replies: 0 sent" in again.stdout
+    assert "处理 0 封邮件；回复：发出 0 封" in again.stdout
     assert len(smtp.messages) == after_restart  # nothing more on a third run
 
     # Exactly one verdict per message, its raw message in the blob store.
@@ -133,7 +133,7 @@ def test_a_power_cut_with_two_replies_in_flight_leaves_both_uncertain_and_neithe
 
     restarted = shenbao("run", "--config", config, "--once", env=daemon_env(imap), cwd=office)
     assert restarted.returncode == 0, restarted.stderr
-    assert "replies: 0 sent" in restarted.stdout
+    assert "回复：发出 0 封" in restarted.stdout
 
     # Both were `sending` on their own connections when the power went: the server may have either.
     assert query(office, "SELECT state FROM outbox") == [("uncertain",), ("uncertain",)]

@@ -113,10 +113,10 @@ def test_the_installed_daemon_runs_once_against_a_mailbox(installed: Path, tmp_p
             env={**os.environ, "SHENBAO_TEST_PASSWORD": "secret"},
         )
         assert result.returncode == 0, result.stderr
-        assert "replies: 1 sent" in result.stdout, result.stdout
+        assert "回复：发出 1 封" in result.stdout, result.stdout
         replies = smtp.wait_for(1)
 
-    assert "1 messages handled" in result.stdout
+    assert "处理 1 封邮件" in result.stdout
     assert "已受理" in result.stdout
     assert b"SB-000001" in replies[0].data
 

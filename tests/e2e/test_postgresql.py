@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ENTERPRISE, RECEIVED
+from conftest import ENTERPRISE, RECEIVED, rar, submission
 from daemon_support import (
     MAILBOX,
     TIMEOUT,
@@ -28,6 +28,7 @@ from daemon_support import (
     shenbao,
     valid,
     wait_until,
+    with_message_id,
     write_config,
 )
 from postgres import PostgresServer
@@ -92,7 +93,7 @@ def test_two_daemons_on_two_hosts_sharing_one_database_one_runs_the_other_exits_
         assert running.terminate() == 0
 
     # The lock went with the first daemon's session: the second host may run now.
-    assert "0 messages handled" in ok(shenbao("run", "--config", second, "--once", env=env, cwd=second.parent))
+    assert "处理 0 封邮件" in ok(shenbao("run", "--config", second, "--once", env=env, cwd=second.parent))
     assert len(replies_to(smtp, mid("live"))) == 1
 
 
@@ -180,9 +181,13 @@ def test_process_status_digest_export_and_run_once_work_the_same_on_both_databas
 
     lines = ok(shenbao("process", "mail", "--config", config, "--json", env=env, cwd=office)).splitlines()
     again = ok(shenbao("process", "mail", "--config", config, "--json", env=env, cwd=office)).splitlines()
-    append(imap, valid("mailed", body="第二版材料，请查收。"))
+    second_version = submission(attachments=[(f"{ENTERPRISE}.rar", rar("solid.rar"))], body="第二版材料，请查收。")
+    append(imap, with_message_id(second_version, mid("mailed")))
     once = ok(shenbao("run", "--config", config, "--once", env=env, cwd=office))
-    status = json.loads(ok(shenbao("status", "--config", config, "--json", env=env, cwd=office)))
+    status = [
+        json.loads(line)
+        for line in ok(shenbao("status", "--config", config, "--json", env=env, cwd=office)).splitlines()
+    ]
     digest = json.loads(
         ok(shenbao("digest", "--config", config, "--output", office / "digest", "--json", env=env, cwd=office))
     )
@@ -193,11 +198,11 @@ def test_process_status_digest_export_and_run_once_work_the_same_on_both_databas
         ("rejected", True),
     ]
     assert [json.loads(line)["new"] for line in again] == [False, False]
-    assert "1 messages handled; replies: 1 sent" in once
+    assert "处理 1 封邮件；回复：发出 1 封" in once
     [jinan] = [row for row in status if row["enterprise"] == ENTERPRISE]
-    assert (jinan["status"], jinan["messages"], jinan["versions"]) == ("已受理", 3, 2)
+    assert (jinan["standing"], jinan["messages"], jinan["versions"]) == ("已受理", 3, 2)
     assert sorted(Path(name).suffix for name in digest["written"]) == [".eml", ".xlsx"]
-    assert exported["enterprises"] == 1 and exported["files"] == 4  # three documents and 汇总表.xlsx
+    assert exported["enterprises"] == 1 and exported["files"] == 5  # three documents, 汇总表.xlsx, 文件名对照.txt
     check = subprocess.run(
         ["sha256sum", "-c", "manifest.sha256"], cwd=office / "exported", capture_output=True, text=True, check=False
     )

@@ -57,7 +57,7 @@ def test_one_failing_message_is_quarantined_the_rest_answered_and_requeue_brings
 
     assert [run.returncode for run in runs] == [0] * QUARANTINE_AFTER, runs[0].stderr
     ((uid,),) = query(office, "SELECT uid FROM mailbox_item WHERE state = 'quarantined'")
-    assert "2 messages handled; replies: 2 sent" in runs[0].stdout
+    assert "处理 2 封邮件；回复：发出 2 封" in runs[0].stdout
     assert f"INBOX UID {uid}: failed (attempt 1 of {QUARANTINE_AFTER}): InjectedFailure" in runs[0].stdout
     assert f"INBOX UID {uid}: quarantined after {QUARANTINE_AFTER} failed attempts" in runs[-1].stdout
     assert "Traceback" in runs[0].stderr  # the log says where it failed, for whoever fixes it
@@ -92,7 +92,7 @@ def test_one_failing_message_is_quarantined_the_rest_answered_and_requeue_brings
     fixed = shenbao("run", "--config", config, "--once", env=env, cwd=office)
 
     assert fixed.returncode == 0, fixed.stderr
-    assert "1 messages handled; replies: 1 sent" in fixed.stdout
+    assert "处理 1 封邮件；回复：发出 1 封" in fixed.stdout
     smtp.wait_for(3, TIMEOUT)
     (reply,) = replies_to(smtp, BAD)
     assert str(reply["Subject"]).startswith(SUBJECT_PREFIX["review"])

@@ -77,7 +77,7 @@ def test_core_flow_against_dovecot(dovecot: DovecotServer, smtp: SmtpCapture, tm
     first = shenbao("run", "--config", config, "--once", env=env, cwd=office)
 
     assert first.returncode == 0, first.stderr
-    assert "3 messages handled; replies: 2 sent, 0 deferred, 0 failed" in first.stdout
+    assert "处理 3 封邮件；回复：发出 2 封，稍后重试 0 封，失败 0 封" in first.stdout
     smtp.wait_for(2, TIMEOUT)
     (receipt,) = replies_to(smtp, mid("valid"))
     (rejection,) = replies_to(smtp, mid("rejected"))
@@ -99,7 +99,7 @@ def test_core_flow_against_dovecot(dovecot: DovecotServer, smtp: SmtpCapture, tm
     second = shenbao("run", "--config", config, "--once", env=env, cwd=office)
 
     assert second.returncode == 0, second.stderr
-    assert "0 messages handled; replies: 0 sent, 0 deferred, 0 failed" in second.stdout
+    assert "处理 0 封邮件；回复：发出 0 封，稍后重试 0 封，失败 0 封" in second.stdout
     assert len(smtp.messages) == 2
     assert {name: message_ids_in(dovecot, name) for name in folder_names(dovecot)} == folders
     assert query(office, "SELECT count(*) FROM message") == [(3,)]

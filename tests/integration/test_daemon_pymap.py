@@ -201,14 +201,14 @@ def test_run_once_twice_sends_nothing_new_and_moves_nothing(imap: PymapServer, s
 
     first = shenbao("run", "--config", config, "--once", env=env, cwd=office)
     assert first.returncode == 0, first.stderr
-    assert "3 messages handled; replies: 2 sent, 0 deferred, 0 failed" in first.stdout
+    assert "处理 3 封邮件；回复：发出 2 封，稍后重试 0 封，失败 0 封" in first.stdout
     smtp.wait_for(2, TIMEOUT)
     folders = {name: message_ids_in(imap, name) for name in folder_names(imap)}
     sent_copies = len(folder_messages(imap, "已发送"))
 
     second = shenbao("run", "--config", config, "--once", env=env, cwd=office)
     assert second.returncode == 0, second.stderr
-    assert "0 messages handled; replies: 0 sent, 0 deferred, 0 failed" in second.stdout
+    assert "处理 0 封邮件；回复：发出 0 封，稍后重试 0 封，失败 0 封" in second.stdout
     assert len(smtp.messages) == 2
     assert {name: message_ids_in(imap, name) for name in folder_names(imap)} == folders
     assert sent_copies == 2 == len(folder_messages(imap, "已发送"))
