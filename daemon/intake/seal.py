@@ -1,0 +1,296 @@
+"""Is there a company seal (公章) on any picture of the form?
+
+A seal is a thin ring of red ink (grey in a black-and-white scan), 38–45 mm across with a line of 1–1.5 mm,
+holding the company's name along its arc and usually a star in the middle. The pictures that look most like
+one are red logos (filled discs, squares, red names), 红头 headings and rules, charts (red bars, pies,
+donut rings), product photos (red machines, valve wheels: a thin ring with spokes), quality marks (a thick
+ring around a big Q), and scans of text. What tells them apart is measured in the ring's own frame:
+
+1. Ink: red hue of any strength, from dark red to faded pink, after the paper's tone, the light's colour
+   cast and uneven lighting are divided out; in a picture without colour, dark grey ink.
+2. Candidates: Hough circles on the ink mask.
+3. Each candidate's ring is fitted as an ellipse (a photo's perspective squashes it), mapped back to a
+   circle, and unwrapped into polar coordinates. A seal's ring is thin (line under an eighth of the radius),
+   goes round most of the circumference, has little ink just outside it, and holds marks (characters)
+   spread around the band inside it while the disc is not filled.
+
+Large pictures are scaled down first, so each takes a bounded time (well under a second).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from .word import Picture
+
+WORK_SIDE = 1000
+"""Pictures are scaled so their longer side has at most this many pixels: a seal on an A4 page keeps a
+radius of about 65 pixels and a line of about 4."""
+MAX_PIXELS = 60_000_000
+_CANON = 64
+"""Radius of the ring once mapped to a circle, in pixels."""
+_ANGLES = 180
+_THRESHOLD = 0.5
+
+Mask = NDArray[np.uint8]
+Ellipse = tuple[tuple[float, float], tuple[float, float], float]
+"""Centre, full axes along its own x and y, and the rotation in degrees, as OpenCV gives it."""
+
+
+class SealStatus(StrEnum):
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+    UNREADABLE = "unreadable"
+    """No picture could be decoded: nobody can tell from the file."""
+
+
+@dataclass(frozen=True)
+class SealResult:
+    status: SealStatus
+    picture: str | None
+    """The picture holding the seal (the best candidate when none was found)."""
+    score: float
+    """How seal-like the best ring is, 0 to 1; `found` from 0.5."""
+
+
+@dataclass(frozen=True)
+class Ring:
+    """What the polar view of one candidate shows, the ring's radius being 1."""
+
+    coverage: float
+    """Share of the circumference with ink on the ring."""
+    thickness: float
+    """The ring's line width over its radius."""
+    outside: float
+    """Share of the circumference with ink just outside the ring."""
+    band: float
+    """Share of directions with ink in the band inside the ring, where the characters are."""
+    fill: float
+    """Share of the disc inside the ring covered with ink."""
+    spokes: float
+    """Share of directions inked all the way from near the centre to the ring, as a wheel's spokes are."""
+    roundness: float
+    """Minor over major axis of the fitted ellipse."""
+
+    @property
+    def score(self) -> float:
+        """Each condition scores 0 to 1 with a margin around its limit; the product is the ring's score."""
+        return (
+            _above(self.coverage, 0.8, 0.1)
+            * _below(self.thickness, 0.13, 0.03)
+            * _below(self.outside, 0.2, 0.1)
+            * _above(self.band, 0.2, 0.1)
+            * _below(self.fill, 0.35, 0.1)
+            * _below(self.spokes, 0.03, 0.02)
+            * _above(self.roundness, 0.6, 0.1)
+        )
+
+
+def find_seal(pictures: Iterable[Picture]) -> SealResult:
+    """The document's verdict: the first picture with a seal, else the best score seen."""
+    best = SealResult(SealStatus.UNREADABLE, None, 0.0)
+    for picture in pictures:
+        score = picture_score(picture.data)
+        if score is None:
+            continue
+        if score >= _THRESHOLD:
+            return SealResult(SealStatus.FOUND, picture.name, score)
+        if best.status == SealStatus.UNREADABLE or score > best.score:
+            best = SealResult(SealStatus.NOT_FOUND, picture.name, score)
+    return best
+
+
+def picture_score(data: bytes) -> float | None:
+    """The best candidate ring's score in one picture, or None when it cannot be decoded."""
+    rgb = _load(data)
+    if rgb is None:
+        return None
+    flat = _flatten(rgb)
+    inks = [_red_ink(flat)]
+    if _achromatic(flat):
+        inks.append(_grey_ink(flat))
+    return max(_best_ring(strong, faint) for strong, faint in inks)
+
+
+def _load(data: bytes) -> NDArray[np.uint8] | None:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > MAX_PIXELS:
+                return None
+            image.draft("RGB", (WORK_SIDE, WORK_SIDE))  # JPEG decodes at 1/2, 1/4 or 1/8 size: faster
+            if image.mode in ("RGBA", "LA", "P", "PA"):
+                image = image.convert("RGBA")
+                white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+                image = Image.alpha_composite(white, image)
+            image = image.convert("RGB")
+            scale = WORK_SIDE / max(image.size)
+            if scale < 1:
+                size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+                image = image.resize(size, Image.Resampling.BOX)
+            return np.asarray(image, dtype=np.uint8)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+
+
+def _flatten(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """Divides each channel by the local paper colour, so paper is white under any light or cast."""
+    h, w = rgb.shape[:2]
+    small = cv2.resize(rgb, (max(1, w // 8), max(1, h // 8)), interpolation=cv2.INTER_AREA)
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
+    paper = cv2.GaussianBlur(cv2.dilate(small, kernel), (0, 0), 3)
+    paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    flat: NDArray[np.float32] = np.clip(rgb.astype(np.float32) / np.maximum(paper, 16), 0, 1)
+    return flat
+
+
+def _red_ink(flat: NDArray[np.float32]) -> tuple[Mask, Mask]:
+    """Red ink, strong (the ring) and faint (thin characters, whose colour JPEG and scaling wash out)."""
+    hsv = cv2.cvtColor(flat, cv2.COLOR_RGB2HSV)  # float input: hue 0-360, saturation and value 0-1
+    hue, saturation, value = hsv[..., 0], hsv[..., 1], hsv[..., 2]
+    red = ((hue <= 20) | (hue >= 320)) & (value >= 0.25)
+    return _mask(red & (saturation >= 0.16)), _mask(red & (saturation >= 0.08))
+
+
+def _achromatic(flat: NDArray[np.float32]) -> bool:
+    """A picture without colour ink: a greyscale scan, or a colour scan of black text only."""
+    chroma = flat.max(axis=2) - flat.min(axis=2)
+    return float(np.mean(chroma > 0.2)) < 0.002
+
+
+def _grey_ink(flat: NDArray[np.float32]) -> tuple[Mask, Mask]:
+    grey = flat.mean(axis=2)
+    return _mask(grey < 0.72), _mask(grey < 0.85)
+
+
+def _mask(selected: NDArray[np.bool_]) -> Mask:
+    return selected.astype(np.uint8) * 255
+
+
+def _best_ring(strong: Mask, faint: Mask) -> float:
+    h, w = strong.shape
+    if strong.max() == 0 or min(h, w) < 40:
+        return 0.0
+    side = min(h, w)
+    circles = cv2.HoughCircles(
+        cv2.GaussianBlur(strong, (5, 5), 1.5),
+        cv2.HOUGH_GRADIENT,
+        dp=2,
+        minDist=max(10, side // 12),
+        param1=120,
+        param2=30,
+        minRadius=max(15, side // 30),
+        maxRadius=max(20, int(side * 0.55)),
+    )
+    if circles is None:
+        return 0.0
+    best = 0.0
+    for x, y, r in circles[0][:12]:
+        ring = _measure(strong, faint, float(x), float(y), float(r))
+        if ring is not None:
+            best = max(best, ring.score)
+    return best
+
+
+def _measure(strong: Mask, faint: Mask, x: float, y: float, r: float) -> Ring | None:
+    ellipse = _fit_ellipse(strong, x, y, r)
+    if ellipse is None:
+        return None
+    ink, faint_ink = (_polar(_rectify(mask, ellipse)) for mask in (strong, faint))
+    profile = ink.mean(axis=0)
+    low, high = int(_CANON * 0.85), int(_CANON * 1.15)
+    peak = low + int(np.argmax(profile[low:high]))
+    on_ring = ink[:, peak - 2 : peak + 3].any(axis=1)
+    disc = ink[:, : int(peak * 0.85)]
+    weights = np.arange(disc.shape[1]) + 0.5  # an annulus's area grows with its radius
+    spokes = faint_ink[:, int(peak * 0.2) : int(peak * 0.85)].mean(axis=1) >= 0.75
+    (_centre, (major, minor), _angle) = ellipse
+    return Ring(
+        coverage=float(on_ring.mean()),
+        thickness=_thickness(ink, peak, on_ring) / peak,
+        outside=float(profile[int(peak * 1.15) : int(peak * 1.4)].mean()),
+        band=float(faint_ink[:, int(peak * 0.55) : int(peak * 0.88)].any(axis=1).mean()),
+        fill=float((disc * weights).sum() / (weights.sum() * disc.shape[0])),
+        spokes=float(spokes.mean()),
+        roundness=min(major, minor) / max(major, minor),
+    )
+
+
+def _polar(canvas: Mask) -> NDArray[np.bool_]:
+    """Rows: directions; columns: distance from the centre, one pixel each, to 1.45 radii."""
+    reach = _CANON * 1.45
+    centre = (canvas.shape[1] / 2, canvas.shape[0] / 2)
+    polar = cv2.warpPolar(canvas, (int(reach), _ANGLES), centre, reach, cv2.WARP_POLAR_LINEAR)
+    return polar > 96
+
+
+def _fit_ellipse(mask: Mask, x: float, y: float, r: float) -> Ellipse | None:
+    """The ring as an ellipse: in each direction the ink nearest to the Hough radius, fitted twice."""
+    size = int(r * 1.35)
+    polar = cv2.warpPolar(mask, (size, _ANGLES), (x, y), size, cv2.WARP_POLAR_LINEAR)
+    ink = polar > 96
+    low, high = int(r * 0.75), min(size, int(r * 1.3))
+    if high - low < 3:
+        return None
+    window = ink[:, low:high]
+    has = window.any(axis=1)
+    if has.sum() < _ANGLES * 0.4:
+        return None
+    distance = np.abs(np.arange(low, high) - r)
+    radius = low + np.argmin(np.where(window, distance[None, :], np.inf), axis=1)
+    theta = np.deg2rad(np.arange(_ANGLES) * 360 / _ANGLES)[has]
+    rho = radius[has].astype(np.float64)
+    points = np.stack([x + rho * np.cos(theta), y + rho * np.sin(theta)], axis=1).astype(np.float32)
+    ellipse = cv2.fitEllipse(points)
+    (ex, ey), (major, minor), angle = ellipse
+    if not (major > 0 and minor > 0 and np.isfinite([ex, ey, major, minor]).all()):
+        return None
+    return (float(ex), float(ey)), (float(major), float(minor)), float(angle)
+
+
+def _rectify(mask: Mask, ellipse: Ellipse) -> Mask:
+    """Maps the ellipse onto a circle of radius _CANON at the centre of a new canvas."""
+    (x, y), (major, minor), angle = ellipse
+    a, b = major / 2, minor / 2
+    side = int(_CANON * 3)
+    theta = np.deg2rad(angle)
+    rotation = np.array([[np.cos(theta), np.sin(theta)], [-np.sin(theta), np.cos(theta)]])
+    scale = np.diag([_CANON / a, _CANON / b])
+    linear = rotation.T @ scale @ rotation
+    offset = np.array([side / 2, side / 2]) - linear @ np.array([x, y])
+    matrix = np.hstack([linear, offset[:, None]]).astype(np.float64)
+    return cv2.warpAffine(mask, matrix, (side, side), flags=cv2.INTER_LINEAR)
+
+
+def _thickness(ink: NDArray[np.bool_], peak: int, on_ring: NDArray[np.bool_]) -> float:
+    """Median length of the ink run through the ring, over the directions where the ring is inked."""
+    runs = []
+    for row in np.flatnonzero(on_ring):
+        line = ink[row]
+        hits = np.flatnonzero(line[max(0, peak - 3) : peak + 4])
+        if hits.size == 0:
+            continue
+        centre = max(0, peak - 3) + int(hits[len(hits) // 2])
+        start = centre
+        while start > 0 and line[start - 1]:
+            start -= 1
+        end = centre
+        while end + 1 < line.size and line[end + 1]:
+            end += 1
+        runs.append(end - start + 1)
+    return float(np.median(runs)) if runs else float(peak)
+
+
+def _above(value: float, limit: float, margin: float) -> float:
+    return float(np.clip((value - limit) / margin + 0.5, 0, 1))
+
+
+def _below(value: float, limit: float, margin: float) -> float:
+    return float(np.clip((limit - value) / margin + 0.5, 0, 1))
