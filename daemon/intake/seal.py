@@ -39,6 +39,7 @@ _CANON = 64
 """Radius of the ring once mapped to a circle, in pixels."""
 _ANGLES = 180
 _THRESHOLD = 0.5
+_CANDIDATES = 40
 
 Mask = NDArray[np.uint8]
 Ellipse = tuple[tuple[float, float], tuple[float, float], float]
@@ -114,10 +115,10 @@ def picture_score(data: bytes) -> float | None:
     if rgb is None:
         return None
     flat = _flatten(rgb)
-    inks = [_red_ink(flat)]
+    inks = [Ink(_red_strength(flat), strong=0.16, faint=0.08)]
     if _achromatic(flat):
-        inks.append(_grey_ink(flat))
-    return max(_best_ring(strong, faint) for strong, faint in inks)
+        inks.append(Ink(_grey_strength(flat), strong=0.28, faint=0.15))
+    return max(_best_ring(ink) for ink in inks)
 
 
 def _load(data: bytes) -> NDArray[np.uint8] | None:
@@ -151,12 +152,26 @@ def _flatten(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
     return flat
 
 
-def _red_ink(flat: NDArray[np.float32]) -> tuple[Mask, Mask]:
-    """Red ink, strong (the ring) and faint (thin characters, whose colour JPEG and scaling wash out)."""
+@dataclass(frozen=True)
+class Ink:
+    """How strongly each pixel looks like seal ink (0-255), and the levels that count as ink."""
+
+    strength: Mask
+    strong: float
+    """The ring's level, fraction of 255."""
+    faint: float
+    """The level of thin characters, whose colour JPEG and scaling wash out."""
+
+    def mask(self) -> Mask:
+        return _mask(self.strength >= self.strong * 255)
+
+
+def _red_strength(flat: NDArray[np.float32]) -> Mask:
+    """Saturation where the hue is red (incl. pink and crimson) and the pixel not black."""
     hsv = cv2.cvtColor(flat, cv2.COLOR_RGB2HSV)  # float input: hue 0-360, saturation and value 0-1
     hue, saturation, value = hsv[..., 0], hsv[..., 1], hsv[..., 2]
     red = ((hue <= 20) | (hue >= 320)) & (value >= 0.25)
-    return _mask(red & (saturation >= 0.16)), _mask(red & (saturation >= 0.08))
+    return (np.where(red, saturation, 0) * 255).astype(np.uint8)
 
 
 def _achromatic(flat: NDArray[np.float32]) -> bool:
@@ -165,127 +180,119 @@ def _achromatic(flat: NDArray[np.float32]) -> bool:
     return float(np.mean(chroma > 0.2)) < 0.002
 
 
-def _grey_ink(flat: NDArray[np.float32]) -> tuple[Mask, Mask]:
-    grey = flat.mean(axis=2)
-    return _mask(grey < 0.72), _mask(grey < 0.85)
+def _grey_strength(flat: NDArray[np.float32]) -> Mask:
+    return ((1 - flat.mean(axis=2)) * 255).astype(np.uint8)
 
 
 def _mask(selected: NDArray[np.bool_]) -> Mask:
     return selected.astype(np.uint8) * 255
 
 
-def _best_ring(strong: Mask, faint: Mask) -> float:
-    h, w = strong.shape
-    if strong.max() == 0 or min(h, w) < 40:
+def _best_ring(ink: Ink) -> float:
+    mask = ink.mask()
+    h, w = mask.shape
+    if mask.max() == 0 or min(h, w) < 40:
         return 0.0
     side = min(h, w)
     circles = cv2.HoughCircles(
-        cv2.GaussianBlur(strong, (5, 5), 1.5),
-        cv2.HOUGH_GRADIENT,
-        dp=2,
+        cv2.GaussianBlur(mask, (5, 5), 1.5),
+        cv2.HOUGH_GRADIENT_ALT,
+        dp=1.5,
         minDist=max(10, side // 12),
-        param1=120,
-        param2=30,
+        param1=150,
+        param2=0.5,
         minRadius=max(15, side // 30),
-        maxRadius=max(20, int(side * 0.55)),
+        maxRadius=int(side * 0.55),
     )
     if circles is None:
         return 0.0
     best = 0.0
-    for x, y, r in circles[0][:12]:
-        ring = _measure(strong, faint, float(x), float(y), float(r))
-        if ring is not None:
-            best = max(best, ring.score)
+    for x, y, r in circles[0][:_CANDIDATES]:
+        ellipse = _fit_ellipse(mask, float(x), float(y), float(r))
+        if ellipse is not None:
+            best = max(best, _measure(ink, ellipse).score)
     return best
 
 
-def _measure(strong: Mask, faint: Mask, x: float, y: float, r: float) -> Ring | None:
-    ellipse = _fit_ellipse(strong, x, y, r)
-    if ellipse is None:
-        return None
-    ink, faint_ink = (_polar(_rectify(mask, ellipse)) for mask in (strong, faint))
-    profile = ink.mean(axis=0)
+def _measure(ink: Ink, ellipse: Ellipse) -> Ring:
+    strength = _polar(_rectify(ink.strength, ellipse))
+    strong, faint = strength >= ink.strong * 255, strength >= ink.faint * 255
+    profile = strong.mean(axis=0)
     low, high = int(_CANON * 0.85), int(_CANON * 1.15)
     peak = low + int(np.argmax(profile[low:high]))
-    on_ring = ink[:, peak - 2 : peak + 3].any(axis=1)
-    disc = ink[:, : int(peak * 0.85)]
+    on_ring = strong[:, peak - 2 : peak + 3].any(axis=1)
+    disc = strong[:, : int(peak * 0.85)]
     weights = np.arange(disc.shape[1]) + 0.5  # an annulus's area grows with its radius
-    spokes = faint_ink[:, int(peak * 0.2) : int(peak * 0.85)].mean(axis=1) >= 0.75
+    spokes = faint[:, int(peak * 0.2) : int(peak * 0.85)].mean(axis=1) >= 0.75
     (_centre, (major, minor), _angle) = ellipse
     return Ring(
         coverage=float(on_ring.mean()),
-        thickness=_thickness(ink, peak, on_ring) / peak,
+        thickness=_thickness(strength, peak, on_ring) / peak,
         outside=float(profile[int(peak * 1.15) : int(peak * 1.4)].mean()),
-        band=float(faint_ink[:, int(peak * 0.55) : int(peak * 0.88)].any(axis=1).mean()),
+        band=float(faint[:, int(peak * 0.55) : int(peak * 0.88)].any(axis=1).mean()),
         fill=float((disc * weights).sum() / (weights.sum() * disc.shape[0])),
         spokes=float(spokes.mean()),
         roundness=min(major, minor) / max(major, minor),
     )
 
 
-def _polar(canvas: Mask) -> NDArray[np.bool_]:
+def _polar(canvas: Mask) -> Mask:
     """Rows: directions; columns: distance from the centre, one pixel each, to 1.45 radii."""
     reach = _CANON * 1.45
     centre = (canvas.shape[1] / 2, canvas.shape[0] / 2)
-    polar = cv2.warpPolar(canvas, (int(reach), _ANGLES), centre, reach, cv2.WARP_POLAR_LINEAR)
-    return polar > 96
+    return cv2.warpPolar(canvas, (int(reach), _ANGLES), centre, reach, cv2.WARP_POLAR_LINEAR)
 
 
 def _fit_ellipse(mask: Mask, x: float, y: float, r: float) -> Ellipse | None:
-    """The ring as an ellipse: in each direction the ink nearest to the Hough radius, fitted twice."""
+    """The ring as an ellipse through, in each direction, the ink nearest to the Hough radius."""
     size = int(r * 1.35)
-    polar = cv2.warpPolar(mask, (size, _ANGLES), (x, y), size, cv2.WARP_POLAR_LINEAR)
-    ink = polar > 96
+    ink = cv2.warpPolar(mask, (size, _ANGLES), (x, y), size, cv2.WARP_POLAR_LINEAR) > 96
     low, high = int(r * 0.75), min(size, int(r * 1.3))
     if high - low < 3:
         return None
     window = ink[:, low:high]
     has = window.any(axis=1)
-    if has.sum() < _ANGLES * 0.4:
+    if has.mean() < 0.6:
         return None
     distance = np.abs(np.arange(low, high) - r)
     radius = low + np.argmin(np.where(window, distance[None, :], np.inf), axis=1)
     theta = np.deg2rad(np.arange(_ANGLES) * 360 / _ANGLES)[has]
     rho = radius[has].astype(np.float64)
     points = np.stack([x + rho * np.cos(theta), y + rho * np.sin(theta)], axis=1).astype(np.float32)
-    ellipse = cv2.fitEllipse(points)
-    (ex, ey), (major, minor), angle = ellipse
+    (ex, ey), (major, minor), angle = cv2.fitEllipse(points)
     if not (major > 0 and minor > 0 and np.isfinite([ex, ey, major, minor]).all()):
         return None
     return (float(ex), float(ey)), (float(major), float(minor)), float(angle)
 
 
-def _rectify(mask: Mask, ellipse: Ellipse) -> Mask:
+def _rectify(image: Mask, ellipse: Ellipse) -> Mask:
     """Maps the ellipse onto a circle of radius _CANON at the centre of a new canvas."""
     (x, y), (major, minor), angle = ellipse
-    a, b = major / 2, minor / 2
     side = int(_CANON * 3)
     theta = np.deg2rad(angle)
     rotation = np.array([[np.cos(theta), np.sin(theta)], [-np.sin(theta), np.cos(theta)]])
-    scale = np.diag([_CANON / a, _CANON / b])
-    linear = rotation.T @ scale @ rotation
+    linear = rotation.T @ np.diag([2 * _CANON / major, 2 * _CANON / minor]) @ rotation
     offset = np.array([side / 2, side / 2]) - linear @ np.array([x, y])
-    matrix = np.hstack([linear, offset[:, None]]).astype(np.float64)
-    return cv2.warpAffine(mask, matrix, (side, side), flags=cv2.INTER_LINEAR)
+    matrix = np.hstack([linear, offset[:, None]])
+    return cv2.warpAffine(image, matrix, (side, side), flags=cv2.INTER_LINEAR)
 
 
-def _thickness(ink: NDArray[np.bool_], peak: int, on_ring: NDArray[np.bool_]) -> float:
-    """Median length of the ink run through the ring, over the directions where the ring is inked."""
-    runs = []
-    for row in np.flatnonzero(on_ring):
-        line = ink[row]
-        hits = np.flatnonzero(line[max(0, peak - 3) : peak + 4])
-        if hits.size == 0:
-            continue
-        centre = max(0, peak - 3) + int(hits[len(hits) // 2])
-        start = centre
-        while start > 0 and line[start - 1]:
-            start -= 1
-        end = centre
-        while end + 1 < line.size and line[end + 1]:
-            end += 1
-        runs.append(end - start + 1)
-    return float(np.median(runs)) if runs else float(peak)
+def _thickness(strength: Mask, peak: int, on_ring: NDArray[np.bool_]) -> float:
+    """Median width of the ring at half its strength in each direction where it is inked (blur-proof)."""
+    rows = strength[on_ring].astype(np.int32)
+    if rows.size == 0:
+        return float(peak)
+    centre = peak - 3 + np.argmax(rows[:, peak - 3 : peak + 4], axis=1)
+    index = np.arange(rows.shape[0])
+    half = rows[index, centre] / 2
+    width = np.ones(rows.shape[0])
+    for step in (-1, 1):
+        going = np.ones(rows.shape[0], dtype=bool)
+        for k in range(1, peak // 2):
+            position = np.clip(centre + step * k, 0, rows.shape[1] - 1)
+            going &= rows[index, position] >= half
+            width += going
+    return float(np.median(width))
 
 
 def _above(value: float, limit: float, margin: float) -> float:
