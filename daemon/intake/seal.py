@@ -76,8 +76,9 @@ class Ring:
     """Share of directions with ink in the band inside the ring, where the characters are."""
     fill: float
     """Share of the disc inside the ring covered with ink."""
-    spokes: float
-    """Share of directions inked all the way from near the centre to the ring, as a wheel's spokes are."""
+    spokes: int
+    """Directions inked all the way from near the centre to the ring, as a wheel's spokes are; a line of
+    text under the seal, crossing it, makes at most two."""
     roundness: float
     """Minor over major axis of the fitted ellipse."""
 
@@ -90,7 +91,7 @@ class Ring:
             * _below(self.outside, 0.2, 0.1)
             * _above(self.band, 0.2, 0.1)
             * _below(self.fill, 0.35, 0.1)
-            * _below(self.spokes, 0.03, 0.02)
+            * _below(self.spokes, 2.5, 1)
             * _above(self.roundness, 0.6, 0.1)
         )
 
@@ -223,7 +224,7 @@ def _measure(ink: Ink, ellipse: Ellipse) -> Ring:
     on_ring = strong[:, peak - 2 : peak + 3].any(axis=1)
     disc = strong[:, : int(peak * 0.85)]
     weights = np.arange(disc.shape[1]) + 0.5  # an annulus's area grows with its radius
-    spokes = faint[:, int(peak * 0.2) : int(peak * 0.85)].mean(axis=1) >= 0.75
+    radial = faint[:, int(peak * 0.2) : int(peak * 0.85)].mean(axis=1) >= 0.75
     (_centre, (major, minor), _angle) = ellipse
     return Ring(
         coverage=float(on_ring.mean()),
@@ -231,7 +232,7 @@ def _measure(ink: Ink, ellipse: Ellipse) -> Ring:
         outside=float(profile[int(peak * 1.15) : int(peak * 1.4)].mean()),
         band=float(faint[:, int(peak * 0.55) : int(peak * 0.88)].any(axis=1).mean()),
         fill=float((disc * weights).sum() / (weights.sum() * disc.shape[0])),
-        spokes=float(spokes.mean()),
+        spokes=int(np.count_nonzero(radial & ~np.roll(radial, 1))),
         roundness=min(major, minor) / max(major, minor),
     )
 
