@@ -78,7 +78,7 @@ class Ring:
     """Share of the disc inside the ring covered with ink."""
     spokes: int
     """Directions inked all the way from near the centre to the ring, as a wheel's spokes are; a line of
-    text under the seal, crossing it, makes at most two."""
+    text and its underline, crossing the seal, make up to three."""
     roundness: float
     """Minor over major axis of the fitted ellipse."""
 
@@ -91,7 +91,7 @@ class Ring:
             * _below(self.outside, 0.2, 0.1)
             * _above(self.band, 0.2, 0.1)
             * _below(self.fill, 0.35, 0.1)
-            * _below(self.spokes, 2.5, 1)
+            * _below(self.spokes, 3.5, 1)
             * _above(self.roundness, 0.6, 0.1)
         )
 
@@ -116,8 +116,9 @@ def picture_score(data: bytes) -> float | None:
     if rgb is None:
         return None
     flat = _flatten(rgb)
-    inks = [Ink(_red_strength(flat), strong=0.16, faint=0.08)]
-    if _achromatic(flat):
+    hsv = cv2.cvtColor(flat, cv2.COLOR_RGB2HSV)  # float input: hue 0-360, saturation and value 0-1
+    inks = [Ink(_red_strength(hsv), strong=0.16, faint=0.08)]
+    if _achromatic(hsv):
         inks.append(Ink(_grey_strength(flat), strong=0.28, faint=0.15))
     return max(_best_ring(ink) for ink in inks)
 
@@ -132,14 +133,14 @@ def _load(data: bytes) -> NDArray[np.uint8] | None:
                 image = image.convert("RGBA")
                 white = Image.new("RGBA", image.size, (255, 255, 255, 255))
                 image = Image.alpha_composite(white, image)
-            image = image.convert("RGB")
-            scale = WORK_SIDE / max(image.size)
-            if scale < 1:
-                size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-                image = image.resize(size, Image.Resampling.BOX)
-            return np.asarray(image, dtype=np.uint8)
+            rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
+    scale = WORK_SIDE / max(rgb.shape[:2])
+    if scale < 1:
+        size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return rgb
 
 
 def _flatten(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
@@ -167,22 +168,21 @@ class Ink:
         return _mask(self.strength >= self.strong * 255)
 
 
-def _red_strength(flat: NDArray[np.float32]) -> Mask:
+def _red_strength(hsv: NDArray[np.float32]) -> Mask:
     """Saturation where the hue is red (incl. pink and crimson) and the pixel not black."""
-    hsv = cv2.cvtColor(flat, cv2.COLOR_RGB2HSV)  # float input: hue 0-360, saturation and value 0-1
-    hue, saturation, value = hsv[..., 0], hsv[..., 1], hsv[..., 2]
+    hue, saturation, value = cv2.split(hsv)
     red = ((hue <= 20) | (hue >= 320)) & (value >= 0.25)
     return (np.where(red, saturation, 0) * 255).astype(np.uint8)
 
 
-def _achromatic(flat: NDArray[np.float32]) -> bool:
+def _achromatic(hsv: NDArray[np.float32]) -> bool:
     """A picture without colour ink: a greyscale scan, or a colour scan of black text only."""
-    chroma = flat.max(axis=2) - flat.min(axis=2)
-    return float(np.mean(chroma > 0.2)) < 0.002
+    _hue, saturation, value = cv2.split(hsv)
+    return float(np.mean(saturation * value > 0.2)) < 0.002  # saturation times value: max - min
 
 
 def _grey_strength(flat: NDArray[np.float32]) -> Mask:
-    return ((1 - flat.mean(axis=2)) * 255).astype(np.uint8)
+    return ((1 - cv2.cvtColor(flat, cv2.COLOR_RGB2GRAY)) * 255).astype(np.uint8)
 
 
 def _mask(selected: NDArray[np.bool_]) -> Mask:
@@ -245,9 +245,12 @@ def _polar(canvas: Mask) -> Mask:
 
 
 def _fit_ellipse(mask: Mask, x: float, y: float, r: float) -> Ellipse | None:
-    """The ring as an ellipse through, in each direction, the ink nearest to the Hough radius."""
+    """The ring as an ellipse: first through the outermost ink in each direction (a seal's ring encloses
+    its characters), then through all the ink near that first fit (lines and text beside it are left out)."""
     size = int(r * 1.35)
-    ink = cv2.warpPolar(mask, (size, _ANGLES), (x, y), size, cv2.WARP_POLAR_LINEAR) > 96
+    border = (size, size, size, size)
+    padded = cv2.copyMakeBorder(mask, *border, cv2.BORDER_CONSTANT, value=0)  # warpPolar mirrors at the edges
+    ink = cv2.warpPolar(padded, (size, _ANGLES), (x + size, y + size), size, cv2.WARP_POLAR_LINEAR) > 96
     low, high = int(r * 0.75), min(size, int(r * 1.3))
     if high - low < 3:
         return None
@@ -255,15 +258,40 @@ def _fit_ellipse(mask: Mask, x: float, y: float, r: float) -> Ellipse | None:
     has = window.any(axis=1)
     if has.mean() < 0.6:
         return None
-    distance = np.abs(np.arange(low, high) - r)
-    radius = low + np.argmin(np.where(window, distance[None, :], np.inf), axis=1)
-    theta = np.deg2rad(np.arange(_ANGLES) * 360 / _ANGLES)[has]
-    rho = radius[has].astype(np.float64)
-    points = np.stack([x + rho * np.cos(theta), y + rho * np.sin(theta)], axis=1).astype(np.float32)
-    (ex, ey), (major, minor), angle = cv2.fitEllipse(points)
+    theta = np.deg2rad(np.arange(_ANGLES) * 360 / _ANGLES)
+    outermost = high - 1 - np.argmax(window[:, ::-1], axis=1)
+    first = _ellipse_through(_cartesian(x, y, theta[has], outermost[has]))
+    if first is None:
+        return None
+    rows, columns = np.nonzero(window)
+    points = _cartesian(x, y, theta[rows], columns + low)
+    near = np.abs(_ellipse_distance(first, points)) < 0.06 * r
+    if len(np.unique(rows[near])) < _ANGLES * 0.5:
+        return None
+    return _ellipse_through(points[near])
+
+
+def _cartesian(x: float, y: float, theta: NDArray[np.float64], radius: NDArray[np.int64]) -> NDArray[np.float64]:
+    return np.stack([x + radius * np.cos(theta), y + radius * np.sin(theta)], axis=1)
+
+
+def _ellipse_through(points: NDArray[np.float64]) -> Ellipse | None:
+    (ex, ey), (major, minor), angle = cv2.fitEllipse(points.astype(np.float32))
     if not (major > 0 and minor > 0 and np.isfinite([ex, ey, major, minor]).all()):
         return None
     return (float(ex), float(ey)), (float(major), float(minor)), float(angle)
+
+
+def _ellipse_distance(ellipse: Ellipse, points: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Approximate distance of each point from the ellipse: its radius over the ellipse's in that direction."""
+    (x, y), (major, minor), angle = ellipse
+    theta = np.deg2rad(angle)
+    dx, dy = points[:, 0] - x, points[:, 1] - y
+    u = dx * np.cos(theta) + dy * np.sin(theta)
+    v = -dx * np.sin(theta) + dy * np.cos(theta)
+    scaled = np.hypot(u / (major / 2), v / (minor / 2))
+    distance: NDArray[np.float64] = (scaled - 1) * np.hypot(u, v) / np.maximum(scaled, 1e-9)
+    return distance
 
 
 def _rectify(image: Mask, ellipse: Ellipse) -> Mask:
