@@ -221,7 +221,9 @@ def _measure(ink: Ink, ellipse: Ellipse) -> Ring:
     profile = strong.mean(axis=0)
     low, high = int(_CANON * 0.85), int(_CANON * 1.15)
     peak = low + int(np.argmax(profile[low:high]))
-    on_ring = strong[:, peak - 2 : peak + 3].any(axis=1)
+    near_ring = strength[:, peak - 2 : peak + 3].max(axis=1)
+    level = max(ink.faint * 255, 0.4 * float(np.median(near_ring)))
+    on_ring = near_ring >= level  # a ring lighter on one side is still a ring
     disc = strong[:, : int(peak * 0.85)]
     weights = np.arange(disc.shape[1]) + 0.5  # an annulus's area grows with its radius
     radial = faint[:, int(peak * 0.2) : int(peak * 0.85)].mean(axis=1) >= 0.75
@@ -245,30 +247,35 @@ def _polar(canvas: Mask) -> Mask:
 
 
 def _fit_ellipse(mask: Mask, x: float, y: float, r: float) -> Ellipse | None:
-    """The ring as an ellipse: first through the outermost ink in each direction (a seal's ring encloses
-    its characters), then through all the ink near that first fit (lines and text beside it are left out)."""
+    """The ring as an ellipse: first through the ink nearest, in each direction, to the radius at which most
+    directions have ink; then, twice, through all the ink near the last fit (text and lines are left out)."""
     size = int(r * 1.35)
     border = (size, size, size, size)
     padded = cv2.copyMakeBorder(mask, *border, cv2.BORDER_CONSTANT, value=0)  # warpPolar mirrors at the edges
     ink = cv2.warpPolar(padded, (size, _ANGLES), (x + size, y + size), size, cv2.WARP_POLAR_LINEAR) > 96
     low, high = int(r * 0.75), min(size, int(r * 1.3))
-    if high - low < 3:
+    if high - low < 5:
         return None
     window = ink[:, low:high]
     has = window.any(axis=1)
     if has.mean() < 0.6:
         return None
+    widened = cv2.dilate(window.astype(np.uint8), np.ones((1, 5), np.uint8))
+    ring = int(np.argmax(widened.mean(axis=0)))
+    distance = np.abs(np.arange(high - low) - ring)
+    nearest = np.argmin(np.where(window, distance[None, :], np.inf), axis=1)
     theta = np.deg2rad(np.arange(_ANGLES) * 360 / _ANGLES)
-    outermost = high - 1 - np.argmax(window[:, ::-1], axis=1)
-    first = _ellipse_through(_cartesian(x, y, theta[has], outermost[has]))
-    if first is None:
-        return None
+    ellipse = _ellipse_through(_cartesian(x, y, theta[has], nearest[has] + low))
     rows, columns = np.nonzero(window)
     points = _cartesian(x, y, theta[rows], columns + low)
-    near = np.abs(_ellipse_distance(first, points)) < 0.06 * r
-    if len(np.unique(rows[near])) < _ANGLES * 0.5:
-        return None
-    return _ellipse_through(points[near])
+    for _ in range(2):
+        if ellipse is None:
+            return None
+        near = np.abs(_ellipse_distance(ellipse, points)) < 0.06 * r
+        if len(np.unique(rows[near])) < _ANGLES * 0.5:
+            return None
+        ellipse = _ellipse_through(points[near])
+    return ellipse
 
 
 def _cartesian(x: float, y: float, theta: NDArray[np.float64], radius: NDArray[np.int64]) -> NDArray[np.float64]:
