@@ -369,7 +369,7 @@ def scan(rng: random.Random, page: Image.Image, *, grey: bool) -> Image.Image:
     if grey:
         image = image.convert("L")
         if rng.random() < 0.4:
-            lo, hi = rng.randint(60, 110), rng.randint(170, 210)
+            lo, hi = rng.randint(40, 90), rng.randint(200, 235)
             image = image.point(lambda v: max(0, min(255, (v - lo) * 255 // (hi - lo))))
     return image
 

@@ -86,10 +86,10 @@ class Ring:
     def score(self) -> float:
         """Each condition scores 0 to 1 with a margin around its limit; the product is the ring's score."""
         return (
-            _above(self.coverage, 0.8, 0.1)
-            * _below(self.thickness, 0.13, 0.03)
+            _above(self.coverage, 0.75, 0.1)
+            * _below(self.thickness, 0.11, 0.02)
             * _below(self.outside, 0.2, 0.1)
-            * _above(self.band, 0.2, 0.1)
+            * _above(self.band, 0.3, 0.1)
             * _below(self.fill, 0.35, 0.1)
             * _below(self.spokes, 3.5, 1)
             * _above(self.roundness, 0.6, 0.1)
@@ -160,12 +160,12 @@ class Ink:
 
     strength: Mask
     strong: float
-    """The ring's level, fraction of 255."""
+    """The level of a well-inked ring, fraction of 255; a faint ring sets its own, down to `faint`."""
     faint: float
     """The level of thin characters, whose colour JPEG and scaling wash out."""
 
-    def mask(self) -> Mask:
-        return _mask(self.strength >= self.strong * 255)
+    def masks(self) -> tuple[Mask, Mask]:
+        return _mask(self.strength >= self.strong * 255), _mask(self.strength >= self.faint * 255)
 
 
 def _red_strength(hsv: NDArray[np.float32]) -> Mask:
@@ -190,10 +190,19 @@ def _mask(selected: NDArray[np.bool_]) -> Mask:
 
 
 def _best_ring(ink: Ink) -> float:
-    mask = ink.mask()
+    best = 0.0
+    for mask in ink.masks():  # a faded seal shows whole only in the faint mask
+        for x, y, r in _circles(mask):
+            ellipse = _fit_ellipse(mask, x, y, r)
+            if ellipse is not None:
+                best = max(best, _measure(ink, ellipse).score)
+    return best
+
+
+def _circles(mask: Mask) -> list[tuple[float, float, float]]:
     h, w = mask.shape
     if mask.max() == 0 or min(h, w) < 40:
-        return 0.0
+        return []
     side = min(h, w)
     circles = cv2.HoughCircles(
         cv2.GaussianBlur(mask, (5, 5), 1.5),
@@ -205,28 +214,22 @@ def _best_ring(ink: Ink) -> float:
         minRadius=max(15, side // 30),
         maxRadius=int(side * 0.55),
     )
-    if circles is None:
-        return 0.0
-    best = 0.0
-    for x, y, r in circles[0][:_CANDIDATES]:
-        ellipse = _fit_ellipse(mask, float(x), float(y), float(r))
-        if ellipse is not None:
-            best = max(best, _measure(ink, ellipse).score)
-    return best
+    return [] if circles is None else [(float(x), float(y), float(r)) for x, y, r in circles[0][:_CANDIDATES]]
 
 
 def _measure(ink: Ink, ellipse: Ellipse) -> Ring:
     strength = _polar(_rectify(ink.strength, ellipse))
-    strong, faint = strength >= ink.strong * 255, strength >= ink.faint * 255
-    profile = strong.mean(axis=0)
     low, high = int(_CANON * 0.85), int(_CANON * 1.15)
-    peak = low + int(np.argmax(profile[low:high]))
+    peak = low + int(np.argmax(strength[:, low:high].mean(axis=0)))
     near_ring = strength[:, peak - 2 : peak + 3].max(axis=1)
-    level = max(ink.faint * 255, 0.4 * float(np.median(near_ring)))
-    on_ring = near_ring >= level  # a ring lighter on one side is still a ring
+    level = float(np.median(near_ring))
+    on_ring = near_ring >= max(ink.faint * 255, 0.4 * level)  # a ring lighter on one side is still a ring
+    strong = strength >= max(ink.faint * 255, min(ink.strong * 255, 0.5 * level))
+    faint = strength >= ink.faint * 255
+    profile = strong.mean(axis=0)
     disc = strong[:, : int(peak * 0.85)]
     weights = np.arange(disc.shape[1]) + 0.5  # an annulus's area grows with its radius
-    radial = faint[:, int(peak * 0.2) : int(peak * 0.85)].mean(axis=1) >= 0.75
+    radial = strong[:, int(peak * 0.2) : int(peak * 0.85)].mean(axis=1) >= 0.9
     (_centre, (major, minor), _angle) = ellipse
     return Ring(
         coverage=float(on_ring.mean()),
