@@ -167,6 +167,11 @@ class Ink:
     def masks(self) -> tuple[Mask, Mask]:
         return _mask(self.strength >= self.strong * 255), _mask(self.strength >= self.faint * 255)
 
+    def graded(self) -> Mask:
+        """Strong ink white, faint ink grey, the rest black: circles of both show in one picture."""
+        level = np.clip(self.strength.astype(np.float32) / (self.strong * 255), 0, 1)
+        return (np.where(self.strength >= self.faint * 255, 0.4 + 0.6 * level, 0) * 255).astype(np.uint8)
+
 
 def _red_strength(hsv: NDArray[np.float32]) -> Mask:
     """Saturation where the hue is red (incl. pink and crimson) and the pixel not black."""
@@ -191,25 +196,29 @@ def _mask(selected: NDArray[np.bool_]) -> Mask:
 
 def _best_ring(ink: Ink) -> float:
     best = 0.0
-    for mask in ink.masks():  # a faded seal shows whole only in the faint mask
-        for x, y, r in _circles(mask):
+    strong, faint = ink.masks()
+    for x, y, r in _circles(ink.graded()):
+        for mask in (strong, faint):  # a faded seal shows whole only in the faint mask
             ellipse = _fit_ellipse(mask, x, y, r)
             if ellipse is not None:
                 best = max(best, _measure(ink, ellipse).score)
+                break
+        if best >= _THRESHOLD:
+            break
     return best
 
 
 def _circles(mask: Mask) -> list[tuple[float, float, float]]:
     h, w = mask.shape
-    if mask.max() == 0 or min(h, w) < 40:
+    if mask.max() < 64 or min(h, w) < 40:
         return []
     side = min(h, w)
     circles = cv2.HoughCircles(
         cv2.GaussianBlur(mask, (5, 5), 1.5),
         cv2.HOUGH_GRADIENT_ALT,
-        dp=1.5,
+        dp=2,
         minDist=max(10, side // 12),
-        param1=150,
+        param1=100,
         param2=0.5,
         minRadius=max(15, side // 30),
         maxRadius=int(side * 0.55),
@@ -250,8 +259,9 @@ def _polar(canvas: Mask) -> Mask:
 
 
 def _fit_ellipse(mask: Mask, x: float, y: float, r: float) -> Ellipse | None:
-    """The ring as an ellipse: first through the ink nearest, in each direction, to the radius at which most
-    directions have ink; then, twice, through all the ink near the last fit (text and lines are left out)."""
+    """The ring as an ellipse: first through the ink nearest, in each direction, to the outermost radius at
+    which nearly as many directions have ink as at the best one (a band of bold characters can rival a worn
+    ring); then, twice, through all the ink near the last fit, leaving out text and lines."""
     size = int(r * 1.35)
     border = (size, size, size, size)
     padded = cv2.copyMakeBorder(mask, *border, cv2.BORDER_CONSTANT, value=0)  # warpPolar mirrors at the edges
@@ -263,8 +273,9 @@ def _fit_ellipse(mask: Mask, x: float, y: float, r: float) -> Ellipse | None:
     has = window.any(axis=1)
     if has.mean() < 0.6:
         return None
-    widened = cv2.dilate(window.astype(np.uint8), np.ones((1, 5), np.uint8))
-    ring = int(np.argmax(widened.mean(axis=0)))
+    coverage = cv2.dilate(window.astype(np.uint8), np.ones((1, 5), np.uint8)).mean(axis=0)
+    ring = int(np.flatnonzero(coverage >= 0.75 * coverage.max())[-1])  # the ring encloses the characters
+    ring = max(0, ring - 3) + int(np.argmax(coverage[max(0, ring - 3) : ring + 1]))
     distance = np.abs(np.arange(high - low) - ring)
     nearest = np.argmin(np.where(window, distance[None, :], np.inf), axis=1)
     theta = np.deg2rad(np.arange(_ANGLES) * 360 / _ANGLES)
