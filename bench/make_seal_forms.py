@@ -36,6 +36,10 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 FONT_FILES = {
     "serif": [
+        "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc",
+        "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    ],
+    "bold-serif": [
         "/usr/share/fonts/opentype/noto/NotoSerifCJK-Bold.ttc",
         "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc",
         "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
@@ -108,6 +112,7 @@ class SealLook:
     code: bool
     inner_ring: bool
     title: str | None
+    weight: str
     unevenness: float
     specks: int
 
@@ -121,6 +126,7 @@ def seal_look(rng: random.Random, diameter: int) -> SealLook:
         code=rng.random() < 0.8,
         inner_ring=rng.random() < 0.15,
         title=rng.choice(SEAL_TITLES) if rng.random() < 0.2 else None,
+        weight=rng.choice(["serif", "serif", "bold-serif"]),
         unevenness=rng.uniform(0.0, 0.6),
         specks=rng.randint(0, 60),
     )
@@ -143,11 +149,11 @@ def seal_alpha(rng: random.Random, company: str, look: SealLook) -> Image.Image:
     star(draw, c, c, d * rng.uniform(0.11, 0.14), 255)
     glyph = round(d * rng.uniform(0.13, 0.16))
     span = min(270.0, len(company) * rng.uniform(17, 21) + 20)
-    arc_text(image, company, c, c, r - line - glyph * 0.62, -span / 2, span / 2, glyph, outward=True)
+    arc_text(image, company, c, c, r - line - glyph * 0.62, -span / 2, span / 2, glyph, outward=True, weight=look.weight)
     if look.code:
         digits = "".join(rng.choice("0123456789") for _ in range(13))
         small = round(d * 0.05)
-        arc_text(image, digits, c, c, r - line - small * 0.75, 180 + 45, 180 - 45, small, outward=False)
+        arc_text(image, digits, c, c, r - line - small * 0.75, 180 + 45, 180 - 45, small, outward=False, weight="serif")
     if look.title:
         title_font = font("serif", round(d * 0.075))
         draw.text((c, c + d * 0.2), look.title, font=title_font, fill=255, anchor="mm")
@@ -167,10 +173,10 @@ def star(draw: ImageDraw.ImageDraw, x: float, y: float, radius: float, fill: int
 
 def arc_text(
     image: Image.Image, text: str, cx: float, cy: float, radius: float, start: float, end: float, size: int,
-    *, outward: bool,
+    *, outward: bool, weight: str,
 ) -> None:  # fmt: skip
     """Characters along an arc, angles in degrees clockwise from the top; tops point out (or in)."""
-    glyph_font = font("serif", size)
+    glyph_font = font(weight, size)
     n = len(text)
     pitch = math.radians(abs(end - start)) * radius / n
     narrow = max(4, min(size, round(pitch * 0.92)))
@@ -340,7 +346,7 @@ def red_heading_page(rng: random.Random, form: Form) -> Image.Image:
 
 def signature(draw: ImageDraw.ImageDraw, rng: random.Random, x: int, y: int) -> None:
     """A handwritten scrawl: a few loops and a long tail, in blue-black ink."""
-    ink = rng.choice([(30, 40, 120), (20, 20, 30), (40, 50, 90)])
+    ink = rng.choice([(30, 40, 120), (20, 20, 30), (40, 50, 90), (30, 40, 120), (20, 20, 30), (190, 40, 50)])
     points = []
     t = 0.0
     for _ in range(rng.randint(40, 70)):
@@ -461,10 +467,10 @@ def red_logo(rng: random.Random, company: str) -> Image.Image:
     return image
 
 
-def chart(rng: random.Random) -> Image.Image:
+def chart(rng: random.Random, kind: str | None = None) -> Image.Image:
     image = Image.new("RGB", (900, 560), "white")
     draw = ImageDraw.Draw(image)
-    kind = rng.choice(["bars", "pie", "donut"])
+    kind = kind or rng.choice(["bars", "pie", "donut"])
     draw.text((450, 30), rng.choice(["主要质量指标对比", "质量问题类别分布", "主营业务收入构成"]), font=font("bold", 28), fill=(40, 40, 40), anchor="mm")
     colours = [rng.choice(RED), *PALETTE]
     if kind == "bars":
@@ -520,16 +526,18 @@ def product_photo(rng: random.Random) -> Image.Image:
         squash = rng.uniform(0.8, 1.0)
         width = max(4, r // rng.choice([5, 6, 8]))
         draw.ellipse((x - r, y - r * squash, x + r, y + r * squash), outline=red, width=width)
-        draw.line((x - r, y, x + r, y), fill=red, width=width)
-        draw.line((x, y - r * squash, x, y + r * squash), fill=red, width=width)
+        spokes, turn = rng.choice([3, 4, 4, 5, 6]), rng.uniform(0, math.pi)
+        for k in range(spokes):
+            angle = turn + 2 * math.pi * k / spokes
+            draw.line((x, y, x + r * math.cos(angle), y + r * squash * math.sin(angle)), fill=red, width=width)
         draw.ellipse((x - width, y - width, x + width, y + width), fill=red)
     a = np.asarray(image, dtype=np.float32)
     a += np.random.default_rng(rng.randrange(1 << 30)).normal(0, 4, a.shape)
     return Image.fromarray(a.clip(0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.0))
 
 
-def quality_logo(rng: random.Random) -> Image.Image:
-    if rng.random() < 0.5:
+def quality_logo(rng: random.Random, kind: str | None = None) -> Image.Image:
+    if (kind or rng.choice(["q-ring", "traffic-light"])) == "q-ring":
         image = Image.new("RGB", (300, 360), "white")
         draw = ImageDraw.Draw(image)
         red = rng.choice(RED)

@@ -97,16 +97,20 @@ class Ring:
 
 
 def find_seal(pictures: Iterable[Picture]) -> SealResult:
-    """The document's verdict: the first picture with a seal, else the best score seen."""
-    best = SealResult(SealStatus.UNREADABLE, None, 0.0)
+    """The document's verdict: the first picture with a seal, else the best score seen; `unreadable` when
+    there are pictures and none could be decoded (a document without pictures has no seal)."""
+    best: SealResult | None = None
+    undecodable = False
     for picture in pictures:
         score = picture_score(picture.data)
         if score is None:
-            continue
-        if score >= _THRESHOLD:
+            undecodable = True
+        elif score >= _THRESHOLD:
             return SealResult(SealStatus.FOUND, picture.name, score)
-        if best.status == SealStatus.UNREADABLE or score > best.score:
+        elif best is None or score > best.score:
             best = SealResult(SealStatus.NOT_FOUND, picture.name, score)
+    if best is None:
+        return SealResult(SealStatus.UNREADABLE if undecodable else SealStatus.NOT_FOUND, None, 0.0)
     return best
 
 

@@ -280,7 +280,8 @@ def _doc_text(path: Path, limits: WordLimits) -> str:
             failures.append(f"{command[0]}: {type(error).__name__}")
             continue
         if done.returncode == 0:
-            return done.stdout[: limits.max_text_chars * 4].decode("utf-8", errors="replace")
+            text = done.stdout[: limits.max_text_chars * 4].decode("utf-8", errors="replace")
+            return text.replace("[pic]", "")  # antiword marks each picture so
         failures.append(f"{command[0]}: exit {done.returncode}")
     raise UnreadableDocument("; ".join(failures))
 
