@@ -68,7 +68,22 @@ UNSTAMPED = {
     "signature": 2,
 }
 
-CITIES = ["济南", "青岛", "淄博", "枣庄", "东营", "烟台", "潍坊", "济宁", "泰安", "威海", "日照", "临沂", "德州", "聊城"]
+CITIES = [
+    "济南",
+    "青岛",
+    "淄博",
+    "枣庄",
+    "东营",
+    "烟台",
+    "潍坊",
+    "济宁",
+    "泰安",
+    "威海",
+    "日照",
+    "临沂",
+    "德州",
+    "聊城",
+]
 WORDS = ["明湖", "蓝海", "恒通", "宏达", "润丰", "齐力", "鲁中", "泉城", "天元", "金鼎", "华信", "博远", "正泰", "远航"]
 TRADES = ["电子", "机械", "建材", "陶瓷", "化工", "环保科技", "生物科技", "船舶装备", "重工机械", "精密铸造", "新材料"]
 FORMS = ["有限公司", "有限责任公司", "股份有限公司", "（集团）有限公司"]
@@ -79,7 +94,10 @@ PARAGRAPH = (
     "通过开展质量诊断和对标提升，企业质量管理成熟度评价由三级提升至四级。近三年来，主要产品一次交验合格率由"
     "97.6%提升至99.3%，顾客满意度连续三年保持在95分以上。"
 )
-OPINION = "本单位自愿申报2022年全省质量标杆，承诺所提交的申报材料内容真实、准确、完整，近三年未发生重大质量、安全、环境事故，无违法违规行为。如有不实，本单位愿承担相应责任。"
+OPINION = (
+    "本单位自愿申报2022年全省质量标杆，承诺所提交的申报材料内容真实、准确、完整，"
+    "近三年未发生重大质量、安全、环境事故，无违法违规行为。如有不实，本单位愿承担相应责任。"
+)
 
 
 _fonts: dict[tuple[str, int], ImageFont.FreeTypeFont] = {}
@@ -149,7 +167,9 @@ def seal_alpha(rng: random.Random, company: str, look: SealLook) -> Image.Image:
     star(draw, c, c, d * rng.uniform(0.11, 0.14), 255)
     glyph = round(d * rng.uniform(0.13, 0.16))
     span = min(270.0, len(company) * rng.uniform(17, 21) + 20)
-    arc_text(image, company, c, c, r - line - glyph * 0.62, -span / 2, span / 2, glyph, outward=True, weight=look.weight)
+    arc_text(
+        image, company, c, c, r - line - glyph * 0.62, -span / 2, span / 2, glyph, outward=True, weight=look.weight
+    )
     if look.code:
         digits = "".join(rng.choice("0123456789") for _ in range(13))
         small = round(d * 0.05)
@@ -288,7 +308,10 @@ def cover_page(form: Form) -> tuple[Image.Image, tuple[int, int]]:
 def table_page(rng: random.Random, form: Form) -> Image.Image:
     page, draw = blank_page()
     draw.text((150, 180), "一、申报单位基本情况", font=font("bold", 32), fill=(20, 20, 20))
-    rows = [("单位名称", form.company), ("统一社会信用代码", "9137" + "".join(rng.choice("0123456789") for _ in range(14)))]
+    rows = [
+        ("单位名称", form.company),
+        ("统一社会信用代码", "9137" + "".join(rng.choice("0123456789") for _ in range(14))),
+    ]
     rows += [("通讯地址", f"山东省{form.city}市高新区工业路{rng.randint(1, 500)}号"), ("法定代表人", "张伟")]
     rows += [("联系电话", f"1{rng.randint(3000000000, 9999999999)}"), ("质量标杆名称", form.title)]
     y = 250
@@ -331,7 +354,13 @@ def red_heading_page(rng: random.Random, form: Form) -> Image.Image:
     page, draw = blank_page()
     red = rng.choice([(200, 30, 35), (220, 40, 40), (190, 20, 30)])
     draw.text((620, 230), f"{form.company}文件", font=font("bold", 50), fill=red, anchor="mm")
-    draw.text((620, 330), f"{form.company[:2]}字〔2022〕{rng.randint(1, 99)}号", font=font("serif", 26), fill=(30, 30, 30), anchor="mm")
+    draw.text(
+        (620, 330),
+        f"{form.company[:2]}字〔2022〕{rng.randint(1, 99)}号",
+        font=font("serif", 26),
+        fill=(30, 30, 30),
+        anchor="mm",
+    )
     draw.line((130, 370, 1110, 370), fill=red, width=rng.choice([3, 4, 6]))
     if rng.random() < 0.5:
         draw.line((130, 380, 1110, 380), fill=red, width=2)
@@ -370,7 +399,9 @@ def scan(rng: random.Random, page: Image.Image, *, grey: bool) -> Image.Image:
             shade = shade[::-1]
         a *= 1 - shade[None, :, None]
     image = Image.fromarray(a.clip(0, 255).astype(np.uint8))
-    image = image.rotate(rng.uniform(-1.5, 1.5), resample=Image.Resampling.BICUBIC, fillcolor=tuple(int(v) for v in tone))
+    image = image.rotate(
+        rng.uniform(-1.5, 1.5), resample=Image.Resampling.BICUBIC, fillcolor=tuple(int(v) for v in tone)
+    )
     image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 0.8)))
     if grey:
         image = image.convert("L")
@@ -383,7 +414,9 @@ def scan(rng: random.Random, page: Image.Image, *, grey: bool) -> Image.Image:
 def photograph(rng: random.Random, page: Image.Image) -> Image.Image:
     """A phone photo of the page on a desk: perspective, uneven light, colour cast, maybe a shadow."""
     w, h = 1200, 1600
-    desk = np.ones((h, w, 3), np.float32) * np.array(rng.choice([(120, 95, 70), (90, 90, 95), (150, 130, 110), (60, 60, 65)]))
+    desk = np.ones((h, w, 3), np.float32) * np.array(
+        rng.choice([(120, 95, 70), (90, 90, 95), (150, 130, 110), (60, 60, 65)])
+    )
     desk += np.random.default_rng(rng.randrange(1 << 30)).normal(0, 8, (h, w, 1))
     canvas = Image.fromarray(desk.clip(0, 255).astype(np.uint8))
     margin = 60
@@ -463,7 +496,12 @@ def red_logo(rng: random.Random, company: str) -> Image.Image:
         draw.text((100, 100), initials, font=font("bold", 60), fill=red, anchor="mm")
     short = company[2:6]
     draw.text((210, 60), short, font=font("bold", 64), fill=red)
-    draw.text((212, 140), "".join(rng.choice("ABCDEFGHJKLMNPQRSTWXYZ") for _ in range(6)) + " GROUP", font=font("sans", 26), fill=red)
+    draw.text(
+        (212, 140),
+        "".join(rng.choice("ABCDEFGHJKLMNPQRSTWXYZ") for _ in range(6)) + " GROUP",
+        font=font("sans", 26),
+        fill=red,
+    )
     return image
 
 
@@ -471,7 +509,8 @@ def chart(rng: random.Random, kind: str | None = None) -> Image.Image:
     image = Image.new("RGB", (900, 560), "white")
     draw = ImageDraw.Draw(image)
     kind = kind or rng.choice(["bars", "pie", "donut"])
-    draw.text((450, 30), rng.choice(["主要质量指标对比", "质量问题类别分布", "主营业务收入构成"]), font=font("bold", 28), fill=(40, 40, 40), anchor="mm")
+    title = rng.choice(["主要质量指标对比", "质量问题类别分布", "主营业务收入构成"])
+    draw.text((450, 30), title, font=font("bold", 28), fill=(40, 40, 40), anchor="mm")
     colours = [rng.choice(RED), *PALETTE]
     if kind == "bars":
         draw.line((80, 480, 860, 480), fill=(60, 60, 60), width=2)
@@ -482,7 +521,13 @@ def chart(rng: random.Random, kind: str | None = None) -> Image.Image:
                 height = rng.randint(120, 380)
                 x = 120 + group * 260 + s * 70
                 draw.rectangle((x, 480 - height, x + 60, 480), fill=colours[s])
-            draw.text((120 + group * 260 + 70, 505), f"{2019 + group}年", font=font("sans", 22), fill=(40, 40, 40), anchor="mm")
+            draw.text(
+                (120 + group * 260 + 70, 505),
+                f"{2019 + group}年",
+                font=font("sans", 22),
+                fill=(40, 40, 40),
+                anchor="mm",
+            )
     else:
         shares = [rng.uniform(0.15, 0.6) for _ in range(rng.randint(3, 5))]
         total = sum(shares)
@@ -492,7 +537,9 @@ def chart(rng: random.Random, kind: str | None = None) -> Image.Image:
             end = start + 360 * share / total
             draw.pieslice(box, start, end, fill=colours[i % len(colours)], outline="white", width=3)
             draw.rectangle((600, 140 + i * 50, 630, 170 + i * 50), fill=colours[i % len(colours)])
-            draw.text((645, 142 + i * 50), f"类别{i + 1} {100 * share / total:.1f}%", font=font("sans", 22), fill=(40, 40, 40))
+            draw.text(
+                (645, 142 + i * 50), f"类别{i + 1} {100 * share / total:.1f}%", font=font("sans", 22), fill=(40, 40, 40)
+            )
             start = end
         if kind == "donut":
             hole = rng.uniform(0.45, 0.62) * 200
@@ -697,7 +744,9 @@ def generate(out: Path, seed: int, count: int, progress: Callable[[int], None] |
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("out", type=Path)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--count", type=int, default=40)

@@ -30,8 +30,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from daemon.intake.seal import SealStatus, find_seal  # noqa: E402
-from daemon.intake.word import Picture, read_word  # noqa: E402
+from daemon.intake.seal import SealStatus, find_seal
+from daemon.intake.word import Picture, read_word
 
 ANCHOR_SHARE = 0.003
 

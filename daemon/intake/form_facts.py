@@ -14,6 +14,12 @@ from .match import normalise
 from .word import WordContent
 
 TITLE_LABELS = ("质量标杆名称", "典型经验名称")
+FIELD_LABELS = frozenset(
+    {"申报单位", "单位名称", "企业名称", "统一社会信用代码", "通讯地址", "单位地址", "法定代表人", "联系人", "联系电话",
+     "手机", "电子邮箱", "邮箱", "所属行业", "所属地市", "推荐单位", "申报日期", "营业收入", "从业人员", "申报类别"}
+)  # fmt: skip
+"""The form's other labels: beside a title label in a header row, they say the value is below, not right."""
+_UNIT = re.compile(r"[(（][^)）]*[)）]$")
 _HEADING_STYLES = ("heading", "title", "标题")
 _SHORT_PARAGRAPH = 50
 _ATTACHMENT_MARK = re.compile(r"^附件[0-9一二三四五六七八九十]*[:：]?$")
@@ -71,9 +77,13 @@ def _label(cell: str) -> str:
 
 
 def _right_of(row: tuple[str, ...], column: int) -> str:
-    """The first filled cell to the right; Word repeats a merged label cell, so a copy of the label is skipped."""
+    """The first filled cell to the right; Word repeats a merged label cell, so a copy of the label is skipped,
+    and another label there means a header row, whose values are below."""
     for cell in row[column + 1 :]:
-        if _tidy(cell) and _label(cell) not in TITLE_LABELS:
+        label = _label(cell)
+        if _UNIT.sub("", label) in FIELD_LABELS:
+            return ""
+        if _tidy(cell) and label not in TITLE_LABELS:
             return _tidy(cell)
     return ""
 

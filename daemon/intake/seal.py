@@ -120,7 +120,7 @@ def picture_score(data: bytes) -> float | None:
     if rgb is None:
         return None
     flat = _flatten(rgb)
-    hsv = cv2.cvtColor(flat, cv2.COLOR_RGB2HSV)  # float input: hue 0-360, saturation and value 0-1
+    hsv = np.asarray(cv2.cvtColor(flat, cv2.COLOR_RGB2HSV), np.float32)  # hue 0-360, saturation and value 0-1
     inks = [Ink(_red_strength(hsv), strong=0.16, faint=0.08)]
     if _achromatic(hsv):
         inks.append(Ink(_grey_strength(flat), strong=0.28, faint=0.15))
@@ -129,21 +129,20 @@ def picture_score(data: bytes) -> float | None:
 
 def _load(data: bytes) -> NDArray[np.uint8] | None:
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.width * image.height > MAX_PIXELS:
+        with Image.open(io.BytesIO(data)) as file:
+            if file.width * file.height > MAX_PIXELS:
                 return None
-            image.draft("RGB", (WORK_SIDE, WORK_SIDE))  # JPEG decodes at 1/2, 1/4 or 1/8 size: faster
-            if image.mode in ("RGBA", "LA", "P", "PA"):
-                image = image.convert("RGBA")
-                white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(white, image)
+            file.draft("RGB", (WORK_SIDE, WORK_SIDE))  # JPEG decodes at 1/2, 1/4 or 1/8 size: faster
+            image = file.convert("RGBA") if file.mode in ("RGBA", "LA", "P", "PA") else file.convert("RGB")
+            if image.mode == "RGBA":  # a transparent electronic seal lies on white paper
+                image = Image.alpha_composite(Image.new("RGBA", image.size, (255, 255, 255, 255)), image)
             rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
     scale = WORK_SIDE / max(rgb.shape[:2])
     if scale < 1:
         size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
-        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        rgb = np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), np.uint8)
     return rgb
 
 
@@ -259,7 +258,7 @@ def _polar(canvas: Mask) -> Mask:
     """Rows: directions; columns: distance from the centre, one pixel each, to 1.45 radii."""
     reach = _CANON * 1.45
     centre = (canvas.shape[1] / 2, canvas.shape[0] / 2)
-    return cv2.warpPolar(canvas, (int(reach), _ANGLES), centre, reach, cv2.WARP_POLAR_LINEAR)
+    return np.asarray(cv2.warpPolar(canvas, (int(reach), _ANGLES), centre, reach, cv2.WARP_POLAR_LINEAR), np.uint8)
 
 
 def _fit_ellipse(mask: Mask, x: float, y: float, r: float) -> Ellipse | None:
@@ -328,7 +327,7 @@ def _rectify(image: Mask, ellipse: Ellipse) -> Mask:
     linear = rotation.T @ np.diag([2 * _CANON / major, 2 * _CANON / minor]) @ rotation
     offset = np.array([side / 2, side / 2]) - linear @ np.array([x, y])
     matrix = np.hstack([linear, offset[:, None]])
-    return cv2.warpAffine(image, matrix, (side, side), flags=cv2.INTER_LINEAR)
+    return np.asarray(cv2.warpAffine(image, matrix, (side, side), flags=cv2.INTER_LINEAR), np.uint8)
 
 
 def _thickness(strength: Mask, peak: int, on_ring: NDArray[np.bool_]) -> float:
