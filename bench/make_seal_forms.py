@@ -129,6 +129,8 @@ class SealLook:
     rotation: float
     code: bool
     inner_ring: bool
+    aspect: float
+    """Height over width: 1 for a round seal, about 0.7 for an oval one."""
     title: str | None
     weight: str
     unevenness: float
@@ -143,6 +145,7 @@ def seal_look(rng: random.Random, diameter: int) -> SealLook:
         rotation=rng.uniform(-35, 35),
         code=rng.random() < 0.8,
         inner_ring=rng.random() < 0.15,
+        aspect=rng.uniform(0.66, 0.8) if rng.random() < 0.1 else 1.0,
         title=rng.choice(SEAL_TITLES) if rng.random() < 0.2 else None,
         weight=rng.choice(["serif", "serif", "bold-serif"]),
         unevenness=rng.uniform(0.0, 0.6),
@@ -177,6 +180,10 @@ def seal_alpha(rng: random.Random, company: str, look: SealLook) -> Image.Image:
     if look.title:
         title_font = font("serif", round(d * 0.075))
         draw.text((c, c + d * 0.2), look.title, font=title_font, fill=255, anchor="mm")
+    if look.aspect < 1:  # an oval seal: the same drawing, squeezed
+        squeezed = image.resize((size, round(size * look.aspect)), Image.Resampling.LANCZOS)
+        image = Image.new("L", (size, size), 0)
+        image.paste(squeezed, (0, (size - squeezed.height) // 2))
     image = image.rotate(look.rotation, resample=Image.Resampling.BICUBIC)
     image = image.resize((size // scale, size // scale), Image.Resampling.LANCZOS)
     return uneven(rng, image, look)

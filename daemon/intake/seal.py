@@ -40,8 +40,10 @@ _CANON = 64
 _ANGLES = 180
 _THRESHOLD = 0.5
 _CANDIDATES = 40
+_OUTLINES = 10
 
 Mask = NDArray[np.uint8]
+Channel = NDArray[np.float32]
 Ellipse = tuple[tuple[float, float], tuple[float, float], float]
 """Centre, full axes along its own x and y, and the rotation in degrees, as OpenCV gives it."""
 
@@ -120,9 +122,9 @@ def picture_score(data: bytes) -> float | None:
     if rgb is None:
         return None
     flat = _flatten(rgb)
-    hsv = np.asarray(cv2.cvtColor(flat, cv2.COLOR_RGB2HSV), np.float32)  # hue 0-360, saturation and value 0-1
-    inks = [Ink(_red_strength(hsv), strong=0.16, faint=0.08)]
-    if _achromatic(hsv):
+    hue, saturation, value = cv2.split(cv2.cvtColor(flat, cv2.COLOR_RGB2HSV))  # float: hue 0-360, others 0-1
+    inks = [Ink(_red_strength(hue, saturation, value), strong=0.16, faint=0.08)]
+    if _achromatic(saturation, value):
         inks.append(Ink(_grey_strength(flat), strong=0.28, faint=0.15))
     return max(_best_ring(ink) for ink in inks)
 
@@ -176,16 +178,14 @@ class Ink:
         return (np.where(self.strength >= self.faint * 255, 0.4 + 0.6 * level, 0) * 255).astype(np.uint8)
 
 
-def _red_strength(hsv: NDArray[np.float32]) -> Mask:
+def _red_strength(hue: Channel, saturation: Channel, value: Channel) -> Mask:
     """Saturation where the hue is red (incl. pink and crimson) and the pixel not black."""
-    hue, saturation, value = cv2.split(hsv)
     red = ((hue <= 20) | (hue >= 320)) & (value >= 0.25)
     return (np.where(red, saturation, 0) * 255).astype(np.uint8)
 
 
-def _achromatic(hsv: NDArray[np.float32]) -> bool:
+def _achromatic(saturation: Channel, value: Channel) -> bool:
     """A picture without colour ink: a greyscale scan, or a colour scan of black text only."""
-    _hue, saturation, value = cv2.split(hsv)
     return float(np.mean(saturation * value > 0.2)) < 0.002  # saturation times value: max - min
 
 
@@ -200,15 +200,29 @@ def _mask(selected: NDArray[np.bool_]) -> Mask:
 def _best_ring(ink: Ink) -> float:
     best = 0.0
     strong, faint = ink.masks()
-    for x, y, r in _circles(ink.graded()):
+    guesses = [_ring_guess(strong, x, y, r) for x, y, r in _circles(ink.graded())] + _outlines(strong)
+    for guess in guesses:
         for mask in (strong, faint):  # a faded seal shows whole only in the faint mask
-            ellipse = _fit_ellipse(mask, x, y, r)
+            ellipse = _refine(mask, guess) if guess is not None else None
             if ellipse is not None:
                 best = max(best, _measure(ink, ellipse).score)
                 break
         if best >= _THRESHOLD:
             break
     return best
+
+
+def _outlines(mask: Mask) -> list[Ellipse | None]:
+    """Ellipses fitted to the outlines of the largest blobs of ink: an oval seal, which Hough's circles miss."""
+    closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    contours, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    smallest = max(15, min(mask.shape) // 30)
+    ellipses: list[Ellipse | None] = []
+    for contour in sorted(contours, key=cv2.contourArea, reverse=True)[:_OUTLINES]:
+        (x, y), (major, minor), angle = cv2.fitEllipse(contour) if len(contour) >= 5 else ((0, 0), (0, 0), 0)
+        if min(major, minor) >= 2 * smallest:
+            ellipses.append(((float(x), float(y)), (float(major), float(minor)), float(angle)))
+    return ellipses
 
 
 def _circles(mask: Mask) -> list[tuple[float, float, float]]:
@@ -261,10 +275,9 @@ def _polar(canvas: Mask) -> Mask:
     return np.asarray(cv2.warpPolar(canvas, (int(reach), _ANGLES), centre, reach, cv2.WARP_POLAR_LINEAR), np.uint8)
 
 
-def _fit_ellipse(mask: Mask, x: float, y: float, r: float) -> Ellipse | None:
-    """The ring as an ellipse: first through the ink nearest, in each direction, to the outermost radius at
-    which nearly as many directions have ink as at the best one (a band of bold characters can rival a worn
-    ring); then, twice, through all the ink near the last fit, leaving out text and lines."""
+def _ring_guess(mask: Mask, x: float, y: float, r: float) -> Ellipse | None:
+    """A first ellipse for a Hough circle: through the ink nearest, in each direction, to the outermost radius
+    at which nearly as many directions have ink as at the best one (bold characters can rival a worn ring)."""
     size = int(r * 1.35)
     border = (size, size, size, size)
     padded = cv2.copyMakeBorder(mask, *border, cv2.BORDER_CONSTANT, value=0)  # warpPolar mirrors at the edges
@@ -282,16 +295,26 @@ def _fit_ellipse(mask: Mask, x: float, y: float, r: float) -> Ellipse | None:
     distance = np.abs(np.arange(high - low) - ring)
     nearest = np.argmin(np.where(window, distance[None, :], np.inf), axis=1)
     theta = np.deg2rad(np.arange(_ANGLES) * 360 / _ANGLES)
-    ellipse = _ellipse_through(_cartesian(x, y, theta[has], nearest[has] + low))
-    rows, columns = np.nonzero(window)
-    points = _cartesian(x, y, theta[rows], columns + low)
+    return _ellipse_through(_cartesian(x, y, theta[has], nearest[has] + low))
+
+
+def _refine(mask: Mask, ellipse: Ellipse) -> Ellipse | None:
+    """Twice, the ellipse through all the ink near the last one, leaving out text and lines beside it; None
+    when that ink does not go round at least half of it."""
     for _ in range(2):
-        if ellipse is None:
+        (x, y), (major, minor), _angle = ellipse
+        reach = int(max(major, minor) * 0.6) + 2
+        left, top = max(0, int(x) - reach), max(0, int(y) - reach)
+        rows, columns = np.nonzero(mask[top : int(y) + reach + 1, left : int(x) + reach + 1])
+        points = np.stack([columns + left, rows + top], axis=1).astype(np.float64)
+        near = points[np.abs(_ellipse_distance(ellipse, points)) < 0.03 * (major + minor)]
+        directions = np.arctan2(near[:, 1] - y, near[:, 0] - x)
+        if np.unique(((directions + np.pi) * _ANGLES / (2 * np.pi)).astype(int)).size < _ANGLES * 0.5:
             return None
-        near = np.abs(_ellipse_distance(ellipse, points)) < 0.06 * r
-        if len(np.unique(rows[near])) < _ANGLES * 0.5:
+        refined = _ellipse_through(near)
+        if refined is None:
             return None
-        ellipse = _ellipse_through(points[near])
+        ellipse = refined
     return ellipse
 
 
