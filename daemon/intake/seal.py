@@ -122,7 +122,8 @@ def picture_score(data: bytes) -> float | None:
     if rgb is None:
         return None
     flat = _flatten(rgb)
-    hue, saturation, value = cv2.split(cv2.cvtColor(flat, cv2.COLOR_RGB2HSV))  # float: hue 0-360, others 0-1
+    hsv = np.asarray(cv2.cvtColor(flat, cv2.COLOR_RGB2HSV), np.float32)  # hue 0-360, saturation and value 0-1
+    hue, saturation, value = (np.asarray(channel, np.float32) for channel in cv2.split(hsv))
     inks = [Ink(_red_strength(hue, saturation, value), strong=0.16, faint=0.08)]
     if _achromatic(saturation, value):
         inks.append(Ink(_grey_strength(flat), strong=0.28, faint=0.15))
