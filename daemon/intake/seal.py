@@ -226,22 +226,24 @@ def _outlines(mask: Mask) -> list[Ellipse | None]:
     return ellipses
 
 
-def _circles(mask: Mask) -> list[tuple[float, float, float]]:
-    h, w = mask.shape
-    if mask.max() < 64 or min(h, w) < 40:
+def _circles(graded: Mask) -> list[tuple[float, float, float]]:
+    """Hough circles on the ink at half size: enough to place a candidate, four times faster on a page of text."""
+    if graded.max() < 64 or min(graded.shape) < 40:
         return []
-    side = min(h, w)
+    half = cv2.resize(graded, (graded.shape[1] // 2, graded.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    side = min(half.shape)
     circles = cv2.HoughCircles(
-        cv2.GaussianBlur(mask, (5, 5), 1.5),
+        cv2.GaussianBlur(half, (3, 3), 1),
         cv2.HOUGH_GRADIENT_ALT,
-        dp=2,
-        minDist=max(10, side // 12),
+        dp=1,
+        minDist=max(5, side // 12),
         param1=100,
         param2=0.5,
-        minRadius=max(15, side // 30),
+        minRadius=max(8, side // 30),
         maxRadius=int(side * 0.55),
     )
-    return [] if circles is None else [(float(x), float(y), float(r)) for x, y, r in circles[0][:_CANDIDATES]]
+    found = [] if circles is None else circles[0][:_CANDIDATES]
+    return [(2 * float(x), 2 * float(y), 2 * float(r)) for x, y, r in found]
 
 
 def _measure(ink: Ink, ellipse: Ellipse) -> Ring:
@@ -300,19 +302,22 @@ def _ring_guess(mask: Mask, x: float, y: float, r: float) -> Ellipse | None:
 
 
 def _refine(mask: Mask, ellipse: Ellipse) -> Ellipse | None:
-    """Twice, the ellipse through all the ink near the last one, leaving out text and lines beside it; None
-    when that ink does not go round at least half of it."""
+    """Twice, the ellipse through all the ink in a band along the last one, leaving out text and lines beside
+    it; None when that ink does not go round at least half of it."""
     for _ in range(2):
-        (x, y), (major, minor), _angle = ellipse
+        (x, y), (major, minor), angle = ellipse
+        if max(major, minor) > 2.5 * max(mask.shape):
+            return None
         reach = int(max(major, minor) * 0.6) + 2
         left, top = max(0, int(x) - reach), max(0, int(y) - reach)
-        rows, columns = np.nonzero(mask[top : int(y) + reach + 1, left : int(x) + reach + 1])
-        points = np.stack([columns + left, rows + top], axis=1).astype(np.float64)
-        near = points[np.abs(_ellipse_distance(ellipse, points)) < 0.03 * (major + minor)]
-        directions = np.arctan2(near[:, 1] - y, near[:, 0] - x)
+        crop = mask[top : int(y) + reach + 1, left : int(x) + reach + 1]
+        band = np.zeros_like(crop)
+        cv2.ellipse(band, ((x - left, y - top), (major, minor), angle), 255, max(2, round(0.06 * (major + minor))))
+        rows, columns = np.nonzero(crop & band)
+        directions = np.arctan2(rows + top - y, columns + left - x)
         if np.unique(((directions + np.pi) * _ANGLES / (2 * np.pi)).astype(int)).size < _ANGLES * 0.5:
             return None
-        refined = _ellipse_through(near)
+        refined = _ellipse_through(np.stack([columns + left, rows + top], axis=1).astype(np.float64))
         if refined is None:
             return None
         ellipse = refined
@@ -328,18 +333,6 @@ def _ellipse_through(points: NDArray[np.float64]) -> Ellipse | None:
     if not (major > 0 and minor > 0 and np.isfinite([ex, ey, major, minor]).all()):
         return None
     return (float(ex), float(ey)), (float(major), float(minor)), float(angle)
-
-
-def _ellipse_distance(ellipse: Ellipse, points: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Approximate distance of each point from the ellipse: its radius over the ellipse's in that direction."""
-    (x, y), (major, minor), angle = ellipse
-    theta = np.deg2rad(angle)
-    dx, dy = points[:, 0] - x, points[:, 1] - y
-    u = dx * np.cos(theta) + dy * np.sin(theta)
-    v = -dx * np.sin(theta) + dy * np.cos(theta)
-    scaled = np.hypot(u / (major / 2), v / (minor / 2))
-    distance: NDArray[np.float64] = (scaled - 1) * np.hypot(u, v) / np.maximum(scaled, 1e-9)
-    return distance
 
 
 def _rectify(image: Mask, ellipse: Ellipse) -> Mask:
