@@ -8,11 +8,14 @@ ring around a big Q), and scans of text. What tells them apart is measured in th
 
 1. Ink: red hue of any strength, from dark red to faded pink, after the paper's tone, the light's colour
    cast and uneven lighting are divided out; in a picture without colour, dark grey ink.
-2. Candidates: Hough circles on the ink mask.
-3. Each candidate's ring is fitted as an ellipse (a photo's perspective squashes it), mapped back to a
-   circle, and unwrapped into polar coordinates. A seal's ring is thin (line under an eighth of the radius),
-   goes round most of the circumference, has little ink just outside it, and holds marks (characters)
-   spread around the band inside it while the disc is not filled.
+2. Candidates: Hough circles on the ink (at half size), and ellipses fitted to the outlines of the largest
+   blobs of ink (an oval seal, which Hough's circles miss).
+3. Each candidate's ring is fitted as an ellipse through the ink along it (a photo's perspective squashes
+   a round seal), mapped back to a circle and unwrapped into polar coordinates. A seal's ring is thin (its
+   line under a ninth of its radius; a quality mark's is a sixth or more), goes round most of the
+   circumference, has little ink just outside it, and holds characters spread around the band inside it,
+   while the disc is not filled and no spokes run from the centre to the ring (a valve wheel's do). Each
+   condition scores 0 to 1 with a margin around its limit, and the ring's score is their product.
 
 Large pictures are scaled down first, so each takes a bounded time (well under a second).
 """
@@ -201,7 +204,8 @@ def _mask(selected: NDArray[np.bool_]) -> Mask:
 def _best_ring(ink: Ink) -> float:
     best = 0.0
     strong, faint = ink.masks()
-    guesses = [_ring_guess(strong, x, y, r) for x, y, r in _circles(ink.graded())] + _outlines(strong)
+    guesses = [_ring_guess(strong, x, y, r) for x, y, r in _circles(ink.graded())]
+    guesses += _outlines(strong)
     for guess in guesses:
         for mask in (strong, faint):  # a faded seal shows whole only in the faint mask
             ellipse = _refine(mask, guess) if guess is not None else None
@@ -220,7 +224,9 @@ def _outlines(mask: Mask) -> list[Ellipse | None]:
     smallest = max(15, min(mask.shape) // 30)
     ellipses: list[Ellipse | None] = []
     for contour in sorted(contours, key=cv2.contourArea, reverse=True)[:_OUTLINES]:
-        (x, y), (major, minor), angle = cv2.fitEllipse(contour) if len(contour) >= 5 else ((0, 0), (0, 0), 0)
+        if len(contour) < 5:  # fitEllipse needs five points
+            continue
+        (x, y), (major, minor), angle = cv2.fitEllipse(contour)
         if min(major, minor) >= 2 * smallest:
             ellipses.append(((float(x), float(y)), (float(major), float(minor)), float(angle)))
     return ellipses
