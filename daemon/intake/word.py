@@ -91,7 +91,7 @@ class WordContent:
     picture_count: int
     """Pictures the document holds, including those over the caps or in formats that cannot be decoded."""
     truncated: bool
-    """A cap was reached: the text or the pictures are incomplete."""
+    """The text or the pictures are incomplete: a cap was reached, or a picture could not be decoded."""
 
     @property
     def word_count(self) -> int:
