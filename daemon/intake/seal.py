@@ -88,13 +88,19 @@ class Ring:
     """Minor over major axis of the fitted ellipse."""
 
     @property
+    def contrast(self) -> float:
+        """How the ring stands out: a circle drawn through a page of text finds ink on it and beside it alike."""
+        return self.coverage - 2 * self.outside
+
+    @property
     def score(self) -> float:
         """Each condition scores 0 to 1 with a margin around its limit; the product is the ring's score."""
         return (
-            _above(self.coverage, 0.75, 0.1)
+            _above(self.coverage, 0.7, 0.1)
+            * _above(self.contrast, 0.56, 0.1)
             * _below(self.thickness, 0.11, 0.02)
             * _below(self.outside, 0.2, 0.1)
-            * _above(self.band, 0.3, 0.1)
+            * _above(self.band, 0.25, 0.1)
             * _below(self.fill, 0.35, 0.1)
             * _below(self.spokes, 3.5, 1)
             * _above(self.roundness, 0.6, 0.1)
@@ -129,7 +135,7 @@ def picture_score(data: bytes) -> float | None:
     hue, saturation, value = (np.asarray(channel, np.float32) for channel in cv2.split(hsv))
     inks = [Ink(_red_strength(hue, saturation, value), strong=0.16, faint=0.08)]
     if _achromatic(saturation, value):
-        inks.append(Ink(_grey_strength(flat), strong=0.28, faint=0.15))
+        inks.append(Ink(_grey_strength(flat), strong=0.28, faint=0.15, text=0.6))
     return max(_best_ring(ink) for ink in inks)
 
 
@@ -172,14 +178,21 @@ class Ink:
     """The level of a well-inked ring, fraction of 255; a faint ring sets its own, down to `faint`."""
     faint: float
     """The level of thin characters, whose colour JPEG and scaling wash out."""
+    text: float | None = None
+    """In a grey scan, the level of black text: a seal's grey is usually lighter, so rings are also sought
+    among the ink below it, where a page of text does not drown them."""
 
     def masks(self) -> tuple[Mask, Mask]:
         return _mask(self.strength >= self.strong * 255), _mask(self.strength >= self.faint * 255)
 
-    def graded(self) -> Mask:
-        """Strong ink white, faint ink grey, the rest black: circles of both show in one picture."""
+    def graded(self) -> list[Mask]:
+        """Strong ink white, faint ink grey, the rest black: circles of both show in one picture; and the
+        same without black text when it is told apart."""
         level = np.clip(self.strength.astype(np.float32) / (self.strong * 255), 0, 1)
-        return (np.where(self.strength >= self.faint * 255, 0.4 + 0.6 * level, 0) * 255).astype(np.uint8)
+        graded = (np.where(self.strength >= self.faint * 255, 0.4 + 0.6 * level, 0) * 255).astype(np.uint8)
+        if self.text is None:
+            return [graded]
+        return [graded, np.where(self.strength < self.text * 255, graded, 0).astype(np.uint8)]
 
 
 def _red_strength(hue: Channel, saturation: Channel, value: Channel) -> Mask:
@@ -204,16 +217,15 @@ def _mask(selected: NDArray[np.bool_]) -> Mask:
 def _best_ring(ink: Ink) -> float:
     best = 0.0
     strong, faint = ink.masks()
-    guesses = [_ring_guess(strong, x, y, r) for x, y, r in _circles(ink.graded())]
-    guesses += _outlines(strong)
-    for guess in guesses:
-        for mask in (strong, faint):  # a faded seal shows whole only in the faint mask
+    circles = [circle for graded in ink.graded() for circle in _circles(graded)]
+    for mask in (strong, faint):  # a faded seal shows whole only in the faint mask
+        guesses = [_ring_guess(mask, x, y, r) for x, y, r in circles] + _outlines(mask)
+        for guess in guesses:
             ellipse = _refine(mask, guess) if guess is not None else None
             if ellipse is not None:
                 best = max(best, _measure(ink, ellipse).score)
-                break
-        if best >= _THRESHOLD:
-            break
+            if best >= _THRESHOLD:
+                return best
     return best
 
 
@@ -260,7 +272,7 @@ def _measure(ink: Ink, ellipse: Ellipse) -> Ring:
     level = float(np.median(near_ring))
     on_ring = near_ring >= max(ink.faint * 255, 0.4 * level)  # a ring lighter on one side is still a ring
     strong = strength >= max(ink.faint * 255, min(ink.strong * 255, 0.5 * level))
-    faint = strength >= ink.faint * 255
+    faint = strength >= min(ink.faint * 255, max(0.66 * ink.faint * 255, 0.5 * level))  # a faded ring's text too
     profile = strong.mean(axis=0)
     disc = strong[:, : int(peak * 0.85)]
     weights = np.arange(disc.shape[1]) + 0.5  # an annulus's area grows with its radius

@@ -94,8 +94,18 @@ def test_a_page_takes_well_under_a_second() -> None:
         (Ring(coverage=1.0, thickness=0.08, outside=0.0, band=0.2, fill=0.2, spokes=4, roundness=0.9), False),
         (Ring(coverage=1.0, thickness=1.0, outside=0.0, band=1.0, fill=0.9, spokes=0, roundness=1.0), False),
         (Ring(coverage=0.55, thickness=0.05, outside=0.2, band=0.8, fill=0.3, spokes=0, roundness=0.95), False),
+        (Ring(coverage=0.8, thickness=0.04, outside=0.15, band=0.9, fill=0.2, spokes=0, roundness=0.9), False),
+        (Ring(coverage=0.8, thickness=0.07, outside=0.05, band=0.4, fill=0.2, spokes=0, roundness=0.7), True),
     ],
-    ids=["seal", "thick ring of a quality mark", "valve wheel", "filled disc", "circle through text"],
+    ids=[
+        "seal",
+        "thick ring of a quality mark",
+        "valve wheel",
+        "filled disc",
+        "circle through text",
+        "circle through a dense table",
+        "worn oval seal in perspective",
+    ],
 )
 def test_each_look_alike_fails_a_ring_condition_a_seal_meets(ring: Ring, seal: bool) -> None:
     assert (ring.score >= 0.5) is seal
