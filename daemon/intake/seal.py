@@ -82,8 +82,8 @@ class Ring:
     fill: float
     """Share of the disc inside the ring covered with ink."""
     spokes: int
-    """Directions inked all the way from near the centre to the ring, as a wheel's spokes are; a line of
-    text and its underline, crossing the seal, make up to three."""
+    """Directions inked nearly all the way from near the centre to the ring, as a valve wheel's spokes are;
+    a seal's star and characters leave gaps."""
     roundness: float
     """Minor over major axis of the fitted ellipse."""
 
@@ -102,7 +102,7 @@ class Ring:
             * _below(self.outside, 0.2, 0.1)
             * _above(self.band, 0.25, 0.1)
             * _below(self.fill, 0.35, 0.1)
-            * _below(self.spokes, 3.5, 1)
+            * _below(self.spokes, 2.5, 1)
             * _above(self.roundness, 0.6, 0.1)
         )
 
@@ -133,7 +133,7 @@ def picture_score(data: bytes) -> float | None:
     flat = _flatten(rgb)
     hsv = np.asarray(cv2.cvtColor(flat, cv2.COLOR_RGB2HSV), np.float32)  # hue 0-360, saturation and value 0-1
     hue, saturation, value = (np.asarray(channel, np.float32) for channel in cv2.split(hsv))
-    inks = [Ink(_red_strength(hue, saturation, value), strong=0.16, faint=0.08)]
+    inks = [Ink(_red_strength(hue, saturation, value), strong=0.16, faint=0.08, wheels=True)]
     if _achromatic(saturation, value):
         inks.append(Ink(_grey_strength(flat), strong=0.28, faint=0.15, text=0.6))
     return max(_best_ring(ink) for ink in inks)
@@ -181,6 +181,9 @@ class Ink:
     text: float | None = None
     """In a grey scan, the level of black text: a seal's grey is usually lighter, so rings are also sought
     among the ink below it, where a page of text does not drown them."""
+    wheels: bool = False
+    """Whether spokes are looked for: red ink holds no black text, whose lines and underlines would cross a
+    seal like spokes, and a valve wheel is a red, not a grey, look-alike."""
 
     def masks(self) -> tuple[Mask, Mask]:
         return _mask(self.strength >= self.strong * 255), _mask(self.strength >= self.faint * 255)
@@ -276,7 +279,7 @@ def _measure(ink: Ink, ellipse: Ellipse) -> Ring:
     profile = strong.mean(axis=0)
     disc = strong[:, : int(peak * 0.85)]
     weights = np.arange(disc.shape[1]) + 0.5  # an annulus's area grows with its radius
-    radial = strong[:, int(peak * 0.2) : int(peak * 0.85)].mean(axis=1) >= 0.9
+    radial = strong[:, int(peak * 0.2) : int(peak * 0.85)].mean(axis=1) >= 0.75
     (_centre, (major, minor), _angle) = ellipse
     return Ring(
         coverage=float(on_ring.mean()),
@@ -284,7 +287,7 @@ def _measure(ink: Ink, ellipse: Ellipse) -> Ring:
         outside=float(profile[int(peak * 1.15) : int(peak * 1.4)].mean()),
         band=float(faint[:, int(peak * 0.55) : int(peak * 0.88)].any(axis=1).mean()),
         fill=float((disc * weights).sum() / (weights.sum() * disc.shape[0])),
-        spokes=int(np.count_nonzero(radial & ~np.roll(radial, 1))),
+        spokes=int(np.count_nonzero(radial & ~np.roll(radial, 1))) if ink.wheels else 0,
         roundness=min(major, minor) / max(major, minor),
     )
 
