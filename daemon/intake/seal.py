@@ -233,7 +233,8 @@ def _best_ring(ink: Ink) -> float:
 
 
 def _outlines(mask: Mask) -> list[Ellipse | None]:
-    """Ellipses fitted to the outlines of the largest blobs of ink: an oval seal, which Hough's circles miss."""
+    """Ellipses fitted to the outlines of the largest blobs of ink (an oval seal, which Hough's circles
+    miss), kept when the outline follows its ellipse: two overlapping wheels make a blob an ellipse fits badly."""
     closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
     contours, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     smallest = max(15, min(mask.shape) // 30)
@@ -242,8 +243,14 @@ def _outlines(mask: Mask) -> list[Ellipse | None]:
         if len(contour) < 5:  # fitEllipse needs five points
             continue
         (x, y), (major, minor), angle = cv2.fitEllipse(contour)
-        if min(major, minor) >= 2 * smallest:
-            ellipses.append(((float(x), float(y)), (float(major), float(minor)), float(angle)))
+        if min(major, minor) < 2 * smallest:
+            continue
+        ellipse = (float(x), float(y)), (float(major), float(minor)), float(angle)
+        band = np.zeros(mask.shape, np.uint8)
+        cv2.ellipse(band, ellipse, 255, max(3, round(0.05 * (major + minor))))
+        points = contour.reshape(-1, 2)
+        if np.mean(band[points[:, 1], points[:, 0]] > 0) >= 0.9:
+            ellipses.append(ellipse)
     return ellipses
 
 
