@@ -44,6 +44,7 @@ _ANGLES = 180
 _THRESHOLD = 0.5
 _CANDIDATES = 40
 _OUTLINES = 10
+_TRIES = 60
 
 Mask = NDArray[np.uint8]
 Channel = NDArray[np.float32]
@@ -223,6 +224,7 @@ def _best_ring(ink: Ink) -> float:
     circles = [circle for graded in ink.graded() for circle in _circles(graded)]
     for mask in (strong, faint):  # a faded seal shows whole only in the faint mask
         guesses = [_ring_guess(mask, x, y, r) for x, y, r in circles] + _outlines(mask)
+        guesses += [_sampled_guess(mask, x, y, r) for x, y, r in circles]
         for guess in guesses:
             ellipse = _refine(mask, guess) if guess is not None else None
             if ellipse is not None:
@@ -329,10 +331,59 @@ def _ring_guess(mask: Mask, x: float, y: float, r: float) -> Ellipse | None:
     return _ellipse_through(_cartesian(x, y, theta[has], nearest[has] + low))
 
 
+def _sampled_guess(mask: Mask, x: float, y: float, r: float) -> Ellipse | None:
+    """A second first ellipse for a Hough circle, for a ring crossed by a signature or lines: ellipses through
+    five stroke edges in five directions round the circle, drawn at random (with a fixed seed), and the one
+    that the most directions agree with."""
+    size = int(r * 1.5)
+    border = (size, size, size, size)
+    padded = cv2.copyMakeBorder(mask, *border, cv2.BORDER_CONSTANT, value=0)
+    ink = cv2.warpPolar(padded, (size, _ANGLES), (x + size, y + size), size, cv2.WARP_POLAR_LINEAR) > 96
+    low = int(r * 0.7)
+    edges = ink[:, low:] & ~np.roll(ink[:, low:], -1, axis=1)  # the outer edge of each stroke
+    by_direction = [np.flatnonzero(row) + low for row in edges]
+    if sum(1 for found in by_direction if found.size) < _ANGLES * 0.6:
+        return None
+    theta = np.deg2rad(np.arange(_ANGLES) * 360 / _ANGLES)
+    rows, columns = np.nonzero(edges)
+    points = _cartesian(x, y, theta[rows], columns + low)
+    random = np.random.default_rng(0)
+    best, agreeing = None, 0
+    for _ in range(_TRIES):
+        start = int(random.integers(_ANGLES))
+        picks = []
+        for k in range(5):
+            direction = (start + k * _ANGLES // 5) % _ANGLES
+            if by_direction[direction].size:
+                picks.append((direction, int(random.choice(by_direction[direction]))))
+        if len(picks) < 5:
+            continue
+        sample = _cartesian(x, y, theta[[d for d, _ in picks]], np.array([c for _, c in picks]))
+        ellipse = _ellipse_through(sample)
+        if ellipse is None or not 1.2 * r < sum(ellipse[1]) / 2 < 3 * r:
+            continue
+        near = np.abs(_radial_offset(ellipse, points)) < 0.04
+        directions = np.unique(rows[near]).size
+        if directions > agreeing:
+            best, agreeing = ellipse, directions
+    return best
+
+
+def _radial_offset(ellipse: Ellipse, points: NDArray[np.float64]) -> NDArray[np.float64]:
+    """How far each point lies outside (positive) or inside the ellipse, as a share of its radius there."""
+    (x, y), (major, minor), angle = ellipse
+    theta = np.deg2rad(angle)
+    dx, dy = points[:, 0] - x, points[:, 1] - y
+    u = (dx * np.cos(theta) + dy * np.sin(theta)) / (major / 2)
+    v = (-dx * np.sin(theta) + dy * np.cos(theta)) / (minor / 2)
+    offset: NDArray[np.float64] = np.hypot(u, v) - 1
+    return offset
+
+
 def _refine(mask: Mask, ellipse: Ellipse) -> Ellipse | None:
-    """Twice, the ellipse through all the ink in a band along the last one, leaving out text and lines beside
-    it; None when that ink does not go round at least half of it."""
-    for _ in range(2):
+    """The ellipse through all the ink in a band along the last one, three times, leaving out text, lines and
+    signatures beside the ring; None when that ink does not go round at least half of it."""
+    for share in (0.06, 0.03, 0.02):  # a band narrowing round the ring: strokes crossing it count less each time
         (x, y), (major, minor), angle = ellipse
         if max(major, minor) > 2.5 * max(mask.shape):
             return None
@@ -340,7 +391,7 @@ def _refine(mask: Mask, ellipse: Ellipse) -> Ellipse | None:
         left, top = max(0, int(x) - reach), max(0, int(y) - reach)
         crop = mask[top : int(y) + reach + 1, left : int(x) + reach + 1]
         band = np.zeros_like(crop)
-        cv2.ellipse(band, ((x - left, y - top), (major, minor), angle), 255, max(2, round(0.06 * (major + minor))))
+        cv2.ellipse(band, ((x - left, y - top), (major, minor), angle), 255, max(3, round(share * (major + minor))))
         rows, columns = np.nonzero(crop & band)
         directions = np.arctan2(rows + top - y, columns + left - x)
         if np.unique(((directions + np.pi) * _ANGLES / (2 * np.pi)).astype(int)).size < _ANGLES * 0.5:
