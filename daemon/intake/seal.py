@@ -10,8 +10,9 @@ ring around a big Q), and scans of text. What tells them apart is measured in th
    cast and uneven lighting are divided out; in a picture without colour, dark grey ink.
 2. Candidates: Hough circles on the ink (at half size), and ellipses fitted to the outlines of the largest
    blobs of ink (an oval seal, which Hough's circles miss).
-3. Each candidate's ring is fitted as an ellipse through the ink along it (a photo's perspective squashes
-   a round seal), mapped back to a circle and unwrapped into polar coordinates. A seal's ring is thin (its
+3. Each candidate's ring is fitted as an ellipse through the ink along it, in a band narrowing round it
+   (a photo's perspective squashes a round seal; a signature or a line across the ring must not pull the
+   fit), mapped back to a circle and unwrapped into polar coordinates. A seal's ring is thin (its
    line under a ninth of its radius; a quality mark's is a sixth or more), goes round most of the
    circumference, has little ink just outside it, and holds characters spread around the band inside it,
    while the disc is not filled and no spokes run from the centre to the ring (a valve wheel's do). Each
