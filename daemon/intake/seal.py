@@ -24,6 +24,7 @@ Large pictures are scaled down first, so each takes a bounded time (well under a
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -45,7 +46,7 @@ _ANGLES = 180
 _THRESHOLD = 0.5
 _CANDIDATES = 40
 _OUTLINES = 10
-_TRIES = 60
+_TRIES = 40
 
 Mask = NDArray[np.uint8]
 Channel = NDArray[np.float32]
@@ -224,8 +225,11 @@ def _best_ring(ink: Ink) -> float:
     strong, faint = ink.masks()
     circles = [circle for graded in ink.graded() for circle in _circles(graded)]
     for mask in (strong, faint):  # a faded seal shows whole only in the faint mask
-        guesses = [_ring_guess(mask, x, y, r) for x, y, r in circles] + _outlines(mask)
-        guesses += [_sampled_guess(mask, x, y, r) for x, y, r in circles]
+        guesses = itertools.chain(  # the costlier sampled guesses come last, and only when needed
+            (_ring_guess(mask, x, y, r) for x, y, r in circles),
+            _outlines(mask),
+            (_sampled_guess(mask, x, y, r) for x, y, r in circles),
+        )
         for guess in guesses:
             ellipse = _refine(mask, guess) if guess is not None else None
             if ellipse is not None:
