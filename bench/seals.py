@@ -31,7 +31,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from daemon.intake.seal import SealStatus, find_seal
+from daemon.domain import SealStatus
+from daemon.intake.seal import find_seal
 from daemon.intake.word import Picture, read_word
 
 ANCHOR_SHARE = 0.003

@@ -21,6 +21,16 @@ DEFAULT_CALL = "default"
 """The code of the one call of a configuration that lists no `[[campaign.calls]]`."""
 
 
+class Reading(StrEnum):
+    """What is read out of a role's documents besides their length and pictures."""
+
+    FORM = "form"
+    """The stamped form: its seal, the enterprise it names, the 质量标杆名称 in its table."""
+    WRITE_UP = "write_up"
+    """A text two enterprises must not share: its title and a signature for near-identical copies."""
+    PLAIN = "plain"
+
+
 @dataclass(frozen=True)
 class Role:
     """One document the archive must hold, and how it is recognised."""
@@ -32,13 +42,34 @@ class Role:
     """A file whose name (or one of whose folders' names) contains one of these plays this role."""
     formats: tuple[str, ...] = ("doc", "docx")
     """Accepted file extensions, without the dot."""
+    reading: Reading = Reading.PLAIN
 
 
 DEFAULT_ROLES: tuple[Role, ...] = (
-    Role("application_form", "申报书", ("申报书",)),
-    Role("experience", "典型经验材料", ("典型经验",)),
+    Role("application_form", "申报书", ("申报书",), reading=Reading.FORM),
+    Role("experience", "典型经验材料", ("典型经验",), reading=Reading.WRITE_UP),
     Role("proof", "证明材料", ("证明材料", "佐证材料")),
 )
+
+
+class SealPolicy(StrEnum):
+    """What a form without a seal seen on it gets."""
+
+    NOTE = "note"
+    """Accepted; the receipt asks to confirm the form was stamped, and staff see it."""
+    REVIEW = "review"
+    REJECT = "reject"
+    OFF = "off"
+    """Seals are not looked for."""
+
+
+@dataclass(frozen=True)
+class DocumentLimits:
+    """Caps on reading one document's contents (a document is hostile input too)."""
+
+    timeout_seconds: float = 60.0
+    memory_bytes: int = 2048 * MIB
+    """The reader's address-space cap: its image libraries alone map about 650 MB."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +144,11 @@ class CallRules:
     judging_seconds: float = 900.0
     """The time budget for judging one whole message (every archive, letter and table in it together); past
     it, the message goes to a person."""
+    seal: SealPolicy = SealPolicy.NOTE
+    similar_texts: float = 0.8
+    """Write-ups of two enterprises at least this similar (estimated Jaccard similarity of their 5-character
+    shingles, 0 to 1) are flagged to staff as near-identical."""
+    document_limits: DocumentLimits = field(default_factory=DocumentLimits)
     listed_only: bool = False
     """Enterprises must be listed (a roster file or the bureaus' tables name them); otherwise, with nobody
     listed yet, an enterprise's subject is taken as its name."""

@@ -16,7 +16,20 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy.engine import make_url
 
-from .campaign import DEFAULT_CALL, DEFAULT_ROLES, MIB, ArchiveLimits, Bureau, Call, CallRules, NameMatch, Role
+from .campaign import (
+    DEFAULT_CALL,
+    DEFAULT_ROLES,
+    MIB,
+    ArchiveLimits,
+    Bureau,
+    Call,
+    CallRules,
+    DocumentLimits,
+    NameMatch,
+    Reading,
+    Role,
+    SealPolicy,
+)
 
 
 class ConfigError(Exception):
@@ -101,6 +114,8 @@ class RoleSettings(_Section):
     label: str
     keywords: tuple[str, ...]
     formats: tuple[str, ...] = ("doc", "docx")
+    reading: Reading = Reading.PLAIN
+    """form (the seal, the name, the 质量标杆名称), write_up (title, near-identical copies) or plain."""
 
 
 class CallSettings(_Section):
@@ -133,8 +148,13 @@ class CampaignSettings(_Section):
     volume_window_hours: Annotated[float, Field(gt=0)] = 72.0
     calls: tuple[CallSettings, ...] = ()
     roles: tuple[RoleSettings, ...] = tuple(
-        RoleSettings(code=r.code, label=r.label, keywords=r.keywords, formats=r.formats) for r in DEFAULT_ROLES
+        RoleSettings(code=r.code, label=r.label, keywords=r.keywords, formats=r.formats, reading=r.reading)
+        for r in DEFAULT_ROLES
     )
+    seal: SealPolicy = CallRules.seal
+    """What a form on which no seal is seen gets: note (accepted, the receipt asks to confirm the stamp),
+    review, reject, or off."""
+    similar_texts: Annotated[float, Field(gt=0, le=1)] = CallRules.similar_texts
 
     @model_validator(mode="after")
     def _calls_are_distinct(self) -> CampaignSettings:
@@ -163,6 +183,8 @@ class ArchiveSettings(_Section):
     timeout_seconds: Annotated[float, Field(gt=0)] = ArchiveLimits.timeout_seconds
     memory_mb: Annotated[int, Field(ge=256)] = ArchiveLimits.memory_bytes // MIB
     message_timeout_seconds: Annotated[float, Field(gt=0)] = CallRules.judging_seconds
+    document_timeout_seconds: Annotated[float, Field(gt=0)] = DocumentLimits.timeout_seconds
+    document_memory_mb: Annotated[int, Field(ge=1024)] = DocumentLimits.memory_bytes // MIB
 
 
 class DigestSettings(_Section):
@@ -297,7 +319,7 @@ class Settings(_Section):
             max_archive_bytes=int(self.campaign.max_archive_mb * MIB),
             max_message_bytes=int(self.campaign.max_message_mb * MIB),
             roles=tuple(
-                Role(r.code, r.label, r.keywords, tuple(f.lower().lstrip(".") for f in r.formats))
+                Role(r.code, r.label, r.keywords, tuple(f.lower().lstrip(".") for f in r.formats), r.reading)
                 for r in self.campaign.roles
             ),
             limits=ArchiveLimits(
@@ -313,6 +335,9 @@ class Settings(_Section):
             archive_name_match=campaign.archive_name_match,
             volume_window=dt.timedelta(hours=campaign.volume_window_hours),
             judging_seconds=archive.message_timeout_seconds,
+            seal=campaign.seal,
+            similar_texts=campaign.similar_texts,
+            document_limits=DocumentLimits(archive.document_timeout_seconds, archive.document_memory_mb * MIB),
             listed_only=bool(self.bureaus or campaign.roster or any(c.roster for c in campaign.calls)),
         )
 

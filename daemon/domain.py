@@ -39,6 +39,23 @@ class MessageKind(StrEnum):
     UNREADABLE = "unreadable"
 
 
+class Severity(StrEnum):
+    """What a problem does to the outcome when configuration, not its code, decides (the missing seal)."""
+
+    NOTE = "note"
+    REVIEW = "review"
+    REJECT = "reject"
+
+
+class SealStatus(StrEnum):
+    """Whether a company seal was seen on a picture of the form."""
+
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+    UNREADABLE = "unreadable"
+    """No picture could be decoded: nobody can tell from the file."""
+
+
 class Code(StrEnum):
     """One reason a message or a package is not simply accepted, or a note that goes with it."""
 
@@ -70,6 +87,12 @@ class Code(StrEnum):
     MISSING_DOCUMENT = "missing_document"
     NOT_WORD_DOCUMENT = "not_word_document"
     INVALID_DOCUMENT = "invalid_document"
+    UNREADABLE_DOCUMENT = "unreadable_document"
+    """Reading a document's content took too long or too much memory: a person looks."""
+    FOREIGN_DOCUMENT = "foreign_document"
+    """The form names another enterprise of the roster, not the sender."""
+    SEAL_NOT_FOUND = "seal_not_found"
+    """No company seal was seen on the form; its severity is the call's `seal` setting."""
     # a city bureau's bundle
     BUREAU_UNCONFIRMED = "bureau_unconfirmed"
     UNKNOWN_CALL = "unknown_call"
@@ -86,6 +109,8 @@ class Code(StrEnum):
     SUBJECT_NOT_EXACT = "subject_not_exact"
     ARCHIVE_NAME_NOT_EXACT = "archive_name_not_exact"
     SAME_AS_ACCEPTED = "same_as_accepted"
+    FORM_NAMES_NOBODY = "form_names_nobody"
+    """The form's text holds no enterprise name of the roster: staff may look, the sender is not told."""
 
 
 IGNORING_CODES = frozenset({Code.BOUNCE, Code.AUTO_REPLY, Code.BULK})
@@ -102,6 +127,8 @@ REVIEW_CODES = frozenset(
         Code.UNKNOWN_CALL,
         Code.UNLISTED_ARCHIVE,
         Code.JUDGING_TIMEOUT,
+        Code.UNREADABLE_DOCUMENT,
+        Code.FOREIGN_DOCUMENT,
     }
 )
 """Codes that need a person to decide: the machine cannot tell right from wrong here."""
@@ -111,8 +138,13 @@ BUREAU_REVIEW_CODES = frozenset(
 )
 """What sends a bureau's whole email to a person (other problems concern one enterprise, or the bundle)."""
 
-NOTE_CODES = frozenset({Code.SUBJECT_NOT_EXACT, Code.ARCHIVE_NAME_NOT_EXACT, Code.SAME_AS_ACCEPTED})
+NOTE_CODES = frozenset(
+    {Code.SUBJECT_NOT_EXACT, Code.ARCHIVE_NAME_NOT_EXACT, Code.SAME_AS_ACCEPTED, Code.FORM_NAMES_NOBODY}
+)
 """Codes that are said to the sender or to staff but change nothing."""
+
+STAFF_NOTES = frozenset({Code.SAME_AS_ACCEPTED, Code.FORM_NAMES_NOBODY})
+"""Notes for staff only: the sender's reply does not mention them."""
 
 BUNDLE_CODES = frozenset(
     {
@@ -139,10 +171,44 @@ class Problem:
     enterprise: str | None = None
     """The enterprise a bundle's cross-check is about; for an unknown subject, the archive's name when it
     carries the same mistake."""
+    severity: Severity | None = None
+    """Set where configuration decides what the problem does; None: its code decides."""
+
+    @property
+    def is_note(self) -> bool:
+        """Said to the sender or to staff, but changes nothing."""
+        return self.severity is Severity.NOTE or (self.severity is None and self.code in NOTE_CODES)
 
     def as_dict(self) -> dict[str, str]:
         data = {"code": self.code.value}
-        for key in ("role", "suggestion", "detail", "enterprise"):
+        for key in ("role", "suggestion", "detail", "enterprise", "severity"):
+            value = getattr(self, key)
+            if value is not None:
+                data[key] = value
+        return data
+
+
+@dataclass(frozen=True)
+class Contents:
+    """What reading a document found: what reviewers want to know without opening it."""
+
+    words: int | None = None
+    """字数 of a Word document; None for a PDF."""
+    pages: int | None = None
+    """Pages of a PDF (Word documents have no pages until laid out)."""
+    pictures: int = 0
+    title: str | None = None
+    """The 质量标杆名称 a form's table gives, or a write-up's first heading."""
+    signature: str | None = None
+    """A write-up's MinHash signature (hex), to find near-identical texts sent by two enterprises."""
+    seal: SealStatus | None = None
+    """For the form and scans of it: whether a seal was seen."""
+    seal_picture: str | None = None
+    """The picture the seal was seen in."""
+
+    def as_dict(self) -> dict[str, str | int]:
+        data: dict[str, str | int] = {"pictures": self.pictures}
+        for key in ("words", "pages", "title", "seal", "seal_picture"):
             value = getattr(self, key)
             if value is not None:
                 data[key] = value
@@ -158,19 +224,43 @@ class Document:
     size: int
     sha256: str
     is_word: bool = False
+    contents: Contents | None = None
+    """None until read (or when it could not be: not a Word document, or the reader gave up)."""
 
-    def as_dict(self) -> dict[str, str | int]:
-        return {"role": self.role, "name": self.name, "size": self.size, "sha256": self.sha256}
+    def as_dict(self) -> dict[str, object]:
+        data: dict[str, object] = {"role": self.role, "name": self.name, "size": self.size, "sha256": self.sha256}
+        if self.contents is not None:
+            data["contents"] = self.contents.as_dict()
+        return data
+
+
+@dataclass(frozen=True)
+class Seal:
+    """The package's seal: seen on which picture of which document, or why not."""
+
+    status: SealStatus
+    document: str | None = None
+    picture: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        data = {"status": self.status.value}
+        if self.document is not None:
+            data["document"] = self.document
+        if self.picture is not None:
+            data["picture"] = self.picture
+        return data
 
 
 def outcome_of(problems: Iterable[Problem]) -> Outcome:
-    """The single rule that turns problem codes into an outcome."""
-    codes = {p.code for p in problems} - NOTE_CODES - BUNDLE_CODES.difference(REVIEW_CODES)
+    """The single rule that turns problems into an outcome: by code, or by the severity configuration gave."""
+    problems = [p for p in problems if not p.is_note]
+    severities = {p.severity for p in problems}
+    codes = {p.code for p in problems if p.severity is None} - BUNDLE_CODES.difference(REVIEW_CODES)
     if codes & IGNORING_CODES:
         return Outcome.IGNORED
-    if codes & REVIEW_CODES:
+    if codes & REVIEW_CODES or Severity.REVIEW in severities:
         return Outcome.REVIEW
-    if codes - {Code.VOLUMES_PENDING}:
+    if codes - {Code.VOLUMES_PENDING} or Severity.REJECT in severities:
         return Outcome.REJECTED
     if codes:
         return Outcome.PENDING
@@ -187,6 +277,10 @@ class Package:
     problems: tuple[Problem, ...] = ()
     documents: tuple[Document, ...] = ()
     archive: ArchiveFile | None = None
+    seal: Seal | None = None
+    """None when the form was not read (or the call does not look for seals)."""
+    title: str | None = None
+    """The 质量标杆名称 the documents give."""
 
     @property
     def outcome(self) -> Outcome:
@@ -199,6 +293,8 @@ class Package:
             "problems": [p.as_dict() for p in self.problems],
             "documents": [d.as_dict() for d in self.documents],
             "archive": f"{self.archive.name}.rar" if self.archive else None,
+            "seal": self.seal.as_dict() if self.seal else None,
+            "title": self.title,
         }
 
 

@@ -16,12 +16,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
-from .campaign import Call
+from .campaign import Call, Reading
 from .domain import (
     ArchiveFile,
     Attachment,
     BureauMail,
     Code,
+    Document,
     Letter,
     MessageKind,
     Package,
@@ -48,13 +49,14 @@ from .intake.bureau import (
     match_archive,
 )
 from .intake.classify import classify
+from .intake.contents import NotRead, Read, judge_contents
 from .intake.context import Context
 from .intake.documents import Content, Member
 from .intake.links import download_links
 from .intake.match import Match, differences, is_typo, match_subject, normalise
 from .intake.parse import Unreadable, parse_message, reply_ids
 from .intake.pdf import PdfError
-from .intake.readers import read_letter, read_summary
+from .intake.readers import read_document, read_letter, read_summary
 from .intake.rules import check_before_opening, check_deadline, check_inspection, check_review_sender
 from .intake.spreadsheet import TableError, call_hint, is_workbook
 
@@ -158,7 +160,7 @@ def _submission(
         return _one(message, Package(match.enterprise, call.code, tuple(problems)))
 
     archive, window_open, joined = _volumes(archive, message, context, clock)
-    package, files = _judge_archive(archive, name, call, context, workdir, window_open)
+    package, files = _judge_archive(archive, name, call, context, workdir, window_open, budget)
     budget.check()
     found = list(package.problems)
     if match.problem is not None and match.suggestion and normalise(archive.name) == normalise(message.subject):
@@ -177,7 +179,7 @@ def _submission(
             problems.append(Problem(Code.SAME_AS_ACCEPTED, detail=archive.fingerprint))
     verdict = Verdict(
         MessageKind.SUBMISSION,
-        packages=(Package(enterprise, call_code, tuple(problems), package.documents, archive),),
+        packages=(replace(package, enterprise=enterprise, call=call_code, problems=tuple(problems), archive=archive),),
     )
     return Judgement(verdict, message, files, joined)
 
@@ -215,6 +217,7 @@ def _judge_archive(
     context: Context,
     workdir: Path,
     window_open: bool,
+    budget: Budget,
     inspection: Inspection | None = None,
 ) -> tuple[Package, tuple[tuple[str, Path], ...]]:
     """One archive judged by the calls' rules as `enterprise`'s package (the files its documents are in)."""
@@ -228,13 +231,46 @@ def _judge_archive(
     if inspection.status is Status.INCOMPLETE and window_open:
         return Package(enterprise, call.code, (_pending(archive, inspection.detail),), archive=archive), ()
     documents, found = check_inspection(archive, inspection, enterprise, rules, rules.archive_name_match)
+    results = _read_documents(documents, inspection, context, workdir, budget)
+    roster = context.everyone
+    names = [entry.name for entry in roster.entries] if roster else []
+    judged = judge_contents(documents, results, rules.roles, enterprise, names, rules.seal)
     wanted = {d.sha256 for d in documents}
     files = tuple(
         (m.sha256, inspection.folder / m.stored_as)
         for m in inspection.members
         if m.sha256 in wanted and inspection.folder is not None
     )
-    return Package(enterprise, call.code, tuple(found), tuple(documents), archive), files
+    problems = (*found, *judged.problems)
+    return Package(enterprise, call.code, problems, judged.documents, archive, judged.seal, judged.title), files
+
+
+_READABLE = frozenset({Content.DOCX, Content.DOC, Content.PDF})
+_READING_ORDER = (Reading.FORM, Reading.WRITE_UP, Reading.PLAIN)
+
+
+def _read_documents(
+    documents: list[Document], inspection: Inspection, context: Context, workdir: Path, budget: Budget
+) -> dict[str, Read | NotRead]:
+    """Each Word document and PDF among the package's documents read once (by SHA-256), as its most
+    demanding role asks (a file playing the form and another role is read as the form)."""
+    if inspection.folder is None:
+        return {}
+    members = {m.sha256: m for m in inspection.members if m.content in _READABLE}
+    readings = {role.code: role.reading for role in context.rules.roles}
+    wanted: dict[str, Reading] = {}
+    for document in documents:
+        if document.sha256 in members:
+            reading = readings.get(document.role, Reading.PLAIN)
+            wanted[document.sha256] = min(wanted.get(document.sha256, Reading.PLAIN), reading, key=_READING_ORDER.index)
+    results: dict[str, Read | NotRead] = {}
+    for sha256, reading in wanted.items():
+        member = members[sha256]
+        path = inspection.folder / member.stored_as
+        is_pdf = member.content is Content.PDF
+        results[sha256] = read_document(path, reading, is_pdf, workdir, context.rules.document_limits)
+        budget.check()
+    return results
 
 
 def _pending(archive: ArchiveFile, missing: str | None) -> Problem:
@@ -385,6 +421,7 @@ class _Bureau:
                 self.context,
                 self.workdir,
                 window_open=False,
+                budget=self.budget,
                 inspection=inspected.get(archive.name),
             )
             self.budget.check()

@@ -19,7 +19,7 @@ from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, func, select
 
 from ..campaign import CallRules
-from ..domain import Code, MessageKind, Outcome, Problem
+from ..domain import Code, Contents, MessageKind, Outcome, Problem, Seal
 from ..intake.match import normalise
 from ..render import BadRecipient, single_address
 from ..service.history import confirmed_bureau_messages
@@ -165,10 +165,12 @@ def _problems(session: Session, within: list[int] | None) -> dict[tuple[int, int
         query = query.where(col(ProblemRecord.message_id).in_(within))
     found: dict[tuple[int, int | None], list[Problem]] = defaultdict(list)
     for row in session.exec(query):
-        found[(row.message_id, row.package_id)].append(
-            Problem(Code(row.code), row.role, row.suggestion, row.detail, row.enterprise)
-        )
+        found[(row.message_id, row.package_id)].append(_problem(row))
     return found
+
+
+def _problem(row: ProblemRecord) -> Problem:
+    return Problem(Code(row.code), row.role, row.suggestion, row.detail, row.enterprise, row.severity)
 
 
 def _decisions(session: Session, within: list[int] | None) -> dict[tuple[int, int | None], list[DecisionView]]:
@@ -215,6 +217,8 @@ def _packages(
                 archive_fingerprint=row.archive_fingerprint,
                 joined=row.joined_into is not None,
                 version=version,
+                seal=Seal(row.seal, row.seal_document, row.seal_picture) if row.seal else None,
+                title=row.title,
             )
         )
     return found
@@ -278,8 +282,16 @@ def documents_of(session: Session, package_ids: Sequence[int]) -> dict[int, list
         return found
     query = select(DocumentRecord).where(col(DocumentRecord.package_id).in_(list(package_ids)))
     for row in session.exec(query.order_by(col(DocumentRecord.id))):
-        found[row.package_id].append(DocumentView(row.role, row.name, row.size, row.sha256, row.id or 0))
+        found[row.package_id].append(
+            DocumentView(row.role, row.name, row.size, row.sha256, row.id or 0, _contents(row))
+        )
     return found
+
+
+def _contents(row: DocumentRecord) -> Contents | None:
+    if not row.read:
+        return None
+    return Contents(row.words, row.pages, row.pictures or 0, row.title, row.signature, row.seal, row.seal_picture)
 
 
 # -- enterprises -----------------------------------------------------------------------------------------------
@@ -399,7 +411,7 @@ def _package_problems(session: Session, package_ids: list[int]) -> dict[int, lis
     query = select(ProblemRecord).where(col(ProblemRecord.package_id).in_(package_ids))
     for row in session.exec(query.order_by(col(ProblemRecord.position))):
         assert row.package_id is not None
-        found[row.package_id].append(Problem(Code(row.code), row.role, row.suggestion, row.detail, row.enterprise))
+        found[row.package_id].append(_problem(row))
     return found
 
 

@@ -8,16 +8,25 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from ..domain import NOTE_CODES, MessageKind, Outcome, Package, Problem, Verdict
+from ..domain import Document, MessageKind, Outcome, Package, Problem, Verdict
 from ..storage.models import BureauFile
 from .queries import documents_of
-from .views import MessageView
+from .views import DocumentView, MessageView
 
 
 def verdict_shape(verdict: Verdict) -> dict[str, Any]:
     """A verdict just judged."""
     packages = [
-        _package(p.enterprise, p.call, p.outcome, p.problems, [d.as_dict() for d in p.documents], _archive(p))
+        _package(
+            p.enterprise,
+            p.call,
+            p.outcome,
+            p.problems,
+            [d.as_dict() for d in p.documents],
+            _archive(p),
+            p.seal.as_dict() if p.seal else None,
+            p.title,
+        )
         for p in verdict.packages
     ]
     mail = verdict.bureau
@@ -44,8 +53,10 @@ def view_shape(session: Session, view: MessageView) -> dict[str, Any]:
             p.call,
             p.outcome,
             p.problems,
-            [{"role": d.role, "name": d.name, "size": d.size, "sha256": d.sha256} for d in documents[p.id]],
+            [_document(d) for d in documents[p.id]],
             f"{p.archive_name}.rar" if p.archive_name else None,
+            p.seal.as_dict() if p.seal else None,
+            p.title,
         )
         for p in view.packages
     ]
@@ -69,6 +80,10 @@ def view_shape(session: Session, view: MessageView) -> dict[str, Any]:
     return _shape(view.kind, view.outcome, view.problems, packages, bureau)
 
 
+def _document(stored: DocumentView) -> dict[str, object]:
+    return Document(stored.role, stored.name, stored.size, stored.sha256, contents=stored.contents).as_dict()
+
+
 def _archive(package: Package) -> str | None:
     return f"{package.archive.name}.rar" if package.archive else None
 
@@ -78,8 +93,10 @@ def _package(
     call: str | None,
     outcome: Outcome,
     problems: Sequence[Problem],
-    documents: list[dict[str, Any]],
+    documents: list[dict[str, object]],
     archive: str | None,
+    seal: dict[str, str] | None,
+    title: str | None,
 ) -> dict[str, Any]:
     return {
         "enterprise": enterprise,
@@ -89,15 +106,17 @@ def _package(
         "notes": _notes(problems),
         "documents": documents,
         "archive": archive,
+        "seal": seal,
+        "title": title,
     }
 
 
 def _problems(problems: Sequence[Problem]) -> list[dict[str, str]]:
-    return [p.as_dict() for p in problems if p.code not in NOTE_CODES]
+    return [p.as_dict() for p in problems if not p.is_note]
 
 
 def _notes(problems: Sequence[Problem]) -> list[dict[str, str]]:
-    return [p.as_dict() for p in problems if p.code in NOTE_CODES]
+    return [p.as_dict() for p in problems if p.is_note]
 
 
 def _shape(
@@ -115,7 +134,15 @@ def _shape(
             "items": packages,
             "problems": _problems(own),
         }
-    empty: dict[str, Any] = {"enterprise": None, "call": None, "problems": [], "notes": [], "documents": []}
+    empty: dict[str, Any] = {
+        "enterprise": None,
+        "call": None,
+        "problems": [],
+        "notes": [],
+        "documents": [],
+        "seal": None,
+        "title": None,
+    }
     single = packages[0] if packages else empty
     return {
         "verdict": outcome.value,
@@ -125,4 +152,6 @@ def _shape(
         "problems": _problems(own) + single["problems"],
         "notes": single["notes"],
         "documents": single["documents"],
+        "seal": single["seal"],
+        "title": single["title"],
     }

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from ..domain import MessageKind, Outcome, Problem
+from ..domain import Contents, MessageKind, Outcome, Problem, Seal
 from ..storage.states import OutboxState
 
 
@@ -39,6 +39,8 @@ class DocumentView:
     size: int
     sha256: str
     id: int
+    contents: Contents | None = None
+    """What reading it found; None when it was not read."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ class PackageView:
     """A pending set of volumes that a later package completed (no longer open)."""
     version: int | None
     """Its version number when accepted (1 for the first accepted package of the enterprise in the call)."""
+    seal: Seal | None = None
+    title: str | None = None
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from .match import normalise
-from .word import WordContent
+
+if TYPE_CHECKING:  # the daemon reads only text here; the reader's imports (Pillow) stay in the child
+    from .word import WordContent
 
 TITLE_LABELS = ("质量标杆名称", "典型经验名称")
 FIELD_LABELS = frozenset(
@@ -25,21 +28,15 @@ _SHORT_PARAGRAPH = 50
 _ATTACHMENT_MARK = re.compile(r"^附件[0-9一二三四五六七八九十]*[:：]?$")
 
 
-def names_enterprise(content: WordContent, name: str) -> bool:
-    """Whether the document's text contains the enterprise's full name."""
-    key = normalise(name)
-    return bool(key) and key in normalise(content.text)
-
-
-def roster_names_in(content: WordContent, names: Iterable[str]) -> tuple[str, ...]:
+def names_in(text: str, names: Iterable[str]) -> tuple[str, ...]:
     """The names the text contains, longest first; a name seen only inside a longer one found is left out."""
-    text = normalise(content.text)
+    compact = normalise(text)
     found = []
     for name in sorted(set(names), key=lambda n: len(normalise(n)), reverse=True):
         key = normalise(name)
-        if key and key in text:
+        if key and key in compact:
             found.append(name)
-            text = text.replace(key, "\x00")
+            compact = compact.replace(key, "\x00")
     return tuple(found)
 
 

@@ -27,13 +27,13 @@ import io
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from ..domain import SealStatus
 from .word import Picture
 
 WORK_SIDE = 1000
@@ -52,13 +52,6 @@ Mask = NDArray[np.uint8]
 Channel = NDArray[np.float32]
 Ellipse = tuple[tuple[float, float], tuple[float, float], float]
 """Centre, full axes along its own x and y, and the rotation in degrees, as OpenCV gives it."""
-
-
-class SealStatus(StrEnum):
-    FOUND = "found"
-    NOT_FOUND = "not_found"
-    UNREADABLE = "unreadable"
-    """No picture could be decoded: nobody can tell from the file."""
 
 
 @dataclass(frozen=True)

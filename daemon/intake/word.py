@@ -30,6 +30,7 @@ from xml.etree import ElementTree
 from PIL import Image
 
 from .documents import Content, sniff
+from .faults import fault, is_environmental
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _MEDIA = "word/media/"
@@ -130,6 +131,8 @@ def _read_docx(path: Path, limits: WordLimits) -> WordContent:
             media = [i for i in package.infolist() if i.filename.startswith(_MEDIA) and not i.is_dir()]
             pictures = tuple(_pictures(package, media, limits))
     except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError, ElementTree.ParseError) as error:
+        if is_environmental(error):
+            raise fault("reading a document", error) from error
         raise UnreadableDocument(f"{type(error).__name__}: {error}") from error
     body = root.find(f"{_W}body")
     paragraphs: list[Paragraph] = []
@@ -278,8 +281,8 @@ def _doc_text(path: Path, limits: WordLimits) -> str:
     failures = []
     for command in (["antiword", "-w", "0", "-m", "UTF-8.txt", str(path)], ["catdoc", "-d", "utf-8", str(path)]):
         try:
-            done = subprocess.run(command, capture_output=True, timeout=limits.timeout_seconds, check=False)
-        except (OSError, subprocess.TimeoutExpired) as error:
+            done = _run(command, limits)
+        except subprocess.TimeoutExpired as error:
             failures.append(f"{command[0]}: {type(error).__name__}")
             continue
         if done.returncode == 0:
@@ -384,8 +387,8 @@ def render_pdf(path: str | Path, limits: WordLimits | None = None) -> tuple[Pict
             "-scale-to", str(limits.pdf_long_side), str(path), f"{folder}/page",
         ]  # fmt: skip
         try:
-            done = subprocess.run(command, capture_output=True, timeout=limits.timeout_seconds, check=False)
-        except (OSError, subprocess.TimeoutExpired) as error:
+            done = _run(command, limits)
+        except subprocess.TimeoutExpired as error:
             raise UnreadableDocument(f"pdftoppm: {type(error).__name__}") from error
         if done.returncode != 0:
             message = done.stderr.decode("utf-8", "replace").strip()[:200]
@@ -393,3 +396,11 @@ def render_pdf(path: str | Path, limits: WordLimits | None = None) -> tuple[Pict
         pages = sorted(Path(folder).glob("page-*.png"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
         pictures = (_picture(f"page-{n}", page.read_bytes(), limits) for n, page in enumerate(pages, 1))
         return tuple(p for p in pictures if p is not None)
+
+
+def _run(command: list[str], limits: WordLimits) -> subprocess.CompletedProcess[bytes]:
+    """A reading tool run on the document; a tool that cannot be started is our fault, not the document's."""
+    try:
+        return subprocess.run(command, capture_output=True, timeout=limits.timeout_seconds, check=False)
+    except OSError as error:
+        raise fault(f"starting {command[0]}", error) from error

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, func, select
 
 from ..campaign import CallRules
-from ..domain import Code, MessageKind, Outcome, Package, Problem, Verdict
+from ..domain import Code, Document, MessageKind, Outcome, Package, Problem, Verdict
 from ..intake.context import Context
 from ..intake.match import Roster
 from ..intake.parse import attachment_from_file
@@ -282,17 +282,7 @@ class Recorder:
                 session.add(_problem(row.id, record.id, position, problem))
                 position += 1
             for document in package.documents:
-                session.add(
-                    DocumentRecord(
-                        message_id=row.id,
-                        package_id=record.id,
-                        role=document.role,
-                        name=document.name,
-                        size=document.size,
-                        sha256=document.sha256,
-                        is_word=document.is_word,
-                    )
-                )
+                session.add(_document(row.id, record.id, document))
         archive_volumes = {v.sha256 for p in verdict.packages if p.archive for v in p.archive.volumes}
         for index, attachment in enumerate(message.attachments if message else ()):
             session.add(
@@ -335,6 +325,10 @@ class Recorder:
             record.archive_name = archive.name if archive else None
             record.archive_size = archive.size if archive else None
             record.archive_fingerprint = archive.fingerprint if archive else None
+            record.seal = package.seal.status if package.seal else None
+            record.seal_document = package.seal.document if package.seal else None
+            record.seal_picture = package.seal.picture if package.seal else None
+            record.title = package.title
             session.add(record)
             records.append(record)
         session.flush()
@@ -406,7 +400,27 @@ def _problem(message_id: int, package_id: int | None, position: int, problem: Pr
         suggestion=problem.suggestion,
         detail=problem.detail,
         enterprise=problem.enterprise,
+        severity=problem.severity,
     )
+
+
+def _document(message_id: int, package_id: int, document: Document) -> DocumentRecord:
+    contents = document.contents
+    record = DocumentRecord(
+        message_id=message_id,
+        package_id=package_id,
+        role=document.role,
+        name=document.name,
+        size=document.size,
+        sha256=document.sha256,
+        is_word=document.is_word,
+    )
+    if contents is not None:
+        record.read = True
+        record.words, record.pages, record.pictures = contents.words, contents.pages, contents.pictures
+        record.title, record.signature = contents.title, contents.signature
+        record.seal, record.seal_picture = contents.seal, contents.seal_picture
+    return record
 
 
 def _enterprise_of(session: Session, row: MessageRecord) -> str | None:

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Column, Field, SQLModel
 
-from ..domain import MessageKind, Outcome
+from ..domain import MessageKind, Outcome, SealStatus, Severity
 from .states import ItemState, NominationSource, OutboxState, UserRole, check_constraint
 
 
@@ -61,8 +61,8 @@ class EnumText(TypeDecorator[Any]):
         return None if value is None else self.enum(value)
 
 
-def enum_column(enum: type[StrEnum], *, index: bool = False) -> Column:  # type: ignore[type-arg]
-    return Column(EnumText(enum), nullable=False, index=index)
+def enum_column(enum: type[StrEnum], *, index: bool = False, nullable: bool = False) -> Column:  # type: ignore[type-arg]
+    return Column(EnumText(enum), nullable=nullable, index=index)
 
 
 def now() -> datetime:
@@ -138,6 +138,7 @@ class PackageRecord(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("message_id", "position"),
         CheckConstraint(check_constraint("outcome", Outcome), name="ck_package_outcome"),
+        CheckConstraint(check_constraint("seal", SealStatus), name="ck_package_seal"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -153,10 +154,17 @@ class PackageRecord(SQLModel, table=True):
     """The archive's SHA-256 (a set's volumes' joined): the same archive sent again is recognised."""
     joined_into: int | None = Field(default=None, foreign_key="package.id")
     """A pending set of volumes that a later package completed and was judged with."""
+    seal: SealStatus | None = Field(default=None, sa_column=enum_column(SealStatus, nullable=True))
+    """None when no form was read, or seals are not looked for."""
+    seal_document: str | None = None
+    seal_picture: str | None = None
+    title: str | None = None
+    """The 质量标杆名称 its documents give."""
 
 
 class ProblemRecord(SQLModel, table=True):
     __tablename__ = "problem"
+    __table_args__ = (CheckConstraint(check_constraint("severity", Severity), name="ck_problem_severity"),)
 
     id: int | None = Field(default=None, primary_key=True)
     message_id: int = Field(foreign_key="message.id", index=True)
@@ -168,6 +176,7 @@ class ProblemRecord(SQLModel, table=True):
     suggestion: str | None = None
     detail: str | None = None
     enterprise: str | None = None
+    severity: Severity | None = Field(default=None, sa_column=enum_column(Severity, nullable=True))
 
 
 class AttachmentRecord(SQLModel, table=True):
@@ -189,6 +198,7 @@ class AttachmentRecord(SQLModel, table=True):
 
 class DocumentRecord(SQLModel, table=True):
     __tablename__ = "document"
+    __table_args__ = (CheckConstraint(check_constraint("seal", SealStatus), name="ck_document_seal"),)
 
     id: int | None = Field(default=None, primary_key=True)
     message_id: int = Field(foreign_key="message.id", index=True)
@@ -196,8 +206,18 @@ class DocumentRecord(SQLModel, table=True):
     role: str
     name: str
     size: int
-    sha256: str
+    sha256: str = Field(index=True)
     is_word: bool = False
+    read: bool = False
+    """Its contents were read (the columns below); False for files the readers could not or did not read."""
+    words: int | None = None
+    pages: int | None = None
+    pictures: int | None = None
+    title: str | None = None
+    signature: str | None = None
+    """A write-up's MinHash signature (hex): near-identical texts of two enterprises are found by it."""
+    seal: SealStatus | None = Field(default=None, sa_column=enum_column(SealStatus, nullable=True))
+    seal_picture: str | None = None
 
 
 class Submission(SQLModel, table=True):

@@ -7,7 +7,7 @@ import shutil
 import pytest
 from conftest import FIXTURES
 
-from daemon.intake.form_facts import benchmark_title, first_heading, names_enterprise, roster_names_in
+from daemon.intake.form_facts import benchmark_title, first_heading, names_in
 from daemon.intake.word import Paragraph, WordContent, read_word
 
 SEALS = FIXTURES / "seals"
@@ -26,28 +26,28 @@ def content(
 
 def test_the_form_names_its_enterprise_even_across_a_line_break_in_a_table_cell() -> None:
     form = read_word(SEALS / "e-seal.docx")
-    assert names_enterprise(form, COMPANY)
-    assert names_enterprise(form, "济南明湖软件科技 有限公司")
-    assert not names_enterprise(form, "济南明湖软件有限公司")
-    assert not names_enterprise(form, "  ")
+    assert names_in(form.text, [COMPANY])
+    assert names_in(form.text, ["济南明湖软件科技 有限公司"])
+    assert not names_in(form.text, ["济南明湖软件有限公司"])
+    assert not names_in(form.text, ["  "])
 
 
 @pytest.mark.skipif(shutil.which("antiword") is None, reason="antiword is not installed")
 def test_a_doc_names_its_enterprise_too() -> None:
-    assert names_enterprise(read_word(SEALS / "e-seal.doc"), COMPANY)
+    assert names_in(read_word(SEALS / "e-seal.doc").text, [COMPANY])
 
 
 def test_full_width_brackets_in_the_roster_match_half_width_ones_in_the_text() -> None:
     form = content("申报单位：山东天元重工(集团)有限公司")
-    assert names_enterprise(form, "山东天元重工（集团）有限公司")
+    assert names_in(form.text, ["山东天元重工（集团）有限公司"])
 
 
 def test_the_roster_names_in_a_text_leave_out_a_name_seen_only_inside_a_longer_one() -> None:
     form = content("申报单位：济南明湖软件科技有限公司", "合作单位：青岛蓝海陶瓷有限公司")
     roster = ["明湖软件科技有限公司", COMPANY, "青岛蓝海陶瓷有限公司", "淄博恒通环保科技有限公司"]
-    assert roster_names_in(form, roster) == (COMPANY, "青岛蓝海陶瓷有限公司")
+    assert names_in(form.text, roster) == (COMPANY, "青岛蓝海陶瓷有限公司")
     both = content("济南明湖软件科技有限公司与明湖软件科技有限公司")
-    assert roster_names_in(both, roster) == (COMPANY, "明湖软件科技有限公司")
+    assert names_in(both.text, roster) == (COMPANY, "明湖软件科技有限公司")
 
 
 def test_the_benchmark_title_is_the_cell_right_of_its_label() -> None:

@@ -9,7 +9,8 @@ import pytest
 from conftest import FIXTURES
 from PIL import Image
 
-from daemon.intake.seal import Ring, SealResult, SealStatus, find_seal, picture_score
+from daemon.domain import SealStatus
+from daemon.intake.seal import Ring, SealResult, find_seal, picture_score
 from daemon.intake.word import Picture, read_word
 
 SEALS = FIXTURES / "seals"
