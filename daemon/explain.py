@@ -6,6 +6,7 @@ The one place for the Chinese wording of every code: replies, the digest and the
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -86,6 +87,9 @@ TITLES = {
     Code.MISSING_DOCUMENT: "缺少材料",
     Code.NOT_WORD_DOCUMENT: "材料不是 Word 格式",
     Code.INVALID_DOCUMENT: "材料不是有效的 Word 文档",
+    Code.UNREADABLE_DOCUMENT: "材料需人工查看",
+    Code.FOREIGN_DOCUMENT: "申报书所填企业不是发件企业",
+    Code.SEAL_NOT_FOUND: "未识别到申报书上的公章",
     Code.BUREAU_UNCONFIRMED: "发件地址不在各市工业和信息化局登记名单中",
     Code.UNKNOWN_CALL: "无法判断报送的是哪一项评选",
     Code.MISSING_LETTER: "缺少推荐文件",
@@ -100,6 +104,7 @@ TITLES = {
     Code.SUBJECT_NOT_EXACT: "邮件主题不是企业全称（已按企业全称受理）",
     Code.ARCHIVE_NAME_NOT_EXACT: "压缩包名称不是企业全称（已按企业全称受理）",
     Code.SAME_AS_ACCEPTED: "与已受理的材料相同",
+    Code.FORM_NAMES_NOBODY: "申报书中未找到名单中的企业全称",
 }
 
 
@@ -116,11 +121,14 @@ REVIEW_REASONS = {
     Code.UNLISTED_ARCHIVE: "",
     Code.JUDGING_TIMEOUT: "贵单位的邮件内容较多，系统未能在规定时间内完成核验，已转工作人员人工核验，"
     "核验后将另行通知结果。",
+    Code.UNREADABLE_DOCUMENT: "贵单位压缩包中的个别文档系统未能完成读取，已转工作人员人工查看，查看后将另行通知结果。",
+    Code.FOREIGN_DOCUMENT: "贵单位申报书中填写的企业名称与邮件主题不一致，已转工作人员核对，核对后将另行通知结果。",
+    Code.SEAL_NOT_FOUND: "系统未能在申报书中识别到公章印迹，已转工作人员人工确认，确认后将另行通知结果。",
 }
 
 
 def review_reason(problems: tuple[Problem, ...]) -> str:
-    return "".join(dict.fromkeys(REVIEW_REASONS.get(p.code, "") for p in problems))
+    return "".join(dict.fromkeys(REVIEW_REASONS.get(p.code, "") for p in problems if not p.is_note))
 
 
 def grouped(problems: Iterable[Problem]) -> list[Problem]:
@@ -131,7 +139,7 @@ def grouped(problems: Iterable[Problem]) -> list[Problem]:
         if key in merged and problem.detail:
             earlier = merged[key]
             detail = "；".join(filter(None, (earlier.detail, problem.detail)))
-            merged[key] = Problem(earlier.code, earlier.role, earlier.suggestion, detail, earlier.enterprise)
+            merged[key] = replace(earlier, detail=detail)
         else:
             merged.setdefault(key, problem)
     return list(merged.values())
@@ -149,6 +157,12 @@ def note_text(problem: Problem) -> str:
             return (
                 f"压缩包名为“{problem.detail}.rar”，已按企业全称受理。"
                 f"今后报送时，请将压缩包命名为“{problem.suggestion}.rar”。"
+            )
+        case Code.SEAL_NOT_FOUND:
+            return (
+                "通知要求申报书加盖公章，系统未能在申报书中识别到公章印迹（盖章页的扫描件或照片）。"
+                "如申报书已盖章，请忽略本提示；如尚未盖章，请将盖章页扫描或拍照插入申报书，"
+                "重新压缩后以相同主题再次发送，新材料将替代本次材料。"
             )
         case _:
             return TITLES[problem.code]
@@ -261,6 +275,15 @@ def advice(problem: Problem, rules: CallRules) -> str:
             ).rstrip("；")
         case Code.INVALID_DOCUMENT:
             return f"{label}无法作为 Word 文档打开（{detail}）。请用 Word 或 WPS 另存为 .docx 后重新压缩发送。"
+        case Code.SEAL_NOT_FOUND:
+            return (
+                "通知要求申报书加盖公章，系统未能在申报书中（包括其中的扫描页和图片）识别到公章印迹。"
+                "请将加盖公章的页面扫描或拍照后插入申报书，重新压缩后发送。"
+            )
+        case Code.FOREIGN_DOCUMENT:
+            return f"申报书中填写的企业为“{detail}”，与发件企业不一致。"
+        case Code.UNREADABLE_DOCUMENT:
+            return f"{detail}。"
         case Code.UNREADABLE_MESSAGE:
             return "贵单位的邮件无法解析，可能在传输中损坏。请重新发送。"
         case Code.MISSING_LETTER:

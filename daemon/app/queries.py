@@ -21,6 +21,7 @@ from sqlmodel import Session, col, func, select
 from ..campaign import CallRules
 from ..domain import Code, Contents, MessageKind, Outcome, Problem, Seal
 from ..intake.match import normalise
+from ..intake.similarity import Signature, similar_pairs
 from ..render import BadRecipient, single_address
 from ..service.history import confirmed_bureau_messages
 from ..storage.db import get_meta
@@ -44,6 +45,8 @@ from .views import (
     AlertView,
     AuditView,
     BundleView,
+    CopyKind,
+    CopyView,
     DecisionView,
     DocumentView,
     EnterpriseRow,
@@ -448,6 +451,54 @@ def _row(
         stranger=stranger,
         sources=tuple(dict.fromkeys(n.source.value for n in listing.nominations)),
     )
+
+
+def counted_packages(session: Session) -> dict[tuple[int, str | None], int]:
+    """For each enterprise and call, the package whose documents count now: its latest accepted package
+    (a person's decision included), else its latest one waiting for a person."""
+    outcome = _effective_outcome().label("outcome")  # type: ignore[attr-defined]
+    columns: list[Any] = [PackageRecord.enterprise_id, PackageRecord.call, PackageRecord.id, outcome]
+    rows = session.execute(
+        sql_select(*columns).where(col(PackageRecord.enterprise_id).is_not(None)).order_by(col(PackageRecord.id))
+    ).all()
+    accepted: dict[tuple[int, str | None], int] = {}
+    waiting: dict[tuple[int, str | None], int] = {}
+    for enterprise_id, call, package_id, result in rows:
+        if Outcome(result) is Outcome.ACCEPTED:
+            accepted[(enterprise_id, call)] = package_id
+        elif Outcome(result) is Outcome.REVIEW:
+            waiting[(enterprise_id, call)] = package_id
+    return {**waiting, **accepted}
+
+
+def copies(session: Session, rules: CallRules) -> list[CopyView]:
+    """Documents two enterprises both sent in the packages that count: the same file (any role), or
+    write-ups whose texts are at least `rules.similar_texts` similar. Each pair once."""
+    counted = counted_packages(session)
+    owner = {package_id: enterprise_id for (enterprise_id, _call), package_id in counted.items()}
+    if not owner:
+        return []
+    wanted = set(owner.values())
+    names = dict(session.exec(select(Enterprise.id, Enterprise.name).where(col(Enterprise.id).in_(wanted))))
+    documents = list(session.exec(select(DocumentRecord).where(col(DocumentRecord.package_id).in_(list(owner)))))
+    by_file: dict[str, list[DocumentRecord]] = defaultdict(list)
+    for document in documents:
+        by_file[document.sha256].append(document)
+    pairs = [
+        (CopyKind.SAME_FILE, first, second, 1.0)
+        for same in by_file.values()
+        for index, first in enumerate(same)
+        for second in same[index + 1 :]
+    ]
+    texts = [(d, Signature.from_hex(d.signature)) for d in documents if d.signature]
+    pairs += [(CopyKind.SIMILAR_TEXT, a, b, score) for a, b, score in similar_pairs(texts, rules.similar_texts)]
+    found: dict[tuple[str, int, int], CopyView] = {}
+    for kind, first, second, score in pairs:
+        a, b = owner[first.package_id], owner[second.package_id]
+        key = (first.role, min(a, b), max(a, b))
+        if a != b and key not in found:  # the same file is said once, not again as a similar text
+            found[key] = CopyView(kind, first.role, a, names[a], first.name, b, names[b], second.name, score)
+    return list(found.values())
 
 
 def standing_of(outcomes: Sequence[tuple[Outcome, bool]]) -> Standing:

@@ -229,3 +229,43 @@ class AuditView:
     enterprise_id: int | None
     detail: str
     address: str
+
+
+class CopyKind(StrEnum):
+    SAME_FILE = "same_file"
+    """The same document (the same SHA-256) under two enterprises."""
+    SIMILAR_TEXT = "similar_text"
+    """Write-ups whose texts are nearly the same."""
+
+
+@dataclass(frozen=True)
+class CopyView:
+    """A document one enterprise sent that another sent too, or nearly: flagged for staff, never a verdict.
+    Each pair is listed once; `facing` turns it to be about the other side."""
+
+    kind: CopyKind
+    role: str
+    enterprise_id: int
+    enterprise: str
+    document: str
+    other_id: int
+    other: str
+    other_document: str
+    similarity: float
+    """1.0 for the same file; else the estimated similarity of the two texts."""
+
+    def facing(self, enterprise_id: int) -> CopyView:
+        """The pair as seen from `enterprise_id`'s side."""
+        if enterprise_id == self.enterprise_id:
+            return self
+        return CopyView(
+            self.kind,
+            self.role,
+            self.other_id,
+            self.other,
+            self.other_document,
+            self.enterprise_id,
+            self.enterprise,
+            self.document,
+            self.similarity,
+        )

@@ -9,14 +9,17 @@ counts as "the same" is the caller's threshold, from configuration.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
-from datasketch import LeanMinHash, MinHash
+from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 SHINGLE_CHARS = 5
 PERMUTATIONS = 128
 _SEED = 1
 """Fixed: signatures made with different seeds or sizes cannot be compared."""
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,25 @@ def similarity(a: Signature, b: Signature) -> float:
 
 def near_duplicates(a: Signature, b: Signature, threshold: float) -> bool:
     return similarity(a, b) >= threshold
+
+
+def similar_pairs(signatures: Sequence[tuple[K, Signature]], threshold: float) -> list[tuple[K, K, float]]:
+    """Every pair of keys whose texts are at least `threshold` similar, each pair once, in input order.
+
+    Locality-sensitive hashing (datasketch's MinHashLSH) proposes candidates in about linear time, so ten
+    thousand write-ups are not compared pairwise; each candidate's estimate is then checked.
+    """
+    hashes = [(key, LeanMinHash.deserialize(sig.data)) for key, sig in signatures if sig.data]
+    lsh = MinHashLSH(threshold=threshold, num_perm=PERMUTATIONS)
+    for index, (_key, minhash) in enumerate(hashes):
+        lsh.insert(index, minhash, check_duplication=False)
+    found = []
+    for index, (key, minhash) in enumerate(hashes):
+        for other in sorted(i for i in lsh.query(minhash) if i > index):
+            score = float(minhash.jaccard(hashes[other][1]))
+            if score >= threshold:
+                found.append((key, hashes[other][0], score))
+    return found
 
 
 def _compact(text: str) -> str:

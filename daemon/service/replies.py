@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
-from ..campaign import MIB, CallRules
-from ..domain import NOTE_CODES, Code, MessageKind, Outcome, Problem
+from ..campaign import MIB, CallRules, SealPolicy
+from ..domain import STAFF_NOTES, Code, MessageKind, Outcome, Problem, SealStatus
 from ..explain import (
     OUTCOME_WORDS,
     advice,
@@ -153,6 +153,8 @@ class ReplyPlanner:
             "archive": mine["archive"] if mine else None,
             "documents": mine["documents"] if mine else [],
             "notes": mine["notes"] if mine else [],
+            "sealed": bool(mine and mine["sealed"]),
+            "seal_checked": rules.seal is not SealPolicy.OFF,
             "same_as_accepted": bool(mine and mine["same"]),
             "problems": self._explained(every),
             "volumes": volumes_text(every),
@@ -179,10 +181,11 @@ class ReplyPlanner:
             "outcome": OUTCOME_WORDS[package.outcome],
             "accepted": package.outcome is Outcome.ACCEPTED,
             "version": version or 1,
-            "found": [p for p in found if p.code not in NOTE_CODES],
-            "problems": self._explained([p for p in found if p.code not in NOTE_CODES]),
-            "notes": [note_text(p) for p in found if p.code in NOTE_CODES and p.code is not Code.SAME_AS_ACCEPTED],
+            "found": [p for p in found if not p.is_note],
+            "problems": self._explained([p for p in found if not p.is_note]),
+            "notes": [note_text(p) for p in found if p.is_note and p.code not in STAFF_NOTES],
             "same": any(p.code is Code.SAME_AS_ACCEPTED for p in found),
+            "sealed": package.seal is SealStatus.FOUND,
             "archive": {
                 "name": f"{package.archive_name}.rar"
                 if len(volumes) <= 1
@@ -206,7 +209,7 @@ class ReplyPlanner:
     def _explained(self, problems: list[Problem]) -> list[dict[str, str]]:
         return [
             {"title": title(p, self.rules), "advice": advice(p, self.rules)}
-            for p in grouped(p for p in problems if p.code not in NOTE_CODES)
+            for p in grouped(p for p in problems if not p.is_note)
         ]
 
     @staticmethod
