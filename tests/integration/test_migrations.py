@@ -19,11 +19,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
 
-from daemon.cli import main
-from daemon.domain import Outcome
 from daemon.app.queries import enterprise_rows, message_views
 from daemon.app.views import Standing
 from daemon.campaign import CallRules
+from daemon.cli import main
+from daemon.domain import Outcome
 from daemon.storage import schema
 from daemon.storage.db import SchemaMismatch, open_database
 from daemon.storage.models import MessageRecord, OutboxItem
