@@ -548,6 +548,9 @@ def test_attach_judges_a_review_message_with_the_archive_fetched_by_hand_and_sen
     assert site.query("SELECT outcome FROM message WHERE id = 2") == [("accepted",)]
     assert site.query("SELECT version FROM submission WHERE message_id = 2") == [(1,)]
     assert site.query("SELECT filename, by_staff FROM attachment WHERE message_id = 2") == [(archive.name, 1)]
+    assert site.query("SELECT reason, old_outcome, old_codes, new_outcome, new_codes FROM revision") == [
+        ("attach", "review", "attachment_link", "accepted", "")
+    ]
 
 
 def test_attach_dir_matches_the_downloads_to_the_link_messages_by_name(site: Site, tmp_path: Path) -> None:
