@@ -43,9 +43,12 @@ def confirmed_bureau_messages(call: str | None = None) -> Any:
 
 
 class DatabaseHistory:
-    def __init__(self, engine: Engine, blobs: BlobStore) -> None:
+    def __init__(self, engine: Engine, blobs: BlobStore, before: int | None = None) -> None:
         self.engine = engine
         self.blobs = blobs
+        self.before = before
+        """When a recorded message is judged again: its id, so that it is not compared with itself or with
+        messages recorded after it."""
 
     def bundle(self, city: str, call: str) -> Bundle:
         with Session(self.engine) as session:
@@ -123,13 +126,16 @@ class DatabaseHistory:
         return EarlierVolumes(volumes, min(received for received, _ in found))
 
     def accepted_archive(self, enterprise: str) -> str | None:
+        query = (
+            select(PackageRecord.archive_fingerprint)
+            .join(MessageRecord, col(MessageRecord.id) == PackageRecord.message_id)
+            .where(PackageRecord.enterprise_name == enterprise, PackageRecord.outcome == Outcome.ACCEPTED)
+            .order_by(col(MessageRecord.received_at).desc())
+        )
+        if self.before is not None:
+            query = query.where(PackageRecord.message_id < self.before)
         with Session(self.engine) as session:
-            return session.exec(
-                select(PackageRecord.archive_fingerprint)
-                .join(MessageRecord, col(MessageRecord.id) == PackageRecord.message_id)
-                .where(PackageRecord.enterprise_name == enterprise, PackageRecord.outcome == Outcome.ACCEPTED)
-                .order_by(col(MessageRecord.received_at).desc())
-            ).first()
+            return session.exec(query).first()
 
     def _path(self, sha256: str) -> Path:
         return self.blobs.path(sha256)

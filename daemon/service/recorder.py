@@ -97,14 +97,16 @@ class Recorder:
         self._rosters: dict[str, Roster] = {}
         self._mark: tuple[int, int] | None = None
 
-    def context(self) -> Context:
-        """What judging knows now: the rules, every call's roster, the senders staff confirmed, the past."""
+    def context(self, revising: int | None = None) -> Context:
+        """What judging knows now: the rules, every call's roster, the senders staff confirmed, the past (as
+        it was before message `revising`, when that recorded message is judged again)."""
         with Session(self.engine) as session:
             mark = nominations_mark(session)
             if mark != self._mark:
                 self._rosters, self._mark = database_rosters(session), mark
             senders = {s.address: s.city for s in session.exec(select(BureauSender))}
-        return Context(self.rules, self._rosters, senders, self.history, volumes_across_emails=True)
+        history = self.history if revising is None else DatabaseHistory(self.engine, self.blobs, before=revising)
+        return Context(self.rules, self._rosters, senders, history, volumes_across_emails=True)
 
     def record(self, raw: bytes, source: str, internaldate: datetime | None = None) -> Recorded:
         """Store a raw message that is not in the blob store yet, then record it."""
@@ -218,7 +220,7 @@ class Recorder:
             extras += [attachment_from_file(path, Path(workdir)) for path in extra]
             judgement = judge(
                 self.blobs.path(sha256),
-                context=self.context(),
+                context=self.context(revising=record_id),
                 workdir=Path(workdir),
                 internaldate=internaldate,
                 extra=tuple(extras),

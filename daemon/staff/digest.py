@@ -24,7 +24,7 @@ from ..domain import Code, Outcome
 from ..explain import OUTCOME_WORDS, REPLY_WORDS, STATE_WORDS, TITLES, days_left, shanghai_time, titles, today
 from ..render import Renderer
 from ..service.outbox import enqueue
-from ..storage.models import DigestRecord, OutboxItem
+from ..storage.models import DigestRecord, OutboxItem, PackageRecord
 from ..storage.states import OutboxState
 from . import workbook
 
@@ -76,7 +76,7 @@ def gather(session: Session, rules: CallRules, campaign: str, moment: datetime) 
             }
             for f in failed
         ],
-        "needs_person": _needs_person(rows, waiting, rules),
+        "needs_person": _needs_person(session, rows, waiting, rules),
         "links": [
             {"reference": v.reference, "sender": v.sender or "—", "who": v.enterprise or v.city or "—", "url": url}
             for v in waiting
@@ -153,22 +153,32 @@ def _message_line(view: MessageView, rules: CallRules) -> dict[str, str]:
     }
 
 
-def _needs_person(rows: list[EnterpriseRow], waiting: list[MessageView], rules: CallRules) -> list[dict[str, str]]:
-    """Messages waiting for a person, and accepted packages sent from an address not the listed contact's."""
+def _needs_person(
+    session: Session, rows: list[EnterpriseRow], waiting: list[MessageView], rules: CallRules
+) -> list[dict[str, str]]:
+    """Messages waiting for a person, and accepted packages sent from an address not the listed contact's
+    (with that address, and the accepted message's number)."""
     found = [{**_message_line(v, rules), "why": "待人工审核"} for v in waiting]
-    for row in rows:
-        if row.stranger and row.latest_message is not None:
-            line = {
-                "reference": f"SB-{row.latest_message:06d}",
-                "received": shanghai_time(row.last_received) if row.last_received else "",
-                "sender": "—",
-                "subject": "",
-                "enterprise": row.name,
-                "outcome": OUTCOME_WORDS[Outcome.ACCEPTED],
-                "outcome_code": Outcome.ACCEPTED.value,
-                "problems": "",
-            }
-            found.append({**line, "why": f"已受理，但发件人不是名单中的联系邮箱（{row.email}）"})
+    strangers = {r.latest_accepted: r for r in rows if r.stranger and r.latest_accepted is not None}
+    carried = dict(
+        session.exec(
+            select(PackageRecord.id, PackageRecord.message_id).where(col(PackageRecord.id).in_(list(strangers)))
+        ).all()
+    )
+    views = {v.id: v for v in message_views(session, ids=list(carried.values()))} if carried else {}
+    for package_id, row in strangers.items():
+        view = views.get(carried.get(package_id, -1))
+        if view is not None:
+            found.append(
+                {
+                    **_message_line(view, rules),
+                    "enterprise": row.name,
+                    "outcome": OUTCOME_WORDS[Outcome.ACCEPTED],
+                    "outcome_code": Outcome.ACCEPTED.value,
+                    "problems": "",
+                    "why": f"已受理，但发件人不是名单中的联系邮箱（{row.email}）",
+                }
+            )
     return found
 
 

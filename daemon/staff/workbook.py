@@ -44,7 +44,7 @@ MESSAGE_HEADERS = ("序号", "收到时间", "发件人", "主题", "企业", "�
 STANDING_FILLS = {
     Standing.ACCEPTED: PatternFill("solid", fgColor="C6EFCE"),
     Standing.REVIEW: PatternFill("solid", fgColor="FFEB9C"),
-    Standing.PENDING: PatternFill("solid", fgColor="DDEBF7"),
+    Standing.PENDING: PatternFill("solid", fgColor="E4DFEC"),  # not the header's blue
     Standing.REJECTED: PatternFill("solid", fgColor="FFC7CE"),
     Standing.MISSING: PatternFill("solid", fgColor="EDEDED"),
 }
@@ -156,7 +156,10 @@ def _append(sheet: Worksheet, values: list[object]) -> None:
 
 
 def _city_order(city: str, cities: dict[str, int]) -> tuple[int, str]:
-    """Rows in the order of the configured cities (济南 … 菏泽), the table's 济南市 counting as 济南."""
+    """Rows in the order of the configured cities (济南 … 菏泽), the table's 济南市 counting as 济南; with no
+    cities configured, the roster's own order."""
+    if not cities:
+        return 0, ""
     for name, index in cities.items():
         if city.startswith(name):
             return index, city

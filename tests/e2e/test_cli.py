@@ -138,13 +138,15 @@ def test_check_json_prints_one_line_per_message_with_the_contracts_keys(
     assert result.returncode == 0, result.stderr
     lines = json_lines(result.stdout)
     assert [line["file"] for line in lines] == given
-    assert all(set(line) == {"file", "verdict", "enterprise", "problems", "documents"} for line in lines)
+    keys = {"file", "verdict", "kind", "enterprise", "call", "problems", "notes", "documents"}
+    assert all(set(line) == keys for line in lines)
+    assert all((line["kind"], line["call"], line["notes"]) == ("submission", "default", []) for line in lines)
     valid, wrong, late, zipped = lines
     assert (valid["verdict"], valid["enterprise"], valid["problems"]) == ("accepted", ENTERPRISE, [])
     assert by_role(valid["documents"]) == by_role(documents_of("valid.rar"))
     assert (wrong["verdict"], wrong["enterprise"]) == ("rejected", None)
     assert wrong["problems"] == [
-        {"code": "unknown_enterprise", "suggestion": ENTERPRISE},
+        {"code": "unknown_enterprise", "suggestion": ENTERPRISE, "detail": "缺少「司」"},
         {"code": "missing_document", "role": "proof"},
     ]
     assert by_role(wrong["documents"]) == [d for d in by_role(documents_of("valid.rar")) if d["role"] != "proof"]
@@ -157,6 +159,22 @@ def test_check_json_prints_one_line_per_message_with_the_contracts_keys(
     [not_rar] = zipped["problems"]  # type: ignore[misc]
     assert set(not_rar) == {"code", "detail"}
     assert not_rar["code"] == "not_rar"
+
+
+def test_check_json_puts_what_was_read_leniently_in_notes_not_in_problems(tmp_path: Path, roster_file: Path) -> None:
+    subject = f"{ENTERPRISE}申报材料"
+    (tmp_path / "m.eml").write_bytes(submission(subject, [(f"{ENTERPRISE}2022.rar", rar("valid.rar"))]))
+
+    result = shenbao("check", "--json", "--roster", roster_file, "m.eml", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    [line] = json_lines(result.stdout)
+    assert (line["verdict"], line["enterprise"], line["problems"]) == ("accepted", ENTERPRISE, [])
+    assert line["notes"] == [
+        {"code": "subject_not_exact", "suggestion": ENTERPRISE, "detail": subject},
+        {"code": "archive_name_not_exact", "suggestion": ENTERPRISE, "detail": f"{ENTERPRISE}2022"},
+    ]
+    assert by_role(line["documents"]) == by_role(documents_of("valid.rar"))
 
 
 def test_check_reports_each_file_exactly_as_it_was_given(tmp_path: Path, mail: Path) -> None:
@@ -201,8 +219,9 @@ def test_check_takes_the_roster_named_in_the_config_relative_to_its_folder(tmp_p
 
     assert result.returncode == 0, result.stderr
     [line] = json_lines(result.stdout)
-    assert (line["verdict"], line["enterprise"]) == ("rejected", None)
-    assert [p["code"] for p in line["problems"]] == ["unknown_enterprise"]  # type: ignore[index, union-attr]
+    # a correct package of an enterprise in no roster: a person decides (without the roster: accepted)
+    assert (line["verdict"], line["enterprise"]) == ("review", STRANGER)
+    assert [p["code"] for p in line["problems"]] == ["direct_sender"]  # type: ignore[index, union-attr]
 
 
 def test_check_max_archive_mb_takes_a_decimal_number_of_mebibytes(tmp_path: Path, mail: Path) -> None:
@@ -336,8 +355,8 @@ def test_process_twice_leaves_the_database_as_after_once(tmp_path: Path, mail: P
     assert (first.returncode, second.returncode) == (0, 0), first.stderr + second.stderr
     assert dump(database) == once
     assert len(first.stdout.splitlines()) == len(second.stdout.splitlines()) == 4
-    assert all("recorded" in line and "already" not in line for line in first.stdout.splitlines())
-    assert all("already recorded" in line for line in second.stdout.splitlines())
+    assert all("已记录" in line and "此前已记录" not in line for line in first.stdout.splitlines())
+    assert all("此前已记录" in line for line in second.stdout.splitlines())
     assert "已受理" in first.stdout
     assert "已退回" in first.stdout
     assert query(database, "select outcome from message order by id") == [
@@ -376,12 +395,13 @@ def test_process_matches_against_a_roster_imported_with_roster_import(
     assert imported.returncode == 0, imported.stderr
     assert "3 added" in imported.stdout
     assert processed.returncode == 0, processed.stderr
-    # Without a roster the stranger's subject would be its enterprise and the message accepted.
+    # Without a roster the stranger's subject would be its enterprise and the message accepted; with it, the
+    # stranger is in no roster: a person decides.
     valid, stranger = json_lines(processed.stdout)
     assert (valid["verdict"], valid["enterprise"], valid["new"]) == ("accepted", ENTERPRISE, True)
-    assert (stranger["verdict"], stranger["enterprise"]) == ("rejected", None)
+    assert (stranger["verdict"], stranger["enterprise"]) == ("review", STRANGER)
     database = tmp_path / "conf" / "var" / "shenbao.db"
-    assert query(database, "select code from problem") == [("unknown_enterprise",)]
+    assert query(database, "select code from problem") == [("direct_sender",)]
 
 
 def test_roster_import_refuses_a_file_that_is_not_xlsx(tmp_path: Path, elsewhere: Path) -> None:

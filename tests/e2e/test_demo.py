@@ -45,9 +45,10 @@ def test_demo_judges_every_sample_and_writes_the_replies(tmp_path: Path) -> None
         assert column in header
     rows = {line.split()[0]: line for line in lines if line.split() and line.split()[0] in samples}
     assert set(rows) == set(samples)  # one table row per sample
-    assert "已受理" in rows["01-valid.eml"] and "受理回执（sent）" in rows["01-valid.eml"]
-    assert "missing_document(proof)" in rows["05-missing-proof.eml"] and "退回通知" in rows["05-missing-proof.eml"]
-    assert "已忽略" in rows["09-auto-reply.eml"] and "auto_reply" in rows["09-auto-reply.eml"]
+    assert "已受理" in rows["01-valid.eml"] and "受理回执（已发送）" in rows["01-valid.eml"]
+    assert "缺少材料：证明材料" in rows["05-missing-proof.eml"] and "退回通知（已发送）" in rows["05-missing-proof.eml"]
+    assert "已忽略" in rows["09-auto-reply.eml"] and "自动回复" in rows["09-auto-reply.eml"]
+    assert rows["09-auto-reply.eml"].split()[-1] == "—"  # never answered
     ignored = [name for name, row in rows.items() if "已忽略" in row.split()[1]]
 
     replies = sorted((target / "replies").glob("*.eml"))

@@ -108,7 +108,8 @@ recipients = {json.dumps(list(RECIPIENTS))}
 def processed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with config, roster and the database after `shenbao process` of four messages:
     SB-000001 济南明湖 accepted, SB-000002 青岛 a 超大附件 link (review), SB-000003 临沂 rejected (no
-    proof), SB-000004 淄博 rejected (not in the roster). 济南泉城 (no email) sends nothing."""
+    proof), SB-000004 淄博 a correct package of an enterprise in no roster (review: a person decides). 济南泉城
+    (no email) sends nothing."""
     folder = tmp_path_factory.mktemp("staff") / "base"
     folder.mkdir()
     write_roster(folder / "roster.xlsx", ROWS)
@@ -131,7 +132,7 @@ def processed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (1, "accepted", JINAN),
         (2, "review", QINGDAO),
         (3, "rejected", LINYI),
-        (4, "rejected", None),
+        (4, "review", ZIBO),
     ]
     return folder
 
@@ -173,10 +174,13 @@ def plain(message: EmailMessage) -> str:
     return str(body.get_content())
 
 
+def json_lines(result: subprocess.CompletedProcess[str]) -> list[dict[str, object]]:
+    """The command's stdout as JSON Lines: one object per line."""
+    return [json.loads(line) for line in ok(result).splitlines()]
+
+
 def statuses(site: Site) -> dict[str, str]:
-    rows = as_json(site.run("status", "--json"))
-    assert isinstance(rows, list)
-    return {row["enterprise"]: row["status"] for row in rows}
+    return {str(row["enterprise"]): str(row["standing"]) for row in json_lines(site.run("status", "--json"))}
 
 
 def first_sheet_rows(path: Path) -> tuple[list[object], list[tuple[object, ...]]]:
@@ -190,28 +194,35 @@ def first_sheet_rows(path: Path) -> tuple[list[object], list[tuple[object, ...]]
 
 def test_status_prints_a_table_of_the_roster_and_the_same_as_json(site: Site) -> None:
     text = ok(site.run("status"))
-    rows = as_json(site.run("status", "--json"))
+    rows = json_lines(site.run("status", "--json"))
 
     lines = text.splitlines()
     for name, word in STANDINGS.items():
         [line] = [line for line in lines if name in line]
         assert re.search(rf"\s{word}\s", line), line
-    assert lines[-1] == "已受理 1，待人工 1，已退回 1，未提交 1；共 4 家"
-    assert isinstance(rows, list)
-    assert [(r["city"], r["enterprise"], r["status"]) for r in rows] == [
+    assert lines[-1] == "已受理 1，待人工 1，待补齐 0，已退回 1，未提交 1；共 4 家"
+    [linyi_line] = [line for line in lines if LINYI in line]
+    assert "缺少材料：证明材料" in linyi_line
+    assert ZIBO not in text  # in no roster: not listed until a person admits it
+    assert [(r["city"], r["enterprise"], r["standing"]) for r in rows] == [
         (row[0], row[1], STANDINGS[row[1]]) for row in ROWS
     ]
+    assert [r["status"] for r in rows] == ["accepted", "missing", "review", "rejected"]
     jinan = rows[0]
-    assert (jinan["messages"], jinan["versions"], jinan["email"]) == (1, 1, CONTACT[JINAN])
-    assert "缺少材料：证明材料" in rows[3]["problems"]
+    assert (jinan["messages"], jinan["versions"], jinan["email"], jinan["latest"]) == (
+        1,
+        1,
+        CONTACT[JINAN],
+        "SB-000001",
+    )
+    assert rows[3]["problems"] == [{"code": "missing_document", "role": "proof"}]
     assert site.smtp.messages == []
 
 
 def test_status_city_shows_only_that_citys_enterprises(site: Site) -> None:
-    rows = as_json(site.run("status", "--city", "济南", "--json"))
+    rows = json_lines(site.run("status", "--city", "济南", "--json"))
     text = ok(site.run("status", "--city", "济南"))
 
-    assert isinstance(rows, list)
     assert [(r["city"], r["enterprise"]) for r in rows] == [("济南", JINAN), ("济南", QUANCHENG)]
     assert JINAN in text and QUANCHENG in text
     assert QINGDAO not in text and LINYI not in text
@@ -220,20 +231,27 @@ def test_status_city_shows_only_that_citys_enterprises(site: Site) -> None:
 
 def test_show_lists_every_message_of_an_enterprise_with_its_problems(site: Site) -> None:
     text = ok(site.run("show", "临沂"))
-    shown = as_json(site.run("show", "临沂", "--json"))
+    header, message = json_lines(site.run("show", "临沂", "--json"))
+    by_number = json_lines(site.run("show", "SB-000003", "--json"))
     ambiguous = site.run("show", "济南")
 
-    assert f"{LINYI}（临沂）：已退回" in text
+    assert f"{LINYI}（临沂，2022年质量标杆）：已退回，受理版本 0" in text
     assert "SB-000003" in text
     assert "✗ 缺少材料：证明材料" in text
-    assert isinstance(shown, dict)
-    assert (shown["enterprise"], shown["status"], shown["email"]) == (LINYI, "已退回", CONTACT[LINYI])
-    [message] = shown["messages"]
-    assert (message["reference"], message["sender"], message["replies"]) == ("SB-000003", CONTACT[LINYI], [])
-    assert any("缺少材料：证明材料" in problem for problem in message["problems"])
-    assert sorted(d.split("（")[0] for d in message["documents"]) == ["典型经验材料.docx", "申报书.docx"]
+    assert (header["enterprise"], header["standing"], header["email"]) == (LINYI, "已退回", CONTACT[LINYI])
+    assert (message["reference"], message["sender"], message["outcome"], message["replies"]) == (
+        "SB-000003",
+        CONTACT[LINYI],
+        "rejected",
+        [],
+    )
+    assert message["problems"] == [{"code": "missing_document", "role": "proof"}]
+    assert isinstance(message["lines"], list)
+    documents = [line.strip()[2:].split("（")[0] for line in message["lines"] if line.strip().startswith("· ")]
+    assert sorted(documents) == ["典型经验材料.docx", "申报书.docx"]
+    assert by_number == [message]  # a message by its number: that message alone
     assert ambiguous.returncode == 2
-    assert "matches 2 enterprises" in ambiguous.stderr
+    assert f"与“济南”相符的企业：{JINAN}、{QUANCHENG}" in ambiguous.stderr
 
 
 # -- decide and resend ------------------------------------------------------------------------------------
@@ -247,19 +265,31 @@ def acted(result: subprocess.CompletedProcess[str]) -> None:
 def test_decide_accept_on_a_review_message_makes_the_enterprise_accepted_and_sends_a_receipt_quoting_the_note(
     site: Site,
 ) -> None:
-    note = "已下载超大附件核验，材料齐全"
+    note = "省属企业，经核实同意直接申报"
 
-    acted(site.run("decide", "SB-000002", "--accept", "--note", note, "--json"))
+    acted(site.run("decide", "SB-000004", "--accept", "--note", note, "--json"))
 
     [captured] = site.smtp.wait_for(1)
-    assert captured.rcpt_tos == [CONTACT[QINGDAO]]
+    assert captured.rcpt_tos == [CONTACT[ZIBO]]
     receipt = parsed(captured)
-    assert str(receipt["Subject"]) == f"【受理回执】{QINGDAO}"
+    assert str(receipt["Subject"]) == f"【受理回执】{ZIBO}"
     assert f"审核意见：{note}" in plain(receipt)
-    assert statuses(site)[QINGDAO] == "已受理"
-    assert site.query("SELECT outcome FROM message WHERE id = 2") == [("review",)]  # the history keeps both
-    assert site.query("SELECT outcome, note FROM decision WHERE message_id = 2") == [("accepted", note)]
+    assert statuses(site)[ZIBO] == "已受理"  # a direct sender accepted joins the call's roster
+    nominated = "SELECT n.source, n.call FROM nomination n JOIN enterprise e ON e.id = n.enterprise_id"
+    assert site.query(f"{nominated} WHERE e.name = '{ZIBO}'") == [("staff", "default")]
+    assert site.query("SELECT outcome FROM message WHERE id = 4") == [("review",)]  # the history keeps both
+    assert site.query("SELECT outcome, note FROM decision WHERE message_id = 4") == [("accepted", note)]
     assert site.query("SELECT kind, state FROM outbox") == [("receipt", "sent")]
+
+
+def test_decide_accept_on_a_download_link_asks_for_the_archive_first_and_sends_nothing(site: Site) -> None:
+    result = site.run("decide", "SB-000002", "--accept", "--note", "已下载超大附件核验")
+
+    assert result.returncode == 2
+    assert "attach" in result.stderr
+    assert statuses(site)[QINGDAO] == "待人工"
+    assert site.query("SELECT count(*) FROM decision") == [(0,)]
+    assert site.smtp.messages == []
 
 
 def test_decide_reject_sends_a_rejection_quoting_the_note(site: Site) -> None:
@@ -277,42 +307,61 @@ def test_decide_reject_sends_a_rejection_quoting_the_note(site: Site) -> None:
 
 
 def test_resend_sends_the_same_kind_of_answer_again_and_show_lists_the_replies(site: Site) -> None:
-    note = "已下载超大附件核验"
-    acted(site.run("decide", "SB-000002", "--accept", "--note", note))
+    note = "省属企业，同意直接申报"
+    acted(site.run("decide", "SB-000004", "--accept", "--note", note))
     site.smtp.wait_for(1)
 
-    acted(site.run("resend", "SB-000002", "--json"))
+    acted(site.run("resend", "SB-000004", "--json"))
 
     first, second = (parsed(m) for m in site.smtp.wait_for(2))
-    assert str(first["Subject"]) == str(second["Subject"]) == f"【受理回执】{QINGDAO}"
+    assert str(first["Subject"]) == str(second["Subject"]) == f"【受理回执】{ZIBO}"
     assert first["Message-ID"] != second["Message-ID"]
     assert note in plain(second)
-    shown = as_json(site.run("show", "青岛", "--json"))
-    assert isinstance(shown, dict)
-    [message] = shown["messages"]
-    assert len(message["replies"]) == 2
-    assert all(reply.startswith(f"receipt → {CONTACT[QINGDAO]}：sent") for reply in message["replies"])
-    assert len(message["decisions"]) == 1 and note in message["decisions"][0]
-    assert any("超大附件" in problem for problem in message["problems"])
+    header, message = json_lines(site.run("show", "淄博", "--json"))
+    assert (header["enterprise"], header["standing"]) == (ZIBO, "已受理")
+    assert message["replies"] == [{"kind": "receipt", "to": CONTACT[ZIBO], "state": "sent"}] * 2
+    [decision] = message["decisions"]  # type: ignore[misc]
+    assert (decision["outcome"], decision["note"]) == ("accepted", note)
+    assert [p["code"] for p in message["problems"]] == ["direct_sender"]  # type: ignore[union-attr, index]
+    text = ok(site.run("show", "SB-000004"))
+    assert text.count(f"✉ 受理回执 → {CONTACT[ZIBO]}：已发送") == 2
+    assert "⚑ 人工决定：" in text and note in text
     assert len(site.smtp.messages) == 2
 
 
 def test_decide_and_resend_exit_zero_and_report_what_they_sent(site: Site) -> None:
-    decided = as_json(site.run("decide", "SB-000002", "--accept", "--note", "核验无误", "--json"))
-    assert decided == {"done": "accepted", "reply": "receipt", "to": CONTACT[QINGDAO], "state": "sent", "sent": 1}
+    decided = json_lines(site.run("decide", "SB-000004", "--accept", "--note", "核验无误", "--json"))
+    assert decided == [
+        {
+            "reference": "SB-000004",
+            "done": "accepted",
+            "enterprise": ZIBO,
+            "reply": "receipt",
+            "to": CONTACT[ZIBO],
+            "state": "sent",
+            "sent": 1,
+        }
+    ]
 
-    resent = as_json(site.run("resend", "SB-000002", "--json"))
-    assert resent == {"done": "resent", "reply": "receipt", "to": CONTACT[QINGDAO], "state": "sent", "sent": 1}
+    [resent] = json_lines(site.run("resend", "SB-000004", "--json"))
+    assert {key: value for key, value in resent.items() if key != "enterprise"} == {
+        "reference": "SB-000004",
+        "done": "resent",
+        "reply": "receipt",
+        "to": CONTACT[ZIBO],
+        "state": "sent",
+        "sent": 1,
+    }
 
     rejected = ok(site.run("decide", "SB-000003", "--reject", "--note", "缺少证明材料"))
-    assert rejected.strip() == f"rejected; decision to {CONTACT[LINYI]}: sent"
+    assert rejected.strip() == f"SB-000003（{LINYI}）已退回；审核退回通知发往 {CONTACT[LINYI]}：已发送"
 
 
 def test_an_unknown_message_number_is_a_usage_error(site: Site) -> None:
     result = site.run("decide", "SB-000099", "--accept", "--note", "x")
 
     assert result.returncode == 2
-    assert "SB-000099" in result.stderr
+    assert "没有编号为 SB-000099 的邮件" in result.stderr
     assert site.smtp.messages == []
 
 
@@ -330,8 +379,8 @@ def test_digest_output_writes_the_eml_and_a_workbook_with_a_row_per_roster_enter
     [book] = out.glob("汇总表-*.xlsx")
     assert sorted(Path(p).name for p in written["written"]) == sorted([eml.name, book.name])
     header, rows = first_sheet_rows(book)
-    status = header.index("状态")
-    assert [row[2] for row in rows] == [row[1] for row in ROWS]  # one row per roster enterprise, in order
+    status, name = header.index("状态"), header.index("企业名称")
+    assert [row[name] for row in rows] == [row[1] for row in ROWS]  # one row per roster enterprise, in order
     assert [row[status] for row in rows] == [STANDINGS[row[1]] for row in ROWS]
     message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
     assert isinstance(message, EmailMessage)
@@ -355,7 +404,7 @@ def test_digest_sends_one_email_per_recipient_and_a_second_run_the_same_day_send
         assert [a.get_filename() for a in message.iter_attachments()] == [
             f"汇总表-{first['day'].replace('-', '')}.xlsx"
         ]
-    assert "already" in second
+    assert second.strip() == f"{first['day']} 的日报此前已发送"
     assert len(site.smtp.messages) == 2
     assert site.query("SELECT day FROM digest") == [(first["day"],)]
 
@@ -365,18 +414,22 @@ def test_digest_sends_one_email_per_recipient_and_a_second_run_the_same_day_send
 
 def test_remind_dry_run_lists_who_would_be_reminded_and_why_and_sends_nothing(site: Site) -> None:
     text = ok(site.run("remind", "--dry-run", "--now", THREE_DAYS_BEFORE))
-    rows = as_json(site.run("remind", "--dry-run", "--now", THREE_DAYS_BEFORE, "--json"))
+    rows = json_lines(site.run("remind", "--dry-run", "--now", THREE_DAYS_BEFORE, "--json"))
 
     lines = text.splitlines()
     [qingdao] = [line for line in lines if QINGDAO in line]
     [linyi] = [line for line in lines if LINYI in line]
     [quancheng] = [line for line in lines if QUANCHENG in line]
-    assert qingdao.startswith("remind") and CONTACT[QINGDAO] in qingdao and "距截止还有 3 天" in qingdao
-    assert linyi.startswith("remind") and "已退回" in linyi
-    assert quancheng.startswith("skip") and "名单中没有联系邮箱" in quancheng
+    assert qingdao.startswith("提醒") and CONTACT[QINGDAO] in qingdao and "距截止还有 3 天" in qingdao
+    assert linyi.startswith("提醒") and "已退回" in linyi
+    assert quancheng.startswith("不提醒") and "名单中没有联系邮箱" in quancheng
     assert not any(JINAN in line for line in lines)
-    assert isinstance(rows, list)
-    assert {(r["enterprise"], r["remind"]) for r in rows} == {(QINGDAO, True), (LINYI, True), (QUANCHENG, False)}
+    assert {(r["to"], r["remind"]) for r in rows} == {(QINGDAO, True), (LINYI, True), (QUANCHENG, False)}
+    assert {(r["to"], tuple(r["addresses"])) for r in rows if r["remind"]} == {  # type: ignore[arg-type]
+        (QINGDAO, (CONTACT[QINGDAO],)),
+        (LINYI, (CONTACT[LINYI],)),
+    }
+    assert {r["call"] for r in rows} == {"default"}
     assert site.smtp.messages == []
     assert site.query("SELECT count(*) FROM reminder") == [(0,)]
     assert site.query("SELECT count(*) FROM outbox") == [(0,)]
@@ -415,11 +468,12 @@ def test_export_writes_a_tree_that_matches_its_manifest_and_refuses_a_folder_tha
     on_disk = {p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file()} - {"manifest.sha256"}
     assert set(listed) == on_disk
     assert all(hashlib.sha256((tree / path).read_bytes()).hexdigest() == d for path, d in listed.items())
-    assert {p for p in listed if p.startswith(f"济南/{ENTERPRISE}/")} == {
-        f"济南/{ENTERPRISE}/{name}" for name in ("申报书.docx", "典型经验材料.docx", "证明材料.docx")
+    base = f"2022年质量标杆/济南/{ENTERPRISE}"  # the call, the city, the enterprise
+    assert {p for p in listed if p.startswith(f"{base}/")} == {
+        f"{base}/{name}" for name in ("申报书.docx", "典型经验材料.docx", "证明材料.docx")
     }
     assert again.returncode == 2
-    assert "not empty" in again.stderr
+    assert "不是空文件夹" in again.stderr
 
 
 # -- text from mail (issue 8, finding 5) -------------------------------------------------------------------------
@@ -492,28 +546,40 @@ def test_status_and_show_print_control_characters_from_mail_as_escapes(hostile_s
 def test_recheck_after_a_roster_fix_shows_the_change_and_tells_nobody_without_notify(site: Site) -> None:
     write_roster(site.folder / "roster.xlsx", [*ROWS, ZIBO_ROW])
 
-    result = as_json(site.run("recheck", "--json"))
+    *changed, summary = json_lines(site.run("recheck", "--json"))
 
-    assert isinstance(result, dict)
-    assert result["checked"] == 4
-    [change] = result["changed"]
-    assert (change["reference"], change["before"], change["after"]) == ("SB-000004", "rejected", "accepted")
-    assert "unknown_enterprise" in change["before_codes"]
+    assert summary == {"checked": 4, "changed": 1, "recorded": True}
+    [change] = changed
+    assert (change["reference"], change["enterprise"], change["before"], change["after"]) == (
+        "SB-000004",
+        ZIBO,
+        "review",
+        "accepted",
+    )
+    assert "direct_sender" in str(change["before_codes"])
     assert site.smtp.messages == []
-    assert site.query("SELECT outcome, enterprise_name FROM message WHERE id = 4") == [("accepted", ZIBO)]
+    assert site.query(
+        "SELECT m.outcome, p.enterprise_name, p.call FROM message m JOIN package p ON p.message_id = m.id "
+        "WHERE m.id = 4"
+    ) == [("accepted", ZIBO, "default")]
     assert site.query("SELECT count(*) FROM outbox") == [(0,)]
+    # judged again, nothing changes: the accepted messages are not "the same as" themselves
+    assert json_lines(site.run("recheck", "--json")) == [{"checked": 4, "changed": 0, "recorded": True}]
 
 
 def test_recheck_dry_run_shows_the_change_and_records_nothing(site: Site) -> None:
     write_roster(site.folder / "roster.xlsx", [*ROWS, ZIBO_ROW])
-    before = site.query("SELECT id, outcome, enterprise_name FROM message ORDER BY id")
+    sql = "SELECT m.id, m.outcome, p.enterprise_name, p.call FROM message m JOIN package p ON p.message_id = m.id"
+    before = site.query(sql)
 
-    result = as_json(site.run("recheck", "--dry-run", "--json"))
+    *changed, summary = json_lines(site.run("recheck", "--dry-run", "--json"))
+    text = ok(site.run("recheck", "--dry-run"))
 
-    assert isinstance(result, dict)
-    assert result["recorded"] is False
-    assert [(c["reference"], c["after"]) for c in result["changed"]] == [("SB-000004", "accepted")]
-    assert site.query("SELECT id, outcome, enterprise_name FROM message ORDER BY id") == before
+    assert summary["recorded"] is False
+    assert [(c["reference"], c["after"]) for c in changed] == [("SB-000004", "accepted")]
+    assert f"SB-000004 {ZIBO}：待人工 → 已受理" in text
+    assert "未作记录" in text.splitlines()[-1]
+    assert site.query(sql) == before
     assert site.query("SELECT count(*) FROM revision") == [(0,)]
     assert site.smtp.messages == []
 
@@ -521,10 +587,9 @@ def test_recheck_dry_run_shows_the_change_and_records_nothing(site: Site) -> Non
 def test_recheck_notify_sends_the_sender_the_new_verdict(site: Site) -> None:
     write_roster(site.folder / "roster.xlsx", [*ROWS, ZIBO_ROW])
 
-    result = as_json(site.run("recheck", "--notify", "--json"))
+    *changed, _ = json_lines(site.run("recheck", "--notify", "--json"))
 
-    assert isinstance(result, dict)
-    assert [c["reference"] for c in result["changed"]] == ["SB-000004"]
+    assert [c["reference"] for c in changed] == ["SB-000004"]
     [captured] = site.smtp.wait_for(1)
     assert captured.rcpt_tos == [CONTACT[ZIBO]]
     assert str(parsed(captured)["Subject"]) == f"【受理回执】{ZIBO}"
@@ -537,9 +602,9 @@ def test_attach_judges_a_review_message_with_the_archive_fetched_by_hand_and_sen
     archive = tmp_path / f"{QINGDAO}.rar"
     shutil.copyfile(RAR / "valid.rar", archive)
 
-    result = as_json(site.run("attach", "SB-000002", archive, "--json"))
+    result = json_lines(site.run("attach", "SB-000002", archive, "--json"))
 
-    assert result == {"reference": "SB-000002", "before": "review", "after": "accepted", "codes": ""}
+    assert result == [{"reference": "SB-000002", "done": "attached"}, {"unmatched": []}]
     [captured] = site.smtp.wait_for(1)
     assert captured.rcpt_tos == [CONTACT[QINGDAO]]
     receipt = parsed(captured)
@@ -547,6 +612,27 @@ def test_attach_judges_a_review_message_with_the_archive_fetched_by_hand_and_sen
     assert "申报书.docx" in plain(receipt)
     assert site.query("SELECT outcome FROM message WHERE id = 2") == [("accepted",)]
     assert site.query("SELECT version FROM submission WHERE message_id = 2") == [(1,)]
+    assert site.query("SELECT filename, by_staff FROM attachment WHERE message_id = 2") == [(archive.name, 1)]
+    assert site.query("SELECT reason, old_outcome, old_codes, new_outcome, new_codes FROM revision") == [
+        ("attach", "review", "attachment_link", "accepted", "")
+    ]
+
+
+def test_attach_dir_matches_the_downloads_to_the_link_messages_by_name(site: Site, tmp_path: Path) -> None:
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    shutil.copyfile(RAR / "valid.rar", downloads / f"{QINGDAO}.rar")
+    shutil.copyfile(RAR / "valid.rar", downloads / "某某公司.rar")
+
+    result = json_lines(site.run("attach", "--dir", downloads, "--json"))
+
+    assert result == [
+        {"reference": "SB-000002", "done": "attached"},
+        {"unmatched": [str(downloads / "某某公司.rar")]},
+    ]
+    [captured] = site.smtp.wait_for(1)
+    assert captured.rcpt_tos == [CONTACT[QINGDAO]]
+    assert statuses(site)[QINGDAO] == "已受理"
 
 
 # -- the issue's "Done when", on the shared corpus ----------------------------------------------------------

@@ -121,6 +121,10 @@ def test_idle_wakes_the_long_running_daemon(dovecot: DovecotServer, smtp: SmtpCa
         append(dovecot, missing_proof("second"))
         smtp.wait_for(2, timeout=10)
         latency = time.monotonic() - appended
+        # The outbox sends apart from the watcher's move (the server action never waits for SMTP, nor SMTP for
+        # it): the reply may come first, so the move is awaited before the process is killed.
+        moved = [mid("second")]
+        wait_until(lambda: message_ids_in(dovecot, FOLDERS["rejected"]) == moved, TIMEOUT, "the move to 已退回")
         # Stopping is covered against pymap; here the process is simply killed on leaving the block.
     assert latency < 10, f"the reply came {latency:.1f} s after the append"
     (reply,) = replies_to(smtp, mid("second"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import time
 from pathlib import Path
 
 from conftest import RAR
@@ -51,8 +52,17 @@ def names(inspection: Inspection) -> list[str]:
     return [m.name for m in inspection.members]
 
 
-def processes_working_in(folder: Path) -> list[str]:
-    """Every live process whose working directory is inside `folder` (the reader runs in its private one)."""
+def processes_working_in(folder: Path, *, settle: float = 3.0) -> list[str]:
+    """Every live process whose working directory is inside `folder` (the reader runs in its private one),
+    once those already killed had `settle` seconds to end: SIGKILL takes effect when the process is next
+    scheduled, which on a loaded machine may be after its group's leader was reaped."""
+    deadline = time.monotonic() + settle
+    while (found := _working_in(folder)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
+
+
+def _working_in(folder: Path) -> list[str]:
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

@@ -256,6 +256,20 @@ def test_the_same_archive_sent_again_is_accepted_with_a_note_and_takes_no_new_ve
     assert [p.code for p in rows(engine, ProblemRecord)] == ["same_as_accepted"]
 
 
+def test_judged_again_the_first_of_two_same_archives_is_no_copy_and_the_second_still_is(
+    recorder: Recorder, engine: Engine
+) -> None:
+    first = recorder.record(valid_submission(), source="inbox/1.eml")
+    again = recorder.record(valid_submission(body="再发一次"), source="inbox/2.eml")
+
+    original = recorder.revise(first.record_id, "recheck")
+    copy = recorder.revise(again.record_id, "recheck")
+
+    assert (original.changed, original.new_outcome, original.new_codes) == (False, "accepted", "")
+    assert (copy.changed, copy.new_outcome, copy.new_codes) == (False, "accepted", "same_as_accepted")
+    assert [(s.message_id, s.version) for s in rows(engine, Submission)] == [(first.record_id, 1)]
+
+
 def test_an_unreadable_message_is_still_recorded_with_its_raw_blob(
     recorder: Recorder, engine: Engine, blobs: BlobStore
 ) -> None:

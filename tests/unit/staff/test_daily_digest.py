@@ -20,19 +20,22 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from conftest import ROSTER_ROWS, SHANGHAI, rar, submission, write_roster
-from daemon.staff.decisions import decide
+from conftest import FIXTURES, ROSTER_ROWS, SHANGHAI, rar, submission, write_roster
 from hostile_mail import with_subject
 from openpyxl import load_workbook
 from sqlmodel import Session, select
 
+from daemon.app.actions import decide
+from daemon.campaign import Bureau, Call, CallRules
 from daemon.config import CampaignSettings, DigestSettings, Security, Settings, SmtpSettings, StorageSettings
 from daemon.demo.servers import SmtpCapture
 from daemon.render import Renderer
 from daemon.service import jobs
 from daemon.service.outbox import Sender, recover_interrupted, send_due
+from daemon.service.recorder import Recorder
 from daemon.service.runtime import Runtime
 from daemon.staff import digest
+from daemon.storage.blobs import BlobStore
 from daemon.storage.db import open_database, set_meta
 from daemon.storage.models import Alert, DigestRecord, MessageRecord, OutboxItem, now
 
@@ -175,30 +178,37 @@ def test_the_counts_by_status_and_by_city_match_the_database(
 ) -> None:
     context = gather(runtime).context
 
-    assert context["counts"] == {"已受理": 2, "待人工": 1, "已退回": 1, "未提交": 1}
+    assert context["counts"] == {"已受理": 2, "待人工": 1, "待补齐": 0, "已退回": 1, "未提交": 1}
     assert context["total"] == 5
     # the same facts read straight from the SQLite file
-    [(in_roster,)] = table(settings, "SELECT count(*) FROM enterprise WHERE in_roster")
+    [(listed,)] = table(settings, "SELECT count(DISTINCT enterprise_id) FROM nomination")
     [(accepted,)] = table(settings, "SELECT count(DISTINCT enterprise_id) FROM submission")
-    [(waiting,)] = table(settings, "SELECT count(DISTINCT enterprise_id) FROM message WHERE outcome = 'review'")
+    [(waiting,)] = table(settings, "SELECT count(DISTINCT enterprise_id) FROM package WHERE outcome = 'review'")
     counts = context["counts"]
-    assert (context["total"], counts["已受理"], counts["待人工"]) == (in_roster, accepted, waiting)
+    assert (context["total"], counts["已受理"], counts["待人工"]) == (listed, accepted, waiting)
     assert sum(context["counts"].values()) == context["total"]
-    assert context["cities"] == [
-        {"city": "济南", "counts": {"已受理": 2, "待人工": 0, "已退回": 0, "未提交": 0}, "total": 2},
-        {"city": "青岛", "counts": {"已受理": 0, "待人工": 1, "已退回": 0, "未提交": 0}, "total": 1},
-        {"city": "临沂", "counts": {"已受理": 0, "待人工": 0, "已退回": 1, "未提交": 0}, "total": 1},
-        {"city": "淄博", "counts": {"已受理": 0, "待人工": 0, "已退回": 0, "未提交": 1}, "total": 1},
+    [call] = context["calls"]
+    assert (call["name"], call["total"], call["counts"]) == (CAMPAIGN, 5, context["counts"])
+    assert call["cities"] == [
+        {"city": "济南", "counts": {"已受理": 2, "待人工": 0, "待补齐": 0, "已退回": 0, "未提交": 0}, "total": 2},
+        {"city": "青岛", "counts": {"已受理": 0, "待人工": 1, "待补齐": 0, "已退回": 0, "未提交": 0}, "total": 1},
+        {"city": "临沂", "counts": {"已受理": 0, "待人工": 0, "待补齐": 0, "已退回": 1, "未提交": 0}, "total": 1},
+        {"city": "淄博", "counts": {"已受理": 0, "待人工": 0, "待补齐": 0, "已退回": 0, "未提交": 1}, "total": 1},
     ]
+    assert call["bundles"] == []  # no city bureau sent anything
 
 
 def test_the_email_states_the_counts_in_text_and_html(runtime: Runtime, submitted: dict[str, int]) -> None:
     message = digest.email(gather(runtime), Renderer(runtime.sender()), RECIPIENTS[0], MORNING)
 
     text, html = part_text(message, "plain"), part_text(message, "html")
-    for line in ("已受理：2", "待人工：1", "已退回：1", "未提交：1", "共 5 家", "还有 3 天"):
+    for line in (
+        f"【{CAMPAIGN}】共 5 家",
+        "已受理 2，待人工 1，待补齐 0，已退回 1，未提交 1",
+        "企业报送截止：2022年07月05日 23:59（还有 3 天）",
+    ):
         assert line in text
-    assert "济南：已受理 2，待人工 0，已退回 0，未提交 0（共 2 家）" in text
+    assert "济南：已受理 2，待人工 0，待补齐 0，已退回 0，未提交 0（共 2 家）" in text
     assert all(name in html for name in (QINGDAO, LINYI, ZIBO, QUANCHENG))
     assert "已受理 2/5" in str(message["Subject"])
 
@@ -243,9 +253,16 @@ def test_needs_a_person_lists_undecided_reviews_and_packages_accepted_from_a_str
     assert CONTACT[QUANCHENG] in stranger["why"]
 
     with Session(runtime.engine) as session:  # a person decides the review message: it no longer waits
-        row = session.get(MessageRecord, submitted[QINGDAO])
-        assert row is not None
-        decide(session, runtime.planner(), row, False, "链接已失效", MORNING)
+        decide(
+            session,
+            runtime.planner(),
+            runtime.recorder(),
+            reference(submitted[QINGDAO]),
+            accept=False,
+            note="链接已失效",
+            actor="staff",
+            moment=MORNING,
+        )
         session.commit()
 
     assert [item["reference"] for item in gather(runtime).context["needs_person"]] == [reference(submitted[QUANCHENG])]
@@ -256,15 +273,17 @@ def test_the_missing_list_names_every_enterprise_not_accepted_with_the_days_left
 ) -> None:
     context = gather(runtime).context
 
-    assert [(m["name"], m["standing"]) for m in context["missing"]] == [
-        (QINGDAO, "待人工"),
-        (LINYI, "已退回"),
-        (ZIBO, "未提交"),
+    assert [(m["name"], m["standing"], m["call"]) for m in context["missing"]] == [
+        (QINGDAO, "待人工", CAMPAIGN),
+        (LINYI, "已退回", CAMPAIGN),
+        (ZIBO, "未提交", CAMPAIGN),
     ]
     [linyi] = [m for m in context["missing"] if m["name"] == LINYI]
     assert (linyi["contact"], linyi["email"]) == ("王工", CONTACT[LINYI])
     assert "缺少材料：证明材料" in linyi["problems"]
-    assert (context["days_left"], context["deadline"]) == (3, "2022年07月05日 23:59")
+    [call] = context["calls"]
+    assert (call["days_left"], call["deadline"]) == (3, "2022年07月05日 23:59")
+    assert (call["bureau_days_left"], call["bureau_deadline"]) == (None, "")
 
 
 @pytest.mark.parametrize(
@@ -316,9 +335,9 @@ def test_replies_that_failed_are_uncertain_or_bounced_are_listed(runtime: Runtim
     context = built.context
 
     assert [(f["kind"], f["recipient"], f["state"]) for f in context["failed"]] == [
-        ("rejection", CONTACT[LINYI], "failed"),
-        ("receipt", CONTACT[JINAN], "uncertain"),
-        ("review", CONTACT[QINGDAO], "bounced"),
+        ("退回通知", CONTACT[LINYI], "发送失败"),
+        ("受理回执", CONTACT[JINAN], "不确定是否送达"),
+        ("收件通知", CONTACT[QINGDAO], "被退信"),
     ]
     assert "550" in context["failed"][0]["error"]
     texts = [alert["text"] for alert in context["alerts"]]
@@ -351,6 +370,54 @@ def test_mailbox_health_shows_the_last_fetch_and_the_alerts_since_the_last_diges
     assert [a["text"] for a in later["alerts"]] == ["发送失败（日报之后）"]
 
 
+def test_each_call_has_its_section_with_the_city_bureaus_bundles(tmp_path: Path) -> None:
+    bureaus = FIXTURES / "bureaus"
+    deadline = datetime(2022, 6, 26, 23, 59, 59, tzinfo=SHANGHAI)
+    rules = CallRules(
+        calls=(
+            Call("province", "2022年全省质量标杆", "附件3", deadline, own_emails=False),
+            Call("national", "2022年全国质量标杆", "附件6", deadline, own_emails=False, max_per_city=2),
+        ),
+        bureaus=(Bureau("青岛", ("qdeit.qingdao.gov.cn",)), Bureau("日照", ("rzgxj_kjk@rizhao.gov.cn",))),
+    )
+    engine = open_database(f"sqlite:///{tmp_path / 'shenbao.db'}")
+    recorder = Recorder(engine, BlobStore(tmp_path / "files"), rules)
+    for name in ("01-three-emails-1-letter-table.eml", "02-three-emails-2-archives.eml", "08-missing-letter.eml"):
+        recorder.record((bureaus / "messages" / name).read_bytes(), name)
+    moment = datetime(2022, 6, 24, 9, 0, tzinfo=SHANGHAI)
+
+    with Session(engine) as session:
+        built = digest.gather(session, rules, "", moment)
+
+    province, national = built.context["calls"]
+    assert (province["name"], province["total"], province["bureau_days_left"]) == ("2022年全省质量标杆", 4, 2)
+    assert (province["counts"]["已受理"], province["counts"]["未提交"]) == (2, 2)
+    [qingdao] = province["bundles"]
+    assert (qingdao["city"], qingdao["letter"], qingdao["table"], qingdao["archives"]) == (
+        "青岛",
+        "✔ 1 页",
+        "4 家",
+        "2/4",
+    )
+    assert qingdao["missing"] == "青岛崂山矿泉饮品有限公司、青岛胶东数控刀具有限公司"
+    assert qingdao["complete"] is False
+    [rizhao] = national["bundles"]
+    assert (rizhao["city"], rizhao["letter"], rizhao["archives"], rizhao["open"]) == (
+        "日照",
+        "—",
+        "2/2",
+        "缺少推荐文件",
+    )
+    text = part_text(digest.email(built, Renderer("科技处 <kejichu2019@shandong.cn>"), RECIPIENTS[0], moment), "plain")
+    assert "【2022年全省质量标杆】共 4 家" in text
+    assert "各市报送截止：2022年06月26日 23:59（还有 2 天）" in text
+    assert (
+        "· 青岛：推荐文件 ✔ 1 页，汇总表 4 家，压缩包 2/4；缺：青岛崂山矿泉饮品有限公司、青岛胶东数控刀具有限公司"
+        in text
+    )
+    assert "· 日照：推荐文件 —，汇总表 2 家，压缩包 2/2；待解决：缺少推荐文件" in text
+
+
 # -- one a day ------------------------------------------------------------------------------------------------
 
 
@@ -375,15 +442,13 @@ def test_queue_puts_one_email_per_recipient_in_the_outbox_with_the_workbook_atta
         assert "<html" in part_text(message, "html").lower()
         [attachment] = list(message.iter_attachments())
         assert (attachment.get_filename(), attachment.get_content_type()) == ("汇总表-20220702.xlsx", XLSX)
-        sheet = load_workbook(io.BytesIO(attachment.get_content())).worksheets[0]
-        assert [row[2] for row in sheet.iter_rows(min_row=2, values_only=True)] == [row[1] for row in ROWS]
-        assert [row[3] for row in sheet.iter_rows(min_row=2, values_only=True)] == [
-            "已受理",
-            "已受理",
-            "待人工",
-            "已退回",
-            "未提交",
-        ]
+        book = load_workbook(io.BytesIO(attachment.get_content()))
+        assert book.sheetnames == [CAMPAIGN, "全部来信"]
+        sheet = book[CAMPAIGN]
+        header = [cell.value for cell in sheet[1]]
+        found = [dict(zip(header, row, strict=True)) for row in sheet.iter_rows(min_row=2, values_only=True)]
+        assert [row["企业名称"] for row in found] == [row[1] for row in ROWS]
+        assert [row["状态"] for row in found] == ["已受理", "已受理", "待人工", "已退回", "未提交"]
 
 
 def test_a_second_queue_the_same_day_adds_nothing_even_after_a_restart(

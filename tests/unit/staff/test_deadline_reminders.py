@@ -104,15 +104,13 @@ def candidates(runtime: Runtime, moment: datetime) -> list[reminders.Candidate]:
 def queue(runtime: Runtime, moment: datetime) -> int:
     with Session(runtime.engine) as session:
         due = reminders.candidates(session, runtime.rules, runtime.settings.reminders, moment)
-        queued = reminders.queue(
-            session, Renderer(runtime.sender()), runtime.rules, CAMPAIGN, runtime.mailbox(), due, moment
-        )
+        queued = reminders.queue(session, Renderer(runtime.sender()), runtime.rules, runtime.mailbox(), due, moment)
         session.commit()
     return queued
 
 
 def to_remind(found: list[reminders.Candidate]) -> set[str]:
-    return {c.status.enterprise.name for c in found if c.remind}
+    return {c.name for c in found if c.remind}
 
 
 def outbox(runtime: Runtime) -> list[OutboxItem]:
@@ -151,11 +149,12 @@ def test_on_a_reminder_day_every_enterprise_with_an_email_and_no_accepted_submis
     found = candidates(runtime, moment)
 
     assert to_remind(found) == REMINDED
-    assert JINAN not in {c.status.enterprise.name for c in found}  # accepted: never reminded
+    assert JINAN not in {c.name for c in found}  # accepted: never reminded
     [skipped] = [c for c in found if not c.remind]
-    assert (skipped.status.enterprise.name, skipped.reason) == (ZIBO, "名单中没有联系邮箱")
+    assert (skipped.name, skipped.reason) == (ZIBO, "名单中没有联系邮箱")
     assert {c.days_left for c in found} == {left}
-    why = {c.status.enterprise.name: c.reason for c in found if c.remind}
+    assert {(c.call.name, c.call.deadline, c.city) for c in found} == {(CAMPAIGN, DEADLINE, None)}
+    why = {c.name: c.reason for c in found if c.remind}
     assert all(f"距截止还有 {left} 天" in reason for reason in why.values())
     assert "已退回" in why[LINYI] and "缺少材料：证明材料" in why[LINYI]
     assert "待人工" in why[QINGDAO]
@@ -190,7 +189,7 @@ def test_after_the_days_reminders_are_queued_nobody_is_reminded_again_that_day(r
     again = candidates(runtime, THREE_DAYS + timedelta(hours=5))
 
     assert to_remind(again) == set()
-    assert {c.status.enterprise.name: c.reason for c in again} == {
+    assert {c.name: c.reason for c in again} == {
         QINGDAO: "今天已提醒",
         LINYI: "今天已提醒",
         WEIHAI: "今天已提醒",
@@ -235,7 +234,7 @@ def test_the_reminder_names_the_mailbox_the_subject_rule_and_the_deadline(runtim
     message = parsed(item.raw)
 
     assert str(message["To"]) == CONTACT[LINYI]
-    assert "3天后截止" in str(message["Subject"])
+    assert str(message["Subject"]) == f"【申报提醒】{CAMPAIGN}申报将于3天后截止"
     assert str(message["Auto-Submitted"]) == "auto-generated"
     for kind in ("plain", "html"):
         body = message.get_body((kind,))

@@ -1,6 +1,6 @@
 """Where each roster enterprise stands (issue 4, point 1), read from a real database: SQLite and PostgreSQL.
 
-已受理 when any message is accepted (with the count of versions), else 待人工 when a `review` message is still
+已受理 when any package is accepted (with the count of versions), else 待人工 when a `review` package is still
 undecided, else 已退回 when it sent something, else 未提交. A person's decision overrides the automatic verdict
 while the history keeps both; an accepted package from an address that is not the roster's contact is flagged.
 """
@@ -22,18 +22,23 @@ from daemon.staff.status import EnterpriseStatus, Standing, enterprise_statuses
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from daemon.campaign import CallRules
+from daemon.app.actions import ActionError, decide
+from daemon.app.queries import enterprise_rows, message_views, messages_about
+from daemon.app.views import EnterpriseRow, MessageView, Standing, reference
+from daemon.campaign import DEFAULT_CALL, Call, CallRules
 from daemon.domain import Outcome, RosterEntry
 from daemon.render import Renderer
 from daemon.service.recorder import Recorder
 from daemon.service.replies import ReplyPlanner
-from daemon.service.roster_sync import RosterChange, database_roster, import_roster
+from daemon.service.roster_sync import RosterChange, import_roster
 from daemon.storage.blobs import BlobStore
 from daemon.storage.db import open_database
-from daemon.storage.models import Decision, Enterprise, MessageRecord, OutboxItem, Submission
+from daemon.storage.models import Decision, Enterprise, MessageRecord, OutboxItem, PackageRecord, Submission
 
 DEADLINE = datetime(2022, 7, 5, 23, 59, 59, tzinfo=SHANGHAI)
-RULES = CallRules(deadline=DEADLINE)
+COLLEAGUE = "keji@gxt.shandong.gov.cn"
+"""A colleague forwarding an enterprise's package: never auto-judged, a person decides (`review`)."""
+RULES = CallRules(calls=(Call(deadline=DEADLINE),), review_senders=("gxt.shandong.gov.cn",))
 DECIDED = datetime(2022, 7, 1, 10, 0, tzinfo=SHANGHAI)
 LINK = "https://mail.qq.com/cgi-bin/ftnExs_download?k=1&t=exs_ftn_download&code=2"
 
@@ -49,7 +54,7 @@ def entries(rows: list[tuple[str, ...]]) -> list[RosterEntry]:
 
 def load_roster(engine: Engine, rows: list[tuple[str, ...]] = ROWS) -> RosterChange:
     with Session(engine) as session:
-        change = import_roster(session, entries(rows))
+        change = import_roster(session, entries(rows), DEFAULT_CALL)
         session.commit()
     return change
 
@@ -64,6 +69,11 @@ def link_mail(name: str, *, sender: str | None = None) -> bytes:
     return submission(name, sender=sender or CONTACT[name], body=f"材料较大，已用超大附件发送：{LINK}")
 
 
+def forwarded(name: str, fixture: str = "valid.rar") -> bytes:
+    """`name`'s package forwarded by a colleague: a `review` message with its documents on record."""
+    return package(name, fixture, sender=COLLEAGUE, body="转发企业的申报材料")
+
+
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     engine = open_database(database_url)
@@ -74,7 +84,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def recorder(engine: Engine, tmp_path: Path) -> Recorder:
     load_roster(engine)
-    return Recorder(engine, BlobStore(tmp_path / "files"), RULES, database_roster(engine))
+    return Recorder(engine, BlobStore(tmp_path / "files"), RULES)
 
 
 @pytest.fixture
@@ -82,9 +92,29 @@ def planner() -> ReplyPlanner:
     return ReplyPlanner(Renderer("山东省科技厅 <kejichu2019@shandong.cn>"), RULES, "2022年质量标杆", 10)
 
 
-def statuses(engine: Engine) -> dict[str, EnterpriseStatus]:
+def statuses(engine: Engine) -> dict[str, EnterpriseRow]:
     with Session(engine) as session:
-        return {s.enterprise.name: s for s in enterprise_statuses(session)}
+        return {s.name: s for s in enterprise_rows(session, RULES)}
+
+
+def history(engine: Engine, name: str) -> list[MessageView]:
+    """Every message about the enterprise, oldest first, with the outcome that counts."""
+    with Session(engine) as session:
+        return messages_about(session, statuses(engine)[name].enterprise_id)
+
+
+def view(engine: Engine, record_id: int) -> MessageView:
+    with Session(engine) as session:
+        [found] = message_views(session, ids=[record_id])
+        return found
+
+
+def package_of(engine: Engine, record_id: int) -> int:
+    """The id of the one package of an enterprise's message."""
+    with Session(engine) as session:
+        [found] = session.exec(select(PackageRecord).where(PackageRecord.message_id == record_id)).all()
+        assert found.id is not None
+        return found.id
 
 
 def rows(engine: Engine, model: type) -> list:  # type: ignore[type-arg]
@@ -92,14 +122,23 @@ def rows(engine: Engine, model: type) -> list:  # type: ignore[type-arg]
         return list(session.exec(select(model).order_by(model.id)))  # type: ignore[attr-defined]
 
 
-def person_decides(engine: Engine, planner: ReplyPlanner, record_id: int, accept: bool, note: str) -> OutboxItem:
+def person_decides(
+    engine: Engine,
+    planner: ReplyPlanner,
+    recorder: Recorder,
+    record_id: int,
+    accept: bool,
+    note: str,
+    moment: datetime = DECIDED,
+) -> OutboxItem:
     with Session(engine) as session:
-        row = session.get(MessageRecord, record_id)
-        assert row is not None
-        item = decide(session, planner, row, accept, note, DECIDED)
+        done = decide(
+            session, planner, recorder, reference(record_id), accept=accept, note=note, actor="staff", moment=moment
+        )
         session.commit()
+        assert done.reply is not None
+        item = session.get(OutboxItem, done.reply.id)
         assert item is not None
-        session.refresh(item)
         return item
 
 
@@ -136,7 +175,7 @@ def test_each_roster_enterprise_has_one_of_the_four_standings_in_roster_order(
     }
     assert [found[name].standing.value for name in found] == ["已受理", "待人工", "已退回", "未提交"]
     assert {name: s.versions for name, s in found.items()} == {JINAN: 1, QINGDAO: 0, LINYI: 0, ZIBO: 0}
-    assert {name: len(s.messages) for name, s in found.items()} == {JINAN: 1, QINGDAO: 1, LINYI: 1, ZIBO: 0}
+    assert {name: s.packages for name, s in found.items()} == {JINAN: 1, QINGDAO: 1, LINYI: 1, ZIBO: 0}
     assert (found[JINAN].last_received, found[ZIBO].last_received) == (RECEIVED, None)
 
 
@@ -150,9 +189,9 @@ def test_accepted_counts_every_accepted_version_and_outranks_later_rejections_an
 
     jinan = statuses(engine)[JINAN]
 
-    assert (jinan.standing, jinan.versions, len(jinan.messages)) == (Standing.ACCEPTED, 2, 4)
+    assert (jinan.standing, jinan.versions, jinan.packages) == (Standing.ACCEPTED, 2, 4)
     assert jinan.latest_accepted is not None
-    assert jinan.latest_accepted.record.id == third.record_id != first.record_id
+    assert jinan.latest_accepted == package_of(engine, third.record_id) != package_of(engine, first.record_id)
     assert jinan.open_problems == ()  # an accepted enterprise has nothing left to fix
 
 
@@ -163,7 +202,7 @@ def test_an_undecided_review_message_outranks_rejected_ones(recorder: Recorder, 
     qingdao = statuses(engine)[QINGDAO]
 
     assert (qingdao.standing, qingdao.versions) == (Standing.REVIEW, 0)
-    assert [m.outcome for m in qingdao.messages] == [Outcome.REJECTED, Outcome.REVIEW]
+    assert [m.outcome for m in history(engine, QINGDAO)] == [Outcome.REJECTED, Outcome.REVIEW]
     assert [p.code.value for p in qingdao.open_problems] == ["attachment_link"]
 
 
@@ -173,9 +212,28 @@ def test_rejected_means_it_sent_something_and_nothing_was_accepted(recorder: Rec
 
     linyi = statuses(engine)[LINYI]
 
-    assert (linyi.standing, linyi.versions, len(linyi.messages)) == (Standing.REJECTED, 0, 2)
+    assert (linyi.standing, linyi.versions, linyi.packages) == (Standing.REJECTED, 0, 2)
     assert linyi.latest_accepted is None
     assert [p.code.value for p in linyi.open_problems] == ["encrypted_archive"]  # the latest message's
+
+
+def test_a_set_of_volumes_still_coming_is_pending_until_the_rest_arrives(recorder: Recorder, engine: Engine) -> None:
+    def volumes(*numbers: int) -> bytes:
+        parts = [(f"{JINAN}.part{n}.rar", rar(f"volumes.part{n}.rar")) for n in numbers]
+        return submission(JINAN, parts, sender=CONTACT[JINAN], body=f"分卷 {numbers}")
+
+    first = recorder.record(volumes(1), "1.eml")
+
+    assert first.outcome is Outcome.PENDING
+    jinan = statuses(engine)[JINAN]
+    assert (jinan.standing, jinan.standing.value, jinan.versions) == (Standing.PENDING, "待补齐", 0)
+    assert [p.code.value for p in jinan.open_problems] == ["volumes_pending"]
+
+    rest = recorder.record(volumes(2, 3), "2.eml")
+
+    assert rest.outcome is Outcome.ACCEPTED
+    jinan = statuses(engine)[JINAN]
+    assert (jinan.standing, jinan.versions) == (Standing.ACCEPTED, 1)
 
 
 def test_an_enterprise_whose_only_mail_was_an_auto_reply_has_not_submitted(recorder: Recorder, engine: Engine) -> None:
@@ -183,14 +241,19 @@ def test_an_enterprise_whose_only_mail_was_an_auto_reply_has_not_submitted(recor
 
     zibo = statuses(engine)[ZIBO]
 
-    assert (zibo.standing, zibo.messages, zibo.last_received) == (Standing.MISSING, (), None)
+    assert (zibo.standing, zibo.packages, zibo.last_received, zibo.latest_message) == (
+        Standing.MISSING,
+        0,
+        None,
+        None,
+    )
 
 
 def test_the_city_filter_keeps_only_that_citys_enterprises(recorder: Recorder, engine: Engine) -> None:
     with Session(engine) as session:
-        found = enterprise_statuses(session, city="青岛")
+        found = enterprise_rows(session, RULES, city="青岛")
 
-    assert [s.enterprise.name for s in found] == [QINGDAO]
+    assert [s.name for s in found] == [QINGDAO]
 
 
 # -- a person's decision overrides ---------------------------------------------------------------------------
@@ -199,10 +262,11 @@ def test_the_city_filter_keeps_only_that_citys_enterprises(recorder: Recorder, e
 def test_accepting_a_review_message_makes_the_enterprise_accepted_with_a_submission_version(
     recorder: Recorder, engine: Engine, planner: ReplyPlanner
 ) -> None:
-    review = recorder.record(link_mail(QINGDAO), "1.eml")
+    review = recorder.record(forwarded(QINGDAO), "1.eml")
+    assert review.outcome is Outcome.REVIEW
     assert statuses(engine)[QINGDAO].standing is Standing.REVIEW
 
-    reply = person_decides(engine, planner, review.record_id, True, "已下载超大附件，材料齐全")
+    reply = person_decides(engine, planner, recorder, review.record_id, True, "企业委托转发，材料齐全")
 
     qingdao = statuses(engine)[QINGDAO]
     assert (qingdao.standing, qingdao.versions) == (Standing.ACCEPTED, 1)
@@ -210,15 +274,30 @@ def test_accepting_a_review_message_makes_the_enterprise_accepted_with_a_submiss
     [enterprise] = [e for e in rows(engine, Enterprise) if e.name == QINGDAO]
     assert (version.message_id, version.enterprise_id, version.version) == (review.record_id, enterprise.id, 1)
     [decision] = rows(engine, Decision)
-    assert (decision.message_id, decision.outcome, decision.note) == (
+    assert (decision.message_id, decision.package_id, decision.outcome, decision.note, decision.actor) == (
         review.record_id,
+        package_of(engine, review.record_id),
         "accepted",
-        "已下载超大附件，材料齐全",
+        "企业委托转发，材料齐全",
+        "staff",
     )
     [message] = rows(engine, MessageRecord)
     assert message.outcome == "review"  # the automatic verdict stays in the history
-    assert (reply.kind, reply.recipient, reply.state) == ("receipt", CONTACT[QINGDAO], "queued")
-    assert "已下载超大附件，材料齐全" in plain_text(reply.raw)
+    assert (reply.kind, reply.recipient, reply.state) == ("receipt", COLLEAGUE, "queued")
+    assert "企业委托转发，材料齐全" in plain_text(reply.raw)
+
+
+def test_a_download_link_cannot_be_accepted_before_its_archive_is_attached(
+    recorder: Recorder, engine: Engine, planner: ReplyPlanner
+) -> None:
+    review = recorder.record(link_mail(QINGDAO), "1.eml")
+
+    with Session(engine) as session, pytest.raises(ActionError, match="attach"):
+        decide(session, planner, recorder, reference(review.record_id), accept=True, note="", actor="", moment=DECIDED)
+
+    assert rows(engine, Decision) == []
+    assert rows(engine, Submission) == []
+    assert statuses(engine)[QINGDAO].standing is Standing.REVIEW
 
 
 def test_rejecting_an_accepted_version_removes_it_from_the_count_while_the_history_keeps_both(
@@ -228,14 +307,15 @@ def test_rejecting_an_accepted_version_removes_it_from_the_count_while_the_histo
     second = recorder.record(package(JINAN, "doc_format.rar", body="第二版"), "2.eml")
     assert statuses(engine)[JINAN].versions == 2
 
-    reply = person_decides(engine, planner, second.record_id, False, "证明材料未盖章")
+    reply = person_decides(engine, planner, recorder, second.record_id, False, "证明材料未盖章")
 
     jinan = statuses(engine)[JINAN]
     assert (jinan.standing, jinan.versions) == (Standing.ACCEPTED, 1)
-    assert jinan.latest_accepted is not None and jinan.latest_accepted.record.id == first.record_id
-    view = next(m for m in jinan.messages if m.record.id == second.record_id)
-    assert view.outcome is Outcome.REJECTED
-    assert view.decision is not None and view.decision.note == "证明材料未盖章"
+    assert jinan.latest_accepted == package_of(engine, first.record_id)
+    decided = view(engine, second.record_id)
+    assert decided.outcome is Outcome.REJECTED
+    assert [(d.outcome, d.note) for d in decided.decisions] == [(Outcome.REJECTED, "证明材料未盖章")]
+    assert decided.packages[0].automatic is Outcome.ACCEPTED
     # the history keeps both: the automatic verdict, its version and the person's decision
     assert [m.outcome for m in rows(engine, MessageRecord)] == ["accepted", "accepted"]
     assert [(s.message_id, s.version) for s in rows(engine, Submission)] == [
@@ -246,22 +326,20 @@ def test_rejecting_an_accepted_version_removes_it_from_the_count_while_the_histo
     assert (reply.kind, reply.recipient) == ("decision", CONTACT[JINAN])
     assert "证明材料未盖章" in plain_text(reply.raw)
 
-    person_decides(engine, planner, first.record_id, False, "申报书不是最终版")
+    person_decides(engine, planner, recorder, first.record_id, False, "申报书不是最终版")
 
     jinan = statuses(engine)[JINAN]
     assert (jinan.standing, jinan.versions, jinan.latest_accepted) == (Standing.REJECTED, 0, None)
 
 
 def test_the_latest_decision_is_the_one_that_counts(recorder: Recorder, engine: Engine, planner: ReplyPlanner) -> None:
-    review = recorder.record(link_mail(QINGDAO), "1.eml")
-    person_decides(engine, planner, review.record_id, False, "链接已失效")
+    review = recorder.record(forwarded(QINGDAO), "1.eml")
+    person_decides(engine, planner, recorder, review.record_id, False, "不是企业本身发送")
     assert statuses(engine)[QINGDAO].standing is Standing.REJECTED
 
-    with Session(engine) as session:
-        row = session.get(MessageRecord, review.record_id)
-        assert row is not None
-        decide(session, planner, row, True, "企业重新提供了链接", DECIDED + timedelta(hours=2))
-        session.commit()
+    person_decides(
+        engine, planner, recorder, review.record_id, True, "企业确认由同事转发", DECIDED + timedelta(hours=2)
+    )
 
     assert statuses(engine)[QINGDAO].standing is Standing.ACCEPTED
     assert [d.outcome for d in rows(engine, Decision)] == ["rejected", "accepted"]
@@ -272,11 +350,8 @@ def test_a_message_that_names_no_enterprise_cannot_be_accepted(
 ) -> None:
     wrong = recorder.record(submission("济南明湖软件科技有限公", [(f"{ENTERPRISE}.rar", rar("valid.rar"))]), "1.eml")
 
-    with Session(engine) as session:
-        row = session.get(MessageRecord, wrong.record_id)
-        assert row is not None
-        with pytest.raises(ActionError, match="recheck"):
-            decide(session, planner, row, True, "", DECIDED)
+    with Session(engine) as session, pytest.raises(ActionError, match="--enterprise"):
+        decide(session, planner, recorder, reference(wrong.record_id), accept=True, note="", actor="", moment=DECIDED)
 
     assert rows(engine, Decision) == []
     assert rows(engine, Submission) == []
@@ -300,22 +375,22 @@ def test_an_accepted_package_from_an_address_not_the_rosters_contact_is_flagged(
     engine: Engine, tmp_path: Path, sender: str, roster_email: str, stranger: bool
 ) -> None:
     load_roster(engine, [(*ROSTER_ROWS[0][:5], roster_email), *ROSTER_ROWS[1:]])
-    recorder = Recorder(engine, BlobStore(tmp_path / "files"), RULES, database_roster(engine))
+    recorder = Recorder(engine, BlobStore(tmp_path / "files"), RULES)
 
     recorder.record(package(JINAN, sender=sender), "1.eml")
 
     jinan = statuses(engine)[JINAN]
-    assert (jinan.standing, jinan.sent_by_stranger) == (Standing.ACCEPTED, stranger)
+    assert (jinan.standing, jinan.stranger) == (Standing.ACCEPTED, stranger)
 
 
 def test_the_flag_follows_the_latest_accepted_version(recorder: Recorder, engine: Engine) -> None:
     recorder.record(package(JINAN), "1.eml")
-    assert statuses(engine)[JINAN].sent_by_stranger is False
+    assert statuses(engine)[JINAN].stranger is False
 
     recorder.record(package(JINAN, "doc_format.rar", sender="daiban@agency.example.cn"), "2.eml")
 
     jinan = statuses(engine)[JINAN]
-    assert (jinan.versions, jinan.sent_by_stranger) == (2, True)
+    assert (jinan.versions, jinan.stranger) == (2, True)
 
 
 def test_a_review_message_from_a_stranger_is_not_flagged_as_an_accepted_stranger(
@@ -324,7 +399,7 @@ def test_a_review_message_from_a_stranger_is_not_flagged_as_an_accepted_stranger
     recorder.record(link_mail(QINGDAO, sender="daiban@agency.example.cn"), "1.eml")
 
     qingdao = statuses(engine)[QINGDAO]
-    assert (qingdao.standing, qingdao.sent_by_stranger) == (Standing.REVIEW, False)
+    assert (qingdao.standing, qingdao.stranger) == (Standing.REVIEW, False)
 
 
 # -- the roster ----------------------------------------------------------------------------------------------
@@ -349,14 +424,15 @@ def test_reimporting_the_roster_updates_contacts_in_place_without_duplicating_ro
     assert (jinan_row.contact, jinan_row.phone, jinan_row.email) == ("刘工", "0531-88888888", "liu@minghu-soft.cn")
     jinan = statuses(engine)[JINAN]
     assert (jinan.standing, jinan.versions) == (Standing.ACCEPTED, 1)  # its mail stays linked
-    assert jinan.sent_by_stranger is True  # ops@ is no longer the roster's contact
+    assert (jinan.contact, jinan.phone, jinan.email) == ("刘工", "0531-88888888", "liu@minghu-soft.cn")
+    assert jinan.stranger is True  # ops@ is no longer the roster's contact
 
 
 def test_a_recheck_keeps_the_archive_staff_attached(recorder: Recorder, engine: Engine, tmp_path: Path) -> None:
     review = recorder.record(link_mail(QINGDAO), "1.eml")
     archive = tmp_path / f"{QINGDAO}.rar"
     shutil.copyfile(RAR / "valid.rar", archive)
-    attached = recorder.revise(review.record_id, "attach", extra=archive)
+    attached = recorder.revise(review.record_id, "attach", extra=[archive])
     assert (attached.old_outcome, attached.new_outcome) == ("review", "accepted")
     assert statuses(engine)[QINGDAO].standing is Standing.ACCEPTED
 
