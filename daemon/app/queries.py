@@ -479,7 +479,7 @@ def copies(session: Session, rules: CallRules) -> list[CopyView]:
     if not owner:
         return []
     wanted = set(owner.values())
-    names = dict(session.exec(select(Enterprise.id, Enterprise.name).where(col(Enterprise.id).in_(wanted))))
+    names = dict(session.exec(select(Enterprise.id, Enterprise.name).where(col(Enterprise.id).in_(wanted))).all())
     documents = list(session.exec(select(DocumentRecord).where(col(DocumentRecord.package_id).in_(list(owner)))))
     by_file: dict[str, list[DocumentRecord]] = defaultdict(list)
     for document in documents:

@@ -31,7 +31,7 @@ class NotRead:
     """A document the readers could not read."""
 
     reason: str
-    """English, for staff and logs."""
+    """For staff: why it could not be read."""
     too_hard: bool = False
     """It made the reader run out of time or memory: a person looks. Otherwise (a Word file our readers do
     not understand) nothing is known of it, which is no fault of the sender's."""

@@ -20,6 +20,8 @@ from .seal import find_seal
 from .similarity import signature
 from .word import UnreadableDocument, WordLimits, read_word, render_pdf
 
+OUT_OF_MEMORY = "读取所需内存超过上限"
+
 
 @dataclass(frozen=True)
 class Request:
@@ -32,12 +34,15 @@ class Request:
 def read_contents(request: Request) -> Read | NotRead:
     try:
         return _read_pdf(request) if request.is_pdf else _read_word(request)
-    except (EnvironmentFault, MemoryError):
+    except EnvironmentFault:
         raise
+    except MemoryError:
+        pass  # answered below: inside this handler, the frames that filled the memory are still alive
     except UnreadableDocument as error:
         return NotRead(str(error)[:300])
     except Exception as error:  # noqa: BLE001 - image and XML libraries fail any way a hostile file makes them
-        return NotRead(f"reading failed: {type(error).__name__}: {error}"[:300], too_hard=True)
+        return NotRead(f"读取时出错（{type(error).__name__}: {error}）"[:300], too_hard=True)
+    return NotRead(OUT_OF_MEMORY, too_hard=True)
 
 
 def _read_word(request: Request) -> Read:

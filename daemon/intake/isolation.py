@@ -370,7 +370,8 @@ def _child(call: bytes, result_w: int) -> NoReturn:
         try:
             outcome: tuple[str, Any] = ("returned", function(*args, **kwargs))
         except BaseException as error:  # noqa: BLE001 - whatever it raised is the caller's to see
-            outcome = ("raised", error)
+            # without its traceback, the frames (and whatever a MemoryError left in them) are freed
+            outcome = ("raised", error.with_traceback(None))
         answer = _dumps(outcome)
         with open(result_w, "wb") as out:
             out.write(answer)

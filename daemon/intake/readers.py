@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..campaign import DocumentLimits, Reading
 from .contents import NotRead, Read
-from .document_reader import Request, read_contents
+from .document_reader import OUT_OF_MEMORY, Request, read_contents
 from .faults import EnvironmentFault
 from .isolation import Isolation, Limits, TimedOut
 from .pdf import PdfError, PdfInfo, read_pdf
@@ -56,6 +56,6 @@ def read_document(path: Path, reading: Reading, is_pdf: bool, workdir: Path, lim
     except TimedOut as timeout:
         if timeout.cpu_seconds < _BUSY_SHARE * timeout.seconds:
             raise EnvironmentFault(f"reading a document ran out of time while hardly running: {timeout}") from None
-        return NotRead(f"reading it took longer than the time limit of {timeout.seconds:g} s", too_hard=True)
+        return NotRead(f"读取用时超过 {timeout.seconds:g} 秒的上限", too_hard=True)
     except MemoryError:
-        return NotRead("reading it needed more memory than the limit", too_hard=True)
+        return NotRead(OUT_OF_MEMORY, too_hard=True)

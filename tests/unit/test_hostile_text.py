@@ -31,14 +31,14 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from daemon.campaign import ArchiveLimits, CallRules
+from daemon.campaign import DEFAULT_CALL, ArchiveLimits, Call, CallRules
 from daemon.commands.intake import verdict_text
 from daemon.domain import Code, Outcome, RosterEntry
 from daemon.intake.match import Roster
 from daemon.pipeline import judge
 from daemon.render import Renderer
 from daemon.service.recorder import Recorder
-from daemon.service.roster_sync import database_roster, import_roster
+from daemon.service.roster_sync import import_roster
 from daemon.staff import digest, export
 from daemon.storage.blobs import BlobStore
 from daemon.storage.db import open_database
@@ -46,7 +46,7 @@ from daemon.storage.models import DocumentRecord, Enterprise, MessageRecord
 from daemon.tables import print_table
 from daemon.text import CELL_MAX_CHARS, NAME_MAX_BYTES, file_name, for_cell, for_email, for_terminal
 
-RULES = CallRules(deadline=RECEIVED + timedelta(days=7), limits=ArchiveLimits(timeout_seconds=30))
+RULES = CallRules(calls=(Call(deadline=RECEIVED + timedelta(days=7)),), limits=ArchiveLimits(timeout_seconds=30))
 ROSTER = Roster(RosterEntry(row[1], row[0], *row[2:]) for row in ROSTER_ROWS)
 MOMENT = datetime(2022, 7, 2, 10, 0, tzinfo=SHANGHAI)
 
@@ -271,10 +271,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, BlobStore, R
     folder = tmp_path_factory.mktemp("hostile-site")
     engine = open_database(f"sqlite:///{folder / 'shenbao.db'}")
     with Session(engine) as session:
-        import_roster(session, [RosterEntry(row[1], row[0], *row[2:]) for row in ROSTER_ROWS[:2]])
+        import_roster(session, [RosterEntry(row[1], row[0], *row[2:]) for row in ROSTER_ROWS[:2]], DEFAULT_CALL)
         session.commit()
     blobs = BlobStore(folder / "files")
-    recorder = Recorder(engine, blobs, RULES, database_roster(engine))
+    recorder = Recorder(engine, blobs, RULES)
     for row, fixture in zip(ROSTER_ROWS[:2], ["valid.rar", "hostile_names.rar"], strict=True):
         raw = submission(row[1], [(f"{row[1]}.rar", rar(fixture))], sender=row[5])
         assert recorder.record(raw, fixture).outcome is Outcome.ACCEPTED

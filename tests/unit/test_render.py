@@ -15,17 +15,17 @@ from jinja2 import DictLoader
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from daemon.campaign import CallRules
+from daemon.campaign import DEFAULT_CALL, Call, CallRules
 from daemon.domain import RosterEntry
 from daemon.render import Renderer
 from daemon.service.recorder import Recorder
 from daemon.service.replies import ReplyPlanner
-from daemon.service.roster_sync import database_roster, import_roster
+from daemon.service.roster_sync import import_roster
 from daemon.storage.blobs import BlobStore
 from daemon.storage.db import open_database
 from daemon.storage.models import MessageRecord
 
-RULES = CallRules(deadline=datetime(2022, 7, 5, 23, 59, 59, tzinfo=SHANGHAI))
+RULES = CallRules(calls=(Call(deadline=datetime(2022, 7, 5, 23, 59, 59, tzinfo=SHANGHAI)),))
 NOW = datetime(2022, 6, 28, 10, 0, tzinfo=SHANGHAI)
 SUBJECT = "济南明湖\x0b软件\x00科技\x1b[2J<script>alert(1)</script>\u202e有限公司"
 NOTE = "请补充盖章\x1b[31m<b>页</b>\x07"
@@ -40,9 +40,9 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, dict[str
     folder = tmp_path_factory.mktemp("render")
     engine = open_database(f"sqlite:///{folder / 'shenbao.db'}")
     with Session(engine) as session:
-        import_roster(session, [RosterEntry(row[1], row[0], *row[2:]) for row in ROSTER_ROWS])
+        import_roster(session, [RosterEntry(row[1], row[0], *row[2:]) for row in ROSTER_ROWS], DEFAULT_CALL)
         session.commit()
-    recorder = Recorder(engine, BlobStore(folder / "files"), RULES, database_roster(engine))
+    recorder = Recorder(engine, BlobStore(folder / "files"), RULES)
     archive = [(f"{ENTERPRISE}.rar", rar("hostile_names.rar"))]
     accepted = recorder.record(submission(attachments=archive), "accepted.eml")
     assert accepted.outcome.value == "accepted"

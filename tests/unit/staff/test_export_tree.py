@@ -289,7 +289,6 @@ def test_a_bureaus_letter_and_table_go_to_its_citys_folder_beside_its_enterprise
     assert f"{CALL}/青岛/{letter}" in manifest(tmp_path / "out")
 
 
-
 # -- names and subjects from mail (issue 8, finding 5) -------------------------------------------------------
 
 
@@ -386,7 +385,9 @@ def test_an_enterprise_with_a_4800_byte_name_gets_a_folder_that_fits(tmp_path: P
     assert len(long.encode()) > 4800
     engine = open_database(f"sqlite:///{tmp_path / 'shenbao.db'}")
     with Session(engine) as session:
-        import_roster(session, [RosterEntry(long, "济南", "长名称", "钱工", "13863100009", "long@example.cn")], DEFAULT_CALL)
+        import_roster(
+            session, [RosterEntry(long, "济南", "长名称", "钱工", "13863100009", "long@example.cn")], DEFAULT_CALL
+        )
         session.commit()
     blobs = BlobStore(tmp_path / "files")
     recorder = Recorder(engine, blobs, RULES)

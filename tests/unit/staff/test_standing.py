@@ -17,8 +17,6 @@ from pathlib import Path
 
 import pytest
 from conftest import ENTERPRISE, RAR, RECEIVED, ROSTER_ROWS, SHANGHAI, rar, submission
-from daemon.staff.decisions import ActionError, decide
-from daemon.staff.status import EnterpriseStatus, Standing, enterprise_statuses
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 

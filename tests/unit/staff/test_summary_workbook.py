@@ -339,7 +339,9 @@ def test_text_from_mail_is_kept_as_text_never_a_formula_an_error_value_or_a_cont
     for number, subject in enumerate(subjects):
         recorder.record(with_subject(subject, sender=f"s{number}@example.cn"), f"{number}.eml")
     with Session(engine) as session:
-        data = workbook.build(enterprise_rows(session, RULES), message_views(session), bundle_views(session, RULES), RULES)
+        data = workbook.build(
+            enterprise_rows(session, RULES), message_views(session), bundle_views(session, RULES), RULES
+        )
 
     sheet = load_workbook(io.BytesIO(data))["全部来信"]
 
