@@ -56,6 +56,15 @@ class SealStatus(StrEnum):
     """No picture could be decoded: nobody can tell from the file."""
 
 
+class CopyKind(StrEnum):
+    """How a document of one enterprise is another's too: flagged to staff, never a verdict."""
+
+    SAME_FILE = "same_file"
+    """The same document (the same SHA-256) under two enterprises."""
+    SIMILAR_TEXT = "similar_text"
+    """Write-ups whose texts are nearly the same."""
+
+
 class Code(StrEnum):
     """One reason a message or a package is not simply accepted, or a note that goes with it."""
 

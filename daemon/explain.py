@@ -11,7 +11,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from .campaign import MIB, CallRules, Role
-from .domain import Code, Outcome, Problem
+from .domain import Code, Contents, CopyKind, Outcome, Problem, SealStatus
 from .intake.match import differences
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -46,6 +46,13 @@ STATE_WORDS = {
     "suppressed": "已拦截（同一地址回复过多）",
     "uncertain": "不确定是否送达",
     "bounced": "被退信",
+}
+
+
+SEAL_WORDS = {
+    SealStatus.FOUND: "已识别到公章",
+    SealStatus.NOT_FOUND: "未识别到公章",
+    SealStatus.UNREADABLE: "图片无法识别",
 }
 
 
@@ -313,3 +320,33 @@ def advice(problem: Problem, rules: CallRules) -> str:
             return f"已收到{present}，待其余分卷{f'（{missing}）' if missing else ''}到齐后核验。"
         case _:
             return TITLES[problem.code]
+
+
+def contents_text(contents: Contents | None) -> str:
+    """A document's length and pictures in a few words: 3,456 字、2 张图片; 12 页."""
+    if contents is None:
+        return "未读取"
+    parts = []
+    if contents.words is not None:
+        parts.append(f"{contents.words:,} 字")
+    if contents.pages is not None:
+        parts.append(f"{contents.pages} 页")
+    if contents.pictures:
+        parts.append(f"{contents.pictures} 张图片")
+    return "、".join(parts) or "无内容"
+
+
+def documents_text(documents: Iterable[tuple[str, Contents | None]], rules: CallRules) -> str:
+    """Each document's role and length: 申报书 1,234 字、2 张图片；典型经验材料 3,456 字."""
+    return "；".join(
+        f"{role.label if (role := role_of(code, rules)) else code} {contents_text(contents)}"
+        for code, contents in documents
+    )
+
+
+def copy_text(kind: CopyKind, role: str, other: str, similarity: float, rules: CallRules) -> str:
+    """One document another enterprise sent too: 证明材料与“青岛……”的完全相同（同一文件）."""
+    label = found.label if (found := role_of(role, rules)) else role
+    if kind is CopyKind.SAME_FILE:
+        return f"{label}与“{other}”的完全相同（同一文件）"
+    return f"{label}与“{other}”的高度相似（相似度 {similarity:.0%}）"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, func, select
 
 from ..campaign import CallRules
-from ..domain import Code, Contents, MessageKind, Outcome, Problem, Seal
+from ..domain import Code, Contents, CopyKind, MessageKind, Outcome, Problem, Seal, SealStatus
 from ..intake.match import normalise
 from ..intake.similarity import Signature, similar_pairs
 from ..render import BadRecipient, single_address
@@ -45,12 +45,12 @@ from .views import (
     AlertView,
     AuditView,
     BundleView,
-    CopyKind,
     CopyView,
     DecisionView,
     DocumentView,
     EnterpriseRow,
     Health,
+    Ledger,
     MessageView,
     PackageView,
     ReplyView,
@@ -370,14 +370,43 @@ def enterprise_rows(
             )
     latest_packages = {items[-1][0] for items in by_listing.values() if items}
     problems = _package_problems(session, list(latest_packages))
+    counted = {key: _counted(items) for key, items in by_listing.items() if items}
+    facts = _package_facts(session, list(counted.values()))
+    documents = documents_of(session, list(counted.values()))
     found = []
     for listing in listings:
         assert listing.enterprise.id is not None
-        items = by_listing.get((listing.enterprise.id, listing.call), [])
+        key = (listing.enterprise.id, listing.call)
+        items = by_listing.get(key, [])
         row = _row(listing, items, problems, rules)
+        if key in counted:
+            title, seal = facts.get(counted[key], (None, None))
+            row = replace(row, form_title=title, seal=seal, documents=tuple(documents[counted[key]]))
         if standing is None or row.standing is standing:
             found.append(row)
     return found
+
+
+def _counted(items: list[tuple[int, Outcome, bool, int, datetime, str | None]]) -> int:
+    """The package whose documents count: the latest accepted, else the latest."""
+    accepted = [item[0] for item in items if item[1] is Outcome.ACCEPTED]
+    return accepted[-1] if accepted else items[-1][0]
+
+
+def _package_facts(session: Session, package_ids: list[int]) -> dict[int, tuple[str | None, SealStatus | None]]:
+    if not package_ids:
+        return {}
+    query = select(PackageRecord.id, PackageRecord.title, PackageRecord.seal).where(
+        col(PackageRecord.id).in_(package_ids)
+    )
+    rows = session.exec(query).all()
+    return {package_id: (title, SealStatus(seal) if seal else None) for package_id, title, seal in rows if package_id}
+
+
+def ledger(session: Session, rules: CallRules) -> Ledger:
+    return Ledger(
+        enterprise_rows(session, rules), message_views(session), bundle_views(session, rules), copies(session, rules)
+    )
 
 
 def _listings(

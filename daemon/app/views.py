@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from ..domain import Contents, MessageKind, Outcome, Problem, Seal
+from ..domain import Contents, CopyKind, MessageKind, Outcome, Problem, Seal, SealStatus
 from ..storage.states import OutboxState
 
 
@@ -172,6 +172,17 @@ class EnterpriseRow:
     """The accepted version came from an address that is not the listed contact's."""
     sources: tuple[str, ...]
     """Who listed it: roster, table, staff."""
+    form_title: str | None = None
+    """The 质量标杆名称 the documents of its latest accepted (else latest) package give."""
+    seal: SealStatus | None = None
+    """Whether a seal was seen on that package's form (None: not looked for, or no form)."""
+    documents: tuple[DocumentView, ...] = ()
+    """That package's documents, with what reading them found."""
+
+    @property
+    def benchmark_title(self) -> str:
+        """The 质量标杆名称: the roster's or table's, else the form's."""
+        return self.title or self.form_title or ""
 
 
 @dataclass(frozen=True)
@@ -231,13 +242,6 @@ class AuditView:
     address: str
 
 
-class CopyKind(StrEnum):
-    SAME_FILE = "same_file"
-    """The same document (the same SHA-256) under two enterprises."""
-    SIMILAR_TEXT = "similar_text"
-    """Write-ups whose texts are nearly the same."""
-
-
 @dataclass(frozen=True)
 class CopyView:
     """A document one enterprise sent that another sent too, or nearly: flagged for staff, never a verdict.
@@ -269,3 +273,17 @@ class CopyView:
             self.document,
             self.similarity,
         )
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """Everything the summary workbook shows: the enterprises, every message, the bureaus' bundles, and the
+    documents two enterprises both sent."""
+
+    rows: list[EnterpriseRow]
+    messages: list[MessageView]
+    bundles: list[BundleView]
+    copies: list[CopyView]
+
+    def copies_of(self, enterprise_id: int) -> list[CopyView]:
+        return [c.facing(enterprise_id) for c in self.copies if enterprise_id in (c.enterprise_id, c.other_id)]

@@ -16,10 +16,31 @@ from typing import Any
 from sqlmodel import Session
 
 from ..app import actions, audit
-from ..app.queries import bundle_views, documents_of, enterprise_rows, message_id_of, message_views, messages_about
-from ..app.views import BundleView, EnterpriseRow, MessageView, Standing
+from ..app.queries import (
+    bundle_views,
+    copies,
+    documents_of,
+    enterprise_rows,
+    message_id_of,
+    message_views,
+    messages_about,
+)
+from ..app.views import BundleView, CopyView, EnterpriseRow, MessageView, Standing
 from ..campaign import CallRules
-from ..explain import OUTCOME_WORDS, REPLY_WORDS, STATE_WORDS, human_size, reference, shanghai_time, title, titles
+from ..explain import (
+    OUTCOME_WORDS,
+    REPLY_WORDS,
+    SEAL_WORDS,
+    STATE_WORDS,
+    contents_text,
+    copy_text,
+    documents_text,
+    human_size,
+    reference,
+    shanghai_time,
+    title,
+    titles,
+)
 from ..render import single_address
 from ..service.jobs import reminders_if_due
 from ..service.outbox import send_due
@@ -130,6 +151,19 @@ def _row_json(row: EnterpriseRow, rules: CallRules) -> dict[str, Any]:
         "phone": row.phone,
         "email": row.email,
         "latest": reference(row.latest_message) if row.latest_message else None,
+        "form_title": row.form_title,
+        "seal": row.seal.value if row.seal else None,
+    }
+
+
+def _copy_json(copy: CopyView) -> dict[str, Any]:
+    return {
+        "kind": copy.kind.value,
+        "role": copy.role,
+        "document": copy.document,
+        "other": copy.other,
+        "other_document": copy.other_document,
+        "similarity": round(copy.similarity, 3),
     }
 
 
@@ -199,7 +233,7 @@ def run_show(args: argparse.Namespace) -> int:
             except actions.ActionError as error:
                 raise UsageError(str(error)) from error
             assert record.id is not None
-            views, header = message_views(session, ids=[record.id]), None
+            views, header, shared = message_views(session, ids=[record.id]), None, []
         else:
             found = enterprise_rows(session, rules, search=args.name)
             names = {r.enterprise_id for r in found}
@@ -208,10 +242,12 @@ def run_show(args: argparse.Namespace) -> int:
                 raise UsageError(f"与“{args.name}”相符的企业：{listed}。请给出更完整的名称或登记编号")
             header = found
             views = messages_about(session, found[0].enterprise_id)
+            shared = [c.facing(found[0].enterprise_id) for c in copies(session, rules)]
+            shared = [c for c in shared if c.enterprise_id == found[0].enterprise_id]
         documents = documents_of(session, [p.id for v in views for p in v.packages])
     history = [_history(v, documents, rules) for v in views]
     if args.json:
-        head = [_row_json(r, rules) for r in header or []]
+        head = [{**_row_json(r, rules), "copies": [_copy_json(c) for c in shared]} for r in header or []]
         _lines(args, head + history)
         return EXIT_OK
     lines = []
@@ -220,8 +256,12 @@ def run_show(args: argparse.Namespace) -> int:
         lines += [
             f"{row.name}（{row.city}，{call.name if call else row.call}）："
             f"{row.standing.value}，受理版本 {row.versions}",
-            f"  质量标杆名称：{row.title or '—'}；联系人 {row.contact or '—'} {row.phone} {row.email}",
+            f"  质量标杆名称：{row.benchmark_title or '—'}；联系人 {row.contact or '—'} {row.phone} {row.email}",
         ]
+        if row.documents:
+            seal = f"；{SEAL_WORDS[row.seal]}" if row.seal else ""
+            lines.append(f"  材料：{documents_text(((d.role, d.contents) for d in row.documents), rules)}{seal}")
+    lines += [f"  ⚠ {copy_text(c.kind, c.role, c.other, c.similarity, rules)}（{c.document}）" for c in shared]
     for item in history:
         lines += [
             "",
@@ -240,7 +280,15 @@ def _history(view: MessageView, documents: dict[int, list[Any]], rules: CallRule
         joined = "（分卷已并入后续邮件）" if package.joined else ""
         lines.append(f"▸ {package.enterprise or '未识别企业'}：{OUTCOME_WORDS[package.outcome]}{version}{joined}")
         lines += [f"   ✗ {title(p, rules)}{f'（{p.detail}）' if p.detail else ''}" for p in package.problems]
-        lines += [f"   · {d.name}（{human_size(d.size)}，SHA-256 {d.sha256}）" for d in documents.get(package.id, [])]
+        if package.title:
+            lines.append(f"   质量标杆名称：{package.title}")
+        if package.seal:
+            where = f"（{package.seal.document}）" if package.seal.document else ""
+            lines.append(f"   申报书：{SEAL_WORDS[package.seal.status]}{where}")
+        lines += [
+            f"   · {d.name}（{human_size(d.size)}，{contents_text(d.contents)}，SHA-256 {d.sha256}）"
+            for d in documents.get(package.id, [])
+        ]
     lines += [
         f"⚑ 人工决定：{shanghai_time(d.at)} {OUTCOME_WORDS[d.outcome]}（{d.actor or '—'}）：{d.note}"
         for d in view.decisions
@@ -259,7 +307,14 @@ def _history(view: MessageView, documents: dict[int, list[Any]], rules: CallRule
         "outcome_words": OUTCOME_WORDS[view.outcome],
         "problems": [p.as_dict() for p in view.all_problems],
         "packages": [
-            {"enterprise": p.enterprise, "call": p.call, "outcome": p.outcome.value, "version": p.version}
+            {
+                "enterprise": p.enterprise,
+                "call": p.call,
+                "outcome": p.outcome.value,
+                "version": p.version,
+                "title": p.title,
+                "seal": p.seal.as_dict() if p.seal else None,
+            }
             for p in view.packages
         ],
         "decisions": [{"outcome": d.outcome.value, "note": d.note, "actor": d.actor} for d in view.decisions],

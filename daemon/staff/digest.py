@@ -17,11 +17,22 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from ..app.quarantine import set_aside
-from ..app.queries import bundle_views, enterprise_rows, health, message_views, review_queue
+from ..app.queries import health, ledger, message_views, review_queue
 from ..app.views import BundleView, EnterpriseRow, MessageView, Standing
 from ..campaign import Call, CallRules
-from ..domain import Code, Outcome
-from ..explain import OUTCOME_WORDS, REPLY_WORDS, STATE_WORDS, TITLES, days_left, shanghai_time, titles, today
+from ..domain import Code, Outcome, SealStatus
+from ..explain import (
+    OUTCOME_WORDS,
+    REPLY_WORDS,
+    SEAL_WORDS,
+    STATE_WORDS,
+    TITLES,
+    copy_text,
+    days_left,
+    shanghai_time,
+    titles,
+    today,
+)
 from ..render import Renderer
 from ..service.outbox import enqueue
 from ..storage.models import DigestRecord, OutboxItem, PackageRecord
@@ -46,7 +57,8 @@ class Digest:
 def gather(session: Session, rules: CallRules, campaign: str, moment: datetime) -> Digest:
     """Everything the digest says, for the day of `moment`."""
     day = today(moment)
-    rows = enterprise_rows(session, rules)
+    book = ledger(session, rules)
+    rows, bundles = book.rows, book.bundles
     last = session.exec(select(DigestRecord).order_by(col(DigestRecord.created_at).desc())).first()
     since = last.created_at if last else None
     arrived = message_views(session, since=since) if since else message_views(session)
@@ -55,7 +67,6 @@ def gather(session: Session, rules: CallRules, campaign: str, moment: datetime) 
         select(OutboxItem).where(col(OutboxItem.state).in_(_FAILED_STATES)).order_by(col(OutboxItem.id))
     ).all()
     state = health(session, alerts_since=since or moment - timedelta(days=1))
-    bundles = bundle_views(session, rules)
     context = {
         "campaign": campaign or "、".join(c.name for c in rules.calls if c.name),
         "day": f"{day:%Y年%m月%d日}",
@@ -77,6 +88,19 @@ def gather(session: Session, rules: CallRules, campaign: str, moment: datetime) 
             for f in failed
         ],
         "needs_person": _needs_person(session, rows, waiting, rules),
+        "copies": [
+            {
+                "enterprise": c.enterprise,
+                "text": copy_text(c.kind, c.role, c.other, c.similarity, rules),
+                "documents": f"{c.document}；{c.other_document}",
+            }
+            for c in book.copies
+        ],
+        "unsealed": [
+            {"name": r.name, "city": r.city, "seal": SEAL_WORDS[r.seal]}
+            for r in rows
+            if r.standing is Standing.ACCEPTED and r.seal is not None and r.seal is not SealStatus.FOUND
+        ],
         "links": [
             {"reference": v.reference, "sender": v.sender or "—", "who": v.enterprise or v.city or "—", "url": url}
             for v in waiting
@@ -97,7 +121,7 @@ def gather(session: Session, rules: CallRules, campaign: str, moment: datetime) 
             if r.standing is not Standing.ACCEPTED
         ],
     }
-    return Digest(day, context, workbook.build(rows, message_views(session), bundles, rules))
+    return Digest(day, context, workbook.build(book, rules))
 
 
 def _counts(rows: list[EnterpriseRow]) -> dict[str, int]:

@@ -4,7 +4,8 @@ workbook, and a manifest of every file's SHA-256 (`sha256sum -c`).
 
 Names come from rosters, tables and senders' archives, so each path component is made one any file system
 takes (text.file_name: no separators or control characters, at most 255 bytes). Where that changed a name,
-the full one is in NAMES, which maps every exported file to its call, city, enterprise and original name.
+the full one is in NAMES, which maps every exported file to its call, city, enterprise and original name,
+with what reviewers want to know before opening it: the 质量标杆名称, its length, pictures and seal.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from pathlib import Path, PurePosixPath
 
 from sqlmodel import Session, col, select
 
-from ..app.queries import bundle_views, documents_of, enterprise_rows, message_views
+from ..app.queries import documents_of, ledger
+from ..app.views import DocumentView, EnterpriseRow
 from ..campaign import CallRules
+from ..explain import SEAL_WORDS
 from ..storage.blobs import BlobStore
 from ..storage.models import BureauFile
 from ..text import file_name, for_terminal
@@ -27,7 +30,7 @@ from . import workbook
 MANIFEST = "manifest.sha256"
 WORKBOOK = "汇总表.xlsx"
 NAMES = "文件名对照.txt"
-NAMES_HEADER = ("导出路径", "评选", "所属市", "企业名称", "原文件名")
+NAMES_HEADER = ("导出路径", "评选", "所属市", "企业名称", "原文件名", "质量标杆名称", "字数", "页数", "图片数", "公章")
 
 Progress = Callable[[int, int, str], None]
 
@@ -43,8 +46,8 @@ class Exported:
 
 
 def export(session: Session, blobs: BlobStore, rules: CallRules, folder: Path, progress: Progress) -> Exported:
-    rows = enterprise_rows(session, rules)
-    bundles = bundle_views(session, rules)
+    book = ledger(session, rules)
+    rows, bundles = book.rows, book.bundles
     folder.mkdir(parents=True, exist_ok=True)
     written: list[tuple[str, Path]] = []
     originals: list[tuple[str, ...]] = [NAMES_HEADER]
@@ -71,7 +74,7 @@ def export(session: Session, blobs: BlobStore, rules: CallRules, folder: Path, p
             shutil.copyfile(blobs.path(document.sha256), destination)
             written.append((_sha256(destination), destination))
             path = destination.relative_to(folder).as_posix()
-            originals.append((path, row.call, row.city, row.name, document.name))
+            originals.append((path, row.call, row.city, row.name, document.name, *_facts(row, document)))
     ids = [m for bundle in bundles for m in bundle.messages]
     for file in session.exec(
         select(BureauFile).where(col(BureauFile.message_id).in_(ids)).order_by(col(BureauFile.id))
@@ -81,16 +84,34 @@ def export(session: Session, blobs: BlobStore, rules: CallRules, folder: Path, p
         destination = folder / base / _unique(file.name, used, prefix=f"{base}/")
         shutil.copyfile(blobs.path(file.sha256), destination)
         written.append((_sha256(destination), destination))
-        originals.append((destination.relative_to(folder).as_posix(), file.call, file.city, "", file.name))
-    book = folder / WORKBOOK
-    book.write_bytes(workbook.build(rows, message_views(session), bundles, rules))
-    written.append((_sha256(book), book))
+        originals.append((destination.relative_to(folder).as_posix(), file.call, file.city, "", file.name, *_NO_FACTS))
+    summary = folder / WORKBOOK
+    summary.write_bytes(workbook.build(book, rules))
+    written.append((_sha256(summary), summary))
     mapping = folder / NAMES
     mapping.write_text("".join("\t".join(map(for_terminal, row)) + "\n" for row in originals), encoding="utf-8")
     written.append((_sha256(mapping), mapping))
     lines = [f"{sha}  {path.relative_to(folder).as_posix()}\n" for sha, path in written]
     (folder / MANIFEST).write_text("".join(lines), encoding="utf-8")
     return Exported(len(rows) - len(missing), len(written), missing, empty)
+
+
+_NO_FACTS = ("",) * 5
+
+
+def _facts(row: EnterpriseRow, document: DocumentView) -> tuple[str, ...]:
+    """What reading the document found, for the names file: the enterprise's 质量标杆名称, then its length,
+    pictures and (on the form) seal."""
+    contents = document.contents
+    if contents is None:
+        return (row.benchmark_title, *_NO_FACTS[1:])
+    return (
+        row.benchmark_title,
+        "" if contents.words is None else str(contents.words),
+        "" if contents.pages is None else str(contents.pages),
+        str(contents.pictures),
+        SEAL_WORDS[contents.seal] if contents.seal else "",
+    )
 
 
 def _unique(name: str, used: set[str], prefix: str = "") -> str:

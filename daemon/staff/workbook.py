@@ -10,7 +10,6 @@ so that a subject such as `=HYPERLINK(…)` or `#N/A` is never read as a formula
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
 from datetime import date, datetime
 
 from openpyxl import Workbook
@@ -18,10 +17,20 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from ..app.views import BundleView, EnterpriseRow, MessageView, Standing
+from ..app.views import Ledger, Standing
 from ..campaign import CallRules
 from ..domain import Code
-from ..explain import OUTCOME_WORDS, REPLY_WORDS, SHANGHAI, STATE_WORDS, TITLES, titles
+from ..explain import (
+    OUTCOME_WORDS,
+    REPLY_WORDS,
+    SEAL_WORDS,
+    SHANGHAI,
+    STATE_WORDS,
+    TITLES,
+    copy_text,
+    documents_text,
+    titles,
+)
 from ..tables import display_width
 from ..text import for_cell
 
@@ -38,6 +47,9 @@ ENTERPRISE_HEADERS = (
     "问题",
     "电子邮箱",
     "受理版本数",
+    "公章",
+    "材料字数与图片",
+    "雷同提示",
 )
 BUNDLE_HEADERS = ("市", "评选", "推荐文件", "汇总表", "列出企业", "已受理", "缺少", "迟报", "待解决")
 MESSAGE_HEADERS = ("序号", "收到时间", "发件人", "主题", "企业", "结论", "人工决定", "问题", "回复", "编号")
@@ -65,9 +77,8 @@ def filename(day: date) -> str:
     return f"汇总表-{day:%Y%m%d}.xlsx"
 
 
-def build(
-    rows: Sequence[EnterpriseRow], messages: Sequence[MessageView], bundles: Sequence[BundleView], rules: CallRules
-) -> bytes:
+def build(ledger: Ledger, rules: CallRules) -> bytes:
+    rows, messages, bundles = ledger.rows, ledger.messages, ledger.bundles
     workbook = Workbook()
     first = workbook.active
     assert first is not None
@@ -84,7 +95,7 @@ def build(
                     number,
                     row.city,
                     row.name,
-                    row.title,
+                    row.benchmark_title,
                     row.contact,
                     row.phone,
                     row.standing.value,
@@ -93,6 +104,12 @@ def build(
                     titles(row.open_problems, rules),
                     row.email,
                     row.versions,
+                    SEAL_WORDS[row.seal] if row.seal else "",
+                    documents_text(((d.role, d.contents) for d in row.documents), rules),
+                    "；".join(
+                        copy_text(c.kind, c.role, c.other, c.similarity, rules)
+                        for c in ledger.copies_of(row.enterprise_id)
+                    ),
                 ],
             )
             sheet.cell(row=number + 1, column=7).fill = STANDING_FILLS[row.standing]

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, abort, request, send_file
 from sqlmodel import Session
 
 from ..app import audit
-from ..app.queries import bundle_views, bureau_file, document_file, enterprise_rows, message_views
+from ..app.queries import bureau_file, document_file, ledger
 from ..app.views import StoredFile
 from ..explain import SHANGHAI
 from ..staff import export, workbook
@@ -56,8 +56,7 @@ def summary_workbook() -> Response:
     """Today's summary workbook: the bytes the digest attaches."""
     runtime = console().runtime
     with Session(runtime.engine) as session:
-        rows = enterprise_rows(session, runtime.rules)
-        data = workbook.build(rows, message_views(session), bundle_views(session, runtime.rules), runtime.rules)
+        data = workbook.build(ledger(session, runtime.rules), runtime.rules)
     name = workbook.filename(now().astimezone(SHANGHAI).date())
     _log(name)
     return send_file(io.BytesIO(data), as_attachment=True, download_name=name, mimetype=XLSX)

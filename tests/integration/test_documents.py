@@ -7,24 +7,27 @@ file and most of a write-up with 济南's, and a form whose text needs far more 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, submission
+from conftest import FIXTURES, SHANGHAI, submission
+from openpyxl import load_workbook
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from daemon.app.queries import copies, enterprise_rows
-from daemon.app.views import CopyKind
+from daemon.app.queries import copies, enterprise_rows, ledger
 from daemon.campaign import DEFAULT_CALL, Call, CallRules, DocumentLimits, SealPolicy
-from daemon.domain import Code, Outcome, RosterEntry, SealStatus, Verdict
+from daemon.domain import Code, CopyKind, Outcome, RosterEntry, SealStatus, Verdict
 from daemon.intake.context import Context
 from daemon.intake.match import Roster
 from daemon.pipeline import judge
 from daemon.service.recorder import Recorder
 from daemon.service.roster_sync import import_roster
+from daemon.staff import digest, export, workbook
 from daemon.storage.blobs import BlobStore
 from daemon.storage.db import open_database
 
@@ -171,3 +174,50 @@ def test_the_title_the_form_gives_reaches_the_enterprises_row(engine: Engine, tm
     assert rows[JINAN].seal is SealStatus.FOUND
     assert rows[QINGDAO].form_title is None
 
+
+@pytest.fixture
+def shared(engine: Engine, tmp_path: Path) -> BlobStore:
+    """济南's stamped package and 青岛's, which shares its proof file and most of its write-up."""
+    blobs = BlobStore(tmp_path / "files")
+    recorder = Recorder(engine, blobs, RULES)
+    recorder.record(sent(JINAN, "docx-form.rar", "ops@jinan.cn"), "jinan.eml")
+    recorder.record(sent(QINGDAO, "copied.rar", "ops@qingdao.cn"), "qd.eml")
+    return blobs
+
+
+def test_the_workbook_gives_reviewers_the_title_the_seal_the_lengths_and_the_copies(
+    engine: Engine, shared: BlobStore
+) -> None:
+    with Session(engine) as session:
+        book = load_workbook(io.BytesIO(workbook.build(ledger(session, RULES), RULES)))
+    header = [cell.value for cell in book.worksheets[0][1]]
+    rows = {
+        row[2]: dict(zip(header, row, strict=True)) for row in book.worksheets[0].iter_rows(min_row=2, values_only=True)
+    }
+
+    jinan, qingdao = rows[JINAN], rows[QINGDAO]
+    assert (jinan["质量标杆名称"], jinan["公章"]) == (TITLE, "已识别到公章")
+    assert qingdao["质量标杆名称"] == "陶瓷釉面缺陷在线检测实践"
+    assert str(jinan["材料字数与图片"]).startswith("申报书 ")
+    assert "1 张图片" in str(jinan["材料字数与图片"]) and "典型经验材料 " in str(jinan["材料字数与图片"])
+    assert f"证明材料与“{QINGDAO}”的完全相同（同一文件）" in str(jinan["雷同提示"])
+    assert f"典型经验材料与“{QINGDAO}”的高度相似" in str(jinan["雷同提示"])
+    assert f"证明材料与“{JINAN}”的完全相同（同一文件）" in str(qingdao["雷同提示"])
+    assert rows[YANTAI]["雷同提示"] is None
+
+
+def test_the_digest_lists_the_copies_and_the_export_names_file_the_facts(
+    engine: Engine, shared: BlobStore, tmp_path: Path
+) -> None:
+    with Session(engine) as session:
+        found = digest.gather(session, RULES, "质量标杆", datetime(2022, 7, 1, 8, 30, tzinfo=SHANGHAI))
+        export.export(session, shared, RULES, tmp_path / "out", lambda *step: None)
+
+    texts = [item["text"] for item in found.context["copies"]]
+    assert len(texts) == 2 and all(QINGDAO in text for text in texts)
+    assert {item["enterprise"] for item in found.context["copies"]} == {JINAN}
+    lines = [line.split("\t") for line in (tmp_path / "out" / export.NAMES).read_text(encoding="utf-8").splitlines()]
+    named = {(row[3], row[4]): dict(zip(lines[0], row, strict=True)) for row in lines[1:]}
+    form = named[(JINAN, "申报书.docx")]
+    assert (form["质量标杆名称"], form["图片数"], form["公章"]) == (TITLE, "1", "已识别到公章")
+    assert int(named[(JINAN, "典型经验材料.docx")]["字数"]) > 2000
