@@ -15,7 +15,7 @@ from ..app.shapes import verdict_shape, view_shape
 from ..campaign import MIB, CallRules, NameMatch
 from ..config import Settings
 from ..domain import Problem, Verdict
-from ..explain import OUTCOME_WORDS, human_size, reference, title
+from ..explain import OUTCOME_WORDS, SEAL_WORDS, contents_text, human_size, reference, title
 from ..intake.context import Context
 from ..intake.faults import EnvironmentFault
 from ..pipeline import judge
@@ -40,14 +40,24 @@ def verdict_text(label: str, verdict: Verdict, rules: CallRules) -> str:
         verdict.bureau.city and f"{verdict.bureau.city}市工业和信息化局" if verdict.bureau else None
     )
     lines = [f"{label}：{OUTCOME_WORDS[verdict.outcome]} — {who or '企业未识别'}"]
-    lines += [f"  ✗ {title(problem, rules)}{_detail(problem)}" for problem in verdict.own]
+    lines += [f"  {_mark(problem)} {title(problem, rules)}{_detail(problem)}" for problem in verdict.own]
     for package in verdict.packages:
         if verdict.bureau is not None:
             lines.append(f"  ▸ {package.enterprise or '（未识别）'}：{OUTCOME_WORDS[package.outcome]}")
-        lines += [f"    ✗ {title(problem, rules)}{_detail(problem)}" for problem in package.problems]
+        lines += [f"    {_mark(problem)} {title(problem, rules)}{_detail(problem)}" for problem in package.problems]
+        if package.title:
+            lines.append(f"    质量标杆名称：{package.title}")
+        if package.seal:
+            lines.append(f"    申报书：{SEAL_WORDS[package.seal.status]}")
         for document in package.documents:
-            lines.append(f"    · {document.name}（{human_size(document.size)}，SHA-256 {document.sha256[:12]}…）")
+            facts = f"{human_size(document.size)}，{contents_text(document.contents)}"
+            lines.append(f"    · {document.name}（{facts}，SHA-256 {document.sha256[:12]}…）")
     return "\n".join(map(for_terminal, lines))
+
+
+def _mark(problem: Problem) -> str:
+    """✗ for what changes the outcome, ⓘ for a note."""
+    return "ⓘ" if problem.is_note else "✗"
 
 
 def _detail(problem: Problem) -> str:

@@ -70,7 +70,7 @@ def judge_contents(
     if seal is not None and seal.status is not SealStatus.FOUND:
         form_role = forms[0].role
         problems.append(
-            Problem(Code.SEAL_NOT_FOUND, role=form_role, detail=seal.status.value, severity=_SEVERITY[policy])
+            Problem(Code.SEAL_NOT_FOUND, role=form_role, severity=_SEVERITY[policy])
         )
     if enterprise is not None:
         problems += _names(forms, results, enterprise, roster)

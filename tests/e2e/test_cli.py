@@ -460,3 +460,21 @@ def test_doctor_prints_one_line_per_check_and_exits_zero_when_all_work(tmp_path:
     assert {"config", "rar tool", "database", "roster"} <= set(names)
     assert all(check.group(1) == "ok" for check in checks if check)
     assert "3 enterprises" in result.stdout.splitlines()[names.index("roster")]
+
+
+def test_check_json_gives_the_seal_and_title_of_each_judged_submission(tmp_path: Path) -> None:
+    stamped = tmp_path / "stamped.eml"
+    stamped.write_bytes(submission(attachments=[(f"{ENTERPRISE}.rar", rar("valid.rar"))]))
+    unstamped = tmp_path / "unstamped.eml"
+    archive = (RAR.parent / "documents" / "unstamped.rar").read_bytes()
+    unstamped.write_bytes(submission(attachments=[(f"{ENTERPRISE}.rar", archive)]))
+
+    result = shenbao("check", "--json", stamped, unstamped, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    first, second = json_lines(result.stdout)
+    assert first["seal"] == {"status": "found", "document": "申报书.docx", "picture": "word/media/image1.png"}
+    assert second["seal"] == {"status": "not_found"}
+    assert second["verdict"] == "accepted"
+    assert second["notes"] == [{"code": "seal_not_found", "role": "application_form", "severity": "note"}]
+    assert second["title"] == "数字化质量管控实践"
