@@ -21,7 +21,7 @@ from sqlmodel import Session, col, func, select
 from ..campaign import CallRules
 from ..domain import Code, Contents, CopyKind, MessageKind, Outcome, Problem, Seal, SealStatus
 from ..intake.match import normalise
-from ..intake.similarity import Signature, similar_pairs
+from ..intake.readers import similar_texts
 from ..render import BadRecipient, single_address
 from ..service.history import confirmed_bureau_messages
 from ..storage.db import get_meta
@@ -519,8 +519,12 @@ def copies(session: Session, rules: CallRules) -> list[CopyView]:
         for index, first in enumerate(same)
         for second in same[index + 1 :]
     ]
-    texts = [(d, Signature.from_hex(d.signature)) for d in documents if d.signature]
-    pairs += [(CopyKind.SIMILAR_TEXT, a, b, score) for a, b, score in similar_pairs(texts, rules.similar_texts)]
+    by_id = {d.id: d for d in documents}
+    texts = [(d.id, d.signature) for d in documents if d.id is not None and d.signature]
+    pairs += [
+        (CopyKind.SIMILAR_TEXT, by_id[a], by_id[b], score)
+        for a, b, score in similar_texts(texts, rules.similar_texts, rules.document_limits)
+    ]
     found: dict[tuple[str, int, int], CopyView] = {}
     for kind, first, second, score in pairs:
         a, b = owner[first.package_id], owner[second.package_id]

@@ -69,9 +69,7 @@ def judge_contents(
     seal = None if policy is SealPolicy.OFF else _seal(forms, results)
     if seal is not None and seal.status is not SealStatus.FOUND:
         form_role = forms[0].role
-        problems.append(
-            Problem(Code.SEAL_NOT_FOUND, role=form_role, severity=_SEVERITY[policy])
-        )
+        problems.append(Problem(Code.SEAL_NOT_FOUND, role=form_role, severity=_SEVERITY[policy]))
     if enterprise is not None:
         problems += _names(forms, results, enterprise, roster)
     titles = [

@@ -1,5 +1,7 @@
 """Reads one document's contents inside a child of the isolated runner (see readers.read_contents).
 
+The image and hashing libraries (OpenCV, Pillow, datasketch with scipy) are imported inside the functions,
+so that importing this module, as the daemon does to name the function it sends, costs nothing.
 A Word document or a PDF is untrusted input like an archive: its XML, its pictures and the tools that read
 a .doc or render a PDF meet whatever a stranger made. The runner caps the child's memory and time; what the
 document makes go wrong here is a `NotRead`, what the machine makes go wrong an EnvironmentFault.
@@ -16,8 +18,6 @@ from .contents import NotRead, Read
 from .faults import EnvironmentFault
 from .form_facts import benchmark_title, first_heading
 from .pdf import PdfInfo, read_pdf
-from .seal import find_seal
-from .similarity import signature
 from .word import UnreadableDocument, WordLimits, read_word, render_pdf
 
 OUT_OF_MEMORY = "读取所需内存超过上限"
@@ -46,6 +46,9 @@ def read_contents(request: Request) -> Read | NotRead:
 
 
 def _read_word(request: Request) -> Read:
+    from .seal import find_seal  # image and hashing libraries: in the reader's server only, never the daemon
+    from .similarity import signature
+
     form = request.reading is Reading.FORM
     limits = request.limits if form else replace(request.limits, max_pictures=0)  # counted, not decoded
     content = read_word(request.path, limits)
@@ -59,7 +62,7 @@ def _read_word(request: Request) -> Read:
         words=content.word_count,
         pictures=content.picture_count,
         title=title,
-        signature=signature(content.text).hex() if request.reading is Reading.WRITE_UP else None,
+        signature=signature(content.text) or None if request.reading is Reading.WRITE_UP else None,
         seal=seal.status if seal else None,
         seal_picture=seal.picture if seal and seal.status is SealStatus.FOUND else None,
     )
@@ -67,6 +70,8 @@ def _read_word(request: Request) -> Read:
 
 
 def _read_pdf(request: Request) -> Read | NotRead:
+    from .seal import find_seal
+
     info = read_pdf(request.path)
     if not isinstance(info, PdfInfo):
         return NotRead(info.reason)

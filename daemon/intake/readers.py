@@ -18,6 +18,7 @@ from .document_reader import OUT_OF_MEMORY, Request, read_contents
 from .faults import EnvironmentFault
 from .isolation import Isolation, Limits, TimedOut
 from .pdf import PdfError, PdfInfo, read_pdf
+from .similarity import similar_pairs
 from .spreadsheet import Table, TableError, read_table
 from .word import WordLimits
 
@@ -59,3 +60,16 @@ def read_document(path: Path, reading: Reading, is_pdf: bool, workdir: Path, lim
         return NotRead(f"读取用时超过 {timeout.seconds:g} 秒的上限", too_hard=True)
     except MemoryError:
         return NotRead(OUT_OF_MEMORY, too_hard=True)
+
+
+def similar_texts(
+    signatures: list[tuple[int, str]], threshold: float, limits: DocumentLimits
+) -> list[tuple[int, int, float]]:
+    """The pairs of keys whose write-ups are near-identical (similarity.similar_pairs), computed in the
+    reader's server: datasketch imports scipy (60 MB), which the daemon and the console need not hold."""
+    if len(signatures) < 2:
+        return []
+    with tempfile.TemporaryDirectory(prefix="similar-") as folder:
+        return _DOCUMENTS.run(
+            Limits(limits.memory_bytes, limits.timeout_seconds), Path(folder), similar_pairs, signatures, threshold
+        )

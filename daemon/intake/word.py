@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
-from PIL import Image
-
 from .documents import Content, sniff
 from .faults import fault, is_environmental
 
@@ -230,6 +228,8 @@ def _pictures(package: zipfile.ZipFile, media: list[zipfile.ZipInfo], limits: Wo
 
 def _picture(name: str, data: bytes, limits: WordLimits) -> Picture | None:
     """The picture when Pillow recognises it within the pixel cap, else None (EMF/WMF, damaged, too large)."""
+    from PIL import Image  # in the reader's child only: the daemon reads no pictures
+
     try:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
