@@ -31,12 +31,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import make_seal_forms as forms  # noqa: E402
-from docx import Document  # noqa: E402
-from docx.shared import Mm  # noqa: E402
+import make_seal_forms as forms
+from docx import Document
+from docx.shared import Mm
 
-from daemon.campaign import DocumentLimits, Reading  # noqa: E402
-from daemon.intake.readers import read_document  # noqa: E402
+from daemon.campaign import DocumentLimits, Reading
+from daemon.intake.readers import read_document
 
 
 def build_documents(folder: Path, seed: int) -> dict[Path, Reading]:
