@@ -2,7 +2,8 @@
 
 Pure: the documents were read in an isolated child (`readers.read_contents`); here their contents meet the
 call's rules and the roster. A form naming another enterprise of the roster goes to a person; a form on which
-no seal is seen gets what the call's `seal` setting says; a form naming nobody is a note for staff.
+no seal is seen gets what the call's `seal` setting says; a form whose 申报单位 field names nobody of the roster
+is a note for staff.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from ..campaign import Reading, Role, SealPolicy
 from ..domain import Code, Contents, Document, Problem, Seal, SealStatus, Severity
-from .form_facts import names_in
+from .form_facts import has_sender_field, names_in
 from .match import normalise
 
 _SEVERITY = {SealPolicy.NOTE: Severity.NOTE, SealPolicy.REVIEW: Severity.REVIEW, SealPolicy.REJECT: Severity.REJECT}
@@ -66,7 +67,8 @@ def judge_contents(
         if isinstance(result := results.get(d.sha256), NotRead) and result.too_hard
     ]
     forms = [d for d in documents if reading.get(d.role) is Reading.FORM and d.sha256 in results]
-    seal = None if policy is SealPolicy.OFF else _seal(forms, results)
+    # the seal is looked for once there is a Word form (a form in another format is a problem of its own)
+    seal = None if policy is SealPolicy.OFF or not any(d.is_word for d in forms) else _seal(forms, results)
     if seal is not None and seal.status is not SealStatus.FOUND:
         form_role = forms[0].role
         problems.append(Problem(Code.SEAL_NOT_FOUND, role=form_role, severity=_SEVERITY[policy]))
@@ -115,4 +117,6 @@ def _names(
     role = texts[0][0].role
     if others:
         return [Problem(Code.FOREIGN_DOCUMENT, role=role, detail="、".join(others), enterprise=others[0])]
-    return [Problem(Code.FORM_NAMES_NOBODY, role=role)]
+    if any(has_sender_field(text) for _document, text in texts):
+        return [Problem(Code.FORM_NAMES_NOBODY, role=role)]
+    return []

@@ -40,6 +40,16 @@ def names_in(text: str, names: Iterable[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
+SENDER_LABELS = ("申报单位", "单位名称", "企业名称")
+
+
+def has_sender_field(text: str) -> bool:
+    """Whether the text has the form's field for the enterprise's name: only then does naming nobody say
+    something (a scanned form's text, or a cover page, names nothing at all)."""
+    compact = normalise(text)
+    return any(label in compact for label in SENDER_LABELS)
+
+
 def benchmark_title(content: WordContent) -> str | None:
     """The 质量标杆名称 (or 典型经验名称): the table cell right of, else below, its label; else `label：value`."""
     for table in content.tables:

@@ -54,7 +54,8 @@ def export(session: Session, blobs: BlobStore, rules: CallRules, folder: Path, p
     missing: list[str] = []
     empty: list[str] = []
     used: set[str] = set()
-    calls = {call.code: file_name(call.name or call.code) for call in rules.calls}
+    call_names = {call.code: call.name or call.code for call in rules.calls}
+    calls = {code: file_name(name) for code, name in call_names.items()}
     documents = documents_of(session, [r.latest_accepted for r in rows if r.latest_accepted is not None])
     for number, row in enumerate(rows, start=1):
         progress(number, len(rows), row.name)
@@ -74,7 +75,9 @@ def export(session: Session, blobs: BlobStore, rules: CallRules, folder: Path, p
             shutil.copyfile(blobs.path(document.sha256), destination)
             written.append((_sha256(destination), destination))
             path = destination.relative_to(folder).as_posix()
-            originals.append((path, row.call, row.city, row.name, document.name, *_facts(row, document)))
+            originals.append(
+                (path, call_names.get(row.call, row.call), row.city, row.name, document.name, *_facts(row, document))
+            )
     ids = [m for bundle in bundles for m in bundle.messages]
     for file in session.exec(
         select(BureauFile).where(col(BureauFile.message_id).in_(ids)).order_by(col(BureauFile.id))
@@ -84,7 +87,16 @@ def export(session: Session, blobs: BlobStore, rules: CallRules, folder: Path, p
         destination = folder / base / _unique(file.name, used, prefix=f"{base}/")
         shutil.copyfile(blobs.path(file.sha256), destination)
         written.append((_sha256(destination), destination))
-        originals.append((destination.relative_to(folder).as_posix(), file.call, file.city, "", file.name, *_NO_FACTS))
+        originals.append(
+            (
+                destination.relative_to(folder).as_posix(),
+                call_names.get(file.call, file.call),
+                file.city,
+                "",
+                file.name,
+                *_NO_FACTS,
+            )
+        )
     summary = folder / WORKBOOK
     summary.write_bytes(workbook.build(book, rules))
     written.append((_sha256(summary), summary))

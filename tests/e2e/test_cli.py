@@ -138,7 +138,7 @@ def test_check_json_prints_one_line_per_message_with_the_contracts_keys(
     assert result.returncode == 0, result.stderr
     lines = json_lines(result.stdout)
     assert [line["file"] for line in lines] == given
-    keys = {"file", "verdict", "kind", "enterprise", "call", "problems", "notes", "documents"}
+    keys = {"file", "verdict", "kind", "enterprise", "call", "problems", "notes", "documents", "seal", "title"}
     assert all(set(line) == keys for line in lines)
     assert all((line["kind"], line["call"], line["notes"]) == ("submission", "default", []) for line in lines)
     valid, wrong, late, zipped = lines

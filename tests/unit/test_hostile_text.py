@@ -34,6 +34,7 @@ from sqlmodel import Session, select
 from daemon.campaign import DEFAULT_CALL, ArchiveLimits, Call, CallRules
 from daemon.commands.intake import verdict_text
 from daemon.domain import Code, Outcome, RosterEntry
+from daemon.intake.context import Context
 from daemon.intake.match import Roster
 from daemon.pipeline import judge
 from daemon.render import Renderer
@@ -248,7 +249,7 @@ def test_hostile_header_values_get_a_verdict_shown_safely(
     raw = hostile_message(subject, sender_name, filename, received, date, body, archive, encoded)
 
     with fresh_workdir(scratch) as workdir:
-        judgement = judge(raw, roster=ROSTER, rules=RULES, workdir=workdir)
+        judgement = judge(raw, context=Context(RULES, {DEFAULT_CALL: ROSTER}), workdir=workdir)
 
     verdict = judgement.verdict
     event(f"{verdict.outcome}: {' '.join(sorted(verdict.codes))}")
@@ -331,8 +332,9 @@ def test_recording_export_and_the_digest_take_any_names(
             assert hashlib.sha256((tree / path).read_bytes()).hexdigest() == digest_hex
         names = (tree / export.NAMES).read_text(encoding="utf-8").splitlines()
         assert len(names) == 1 + 6
-        assert all(line.count("\t") == 3 for line in names)
-        assert {line.split("\t")[3] for line in names[1:]} == {for_terminal(name) for name in documents}
+        assert all(line.count("\t") == len(export.NAMES_HEADER) - 1 for line in names)
+        original = export.NAMES_HEADER.index("原文件名")
+        assert {line.split("\t")[original] for line in names[1:]} == {for_terminal(name) for name in documents}
         load_workbook(tree / export.WORKBOOK)
         eml = email.message_from_bytes(written[0].read_bytes(), policy=email.policy.default)
         assert isinstance(eml, EmailMessage)

@@ -53,9 +53,12 @@ def roles(verdict: Verdict, code: Code) -> set[str | None]:
     return {p.role for p in verdict.problems if p.code is code}
 
 
+def unrar_bytes(fixture: str, member: str) -> bytes:
+    return subprocess.run(["unrar", "p", "-inul", str(RAR / fixture), member], check=True, capture_output=True).stdout
+
+
 def unrar_sha256(fixture: str, member: str) -> str:
-    data = subprocess.run(["unrar", "p", "-inul", str(RAR / fixture), member], check=True, capture_output=True).stdout
-    return hashlib.sha256(data).hexdigest()
+    return hashlib.sha256(unrar_bytes(fixture, member)).hexdigest()
 
 
 # -- accepted -----------------------------------------------------------------------------------------------
@@ -66,20 +69,13 @@ def test_a_valid_submission_is_accepted_with_its_documents_listed(workdir: Path)
     assert verdict.outcome is Outcome.ACCEPTED
     assert verdict.problems == ()
     assert verdict.enterprise == ENTERPRISE
-    assert [d.as_dict() for d in verdict.documents] == [
-        {
-            "role": "application_form",
-            "name": "申报书.docx",
-            "size": 1009,
-            "sha256": unrar_sha256("valid.rar", "申报书.docx"),
-        },
-        {
-            "role": "experience",
-            "name": "典型经验材料.docx",
-            "size": 993,
-            "sha256": unrar_sha256("valid.rar", "典型经验材料.docx"),
-        },
-        {"role": "proof", "name": "证明材料.docx", "size": 999, "sha256": unrar_sha256("valid.rar", "证明材料.docx")},
+    assert [(d.role, d.name, d.size, d.sha256) for d in verdict.documents] == [
+        (role, name, len(unrar_bytes("valid.rar", name)), unrar_sha256("valid.rar", name))
+        for role, name in [
+            ("application_form", "申报书.docx"),
+            ("experience", "典型经验材料.docx"),
+            ("proof", "证明材料.docx"),
+        ]
     ]
 
 
@@ -95,7 +91,7 @@ def test_the_documents_of_an_accepted_submission_are_handed_over_for_keeping(wor
 )
 def test_archives_that_follow_the_rules_in_other_shapes_are_accepted(workdir: Path, fixture: str) -> None:
     verdict = verdict_of(with_archive(fixture), workdir)
-    assert verdict.problems == ()
+    assert all(p.is_note for p in verdict.problems)  # their forms carry no seal: the receipt asks to confirm it
     assert verdict.outcome is Outcome.ACCEPTED
     assert {d.role for d in verdict.documents} == {"application_form", "experience", "proof"}
 

@@ -107,7 +107,7 @@ def test_markup_a_filter_made_is_not_escaped_twice_and_its_controls_are_shown_to
         "t.txt.j2": "{{ names|join('、') }}",
         "t.html.j2": "{{ names|join('、') }}|{{ name }}",
     }
-    renderer = Renderer("科技处 <kejichu2019@shandong.cn>", DictLoader(templates))
+    renderer = Renderer("科技处 <kejichu2019@shandong.cn>", loader=DictLoader(templates))
 
     _subject, text, html = renderer.render("t", {"names": ["a<b", "c\x1bd"], "name": "e&f\x00"}, NOW)
 

@@ -13,9 +13,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from daemon.demo.servers import wait_until
-from daemon.mail.smtp import Delivery, SendResult
-from daemon.service.outbox import enqueue, send_due
+from daemon.config import Security, SmtpSettings
+from daemon.demo.servers import SmtpCapture, wait_until
+from daemon.service.outbox import Sender, enqueue, send_due
 from daemon.storage.db import open_database
 from daemon.storage.models import OutboxItem
 from daemon.storage.states import OUTBOX_STEPS, OutboxState, advance
@@ -56,12 +56,18 @@ def waiting_on_a_lock(engine: Engine) -> bool:
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_an_item_another_process_is_claiming_is_not_sent_twice(engine: Engine) -> None:
     item_id = queued(engine)
-    recipients: list[str] = []
+    with SmtpCapture() as smtp:
+        _claimed_while_sending(engine, item_id, Sender(_settings(smtp), None))
+        assert smtp.messages == []  # the daemon sends it; the staff command saw it taken
 
-    def sender(recipient: str, _raw: bytes) -> SendResult:
-        recipients.append(recipient)
-        return SendResult(Delivery.SENT, "250 ok")
 
+def _settings(smtp: SmtpCapture) -> SmtpSettings:
+    return SmtpSettings(
+        host=smtp.host, port=smtp.port, security=Security.NONE, username="office@example.cn", sender="office@example.cn"
+    )
+
+
+def _claimed_while_sending(engine: Engine, item_id: int, sender: Sender) -> None:
     with Session(engine) as daemon:  # the daemon's claim, not yet committed
         item = daemon.get(OutboxItem, item_id, with_for_update=True)
         assert item is not None and item.state is OutboxState.QUEUED
@@ -72,6 +78,4 @@ def test_an_item_another_process_is_claiming_is_not_sent_twice(engine: Engine) -
         daemon.add(item)
         daemon.commit()
     staff.join(30)
-
     assert not staff.is_alive()
-    assert recipients == []  # the daemon sends it; the staff command saw it taken

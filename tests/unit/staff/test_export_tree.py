@@ -322,9 +322,20 @@ def test_the_names_file_maps_every_exported_document_to_its_city_enterprise_and_
     listed = names_file(tree.root)
 
     assert set(listed) == set(manifest(tree.root)) - {export.WORKBOOK, export.NAMES}
-    assert listed[f"{CALL}/青岛/{QINGDAO}/申报书.docx"] == [CALL, "青岛", QINGDAO, "申报书.docx"]
+    assert listed[f"{CALL}/青岛/{QINGDAO}/申报书.docx"][:4] == [CALL, "青岛", QINGDAO, "申报书.docx"]
     odd = enterprise_folder(tree.root, ODD_NAME).relative_to(tree.root).as_posix()
-    assert listed[f"{odd}/证明材料.docx"] == [CALL, ODD_CITY, ODD_NAME, "证明材料.docx"]
+    assert listed[f"{odd}/证明材料.docx"][:4] == [CALL, ODD_CITY, ODD_NAME, "证明材料.docx"]
+
+
+def test_the_names_file_gives_each_documents_title_length_pictures_and_seal(tree: Tree) -> None:
+    header = list(export.NAMES_HEADER[1:])
+    form = dict(zip(header, names_file(tree.root)[f"{CALL}/青岛/{QINGDAO}/申报书.docx"], strict=True))
+    proof = dict(zip(header, names_file(tree.root)[f"{CALL}/青岛/{QINGDAO}/证明材料.docx"], strict=True))
+
+    assert (form["图片数"], form["公章"]) == ("1", "已识别到公章")
+    assert int(form["字数"]) > 0 and form["页数"] == ""
+    assert (proof["图片数"], proof["公章"]) == ("0", "")
+    assert form["质量标杆名称"] == proof["质量标杆名称"] != ""
 
 
 LONG = "证明材料" + "（附件）" * 400

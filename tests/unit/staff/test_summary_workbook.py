@@ -23,7 +23,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from sqlmodel import Session
 
 from daemon.app.actions import decide
-from daemon.app.queries import bundle_views, enterprise_rows, message_views
+from daemon.app.queries import ledger
 from daemon.app.views import reference
 from daemon.campaign import DEFAULT_CALL, Bureau, Call, CallRules
 from daemon.domain import RosterEntry
@@ -63,6 +63,9 @@ HEADER = [
     "问题",
     "电子邮箱",
     "受理版本数",
+    "公章",
+    "材料字数与图片",
+    "雷同提示",
 ]
 
 
@@ -109,9 +112,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         )
         session.commit()
     with Session(engine) as session:
-        data = workbook.build(
-            enterprise_rows(session, RULES), message_views(session), bundle_views(session, RULES), RULES
-        )
+        data = workbook.build(ledger(session, RULES), RULES)
     return Built(load_workbook(io.BytesIO(data)), database)
 
 
@@ -285,9 +286,7 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Workbook:
     ):
         recorder.record((BUREAUS / "messages" / name).read_bytes(), name)
     with Session(engine) as session:
-        data = workbook.build(
-            enterprise_rows(session, rules), message_views(session), bundle_views(session, rules), rules
-        )
+        data = workbook.build(ledger(session, rules), rules)
     return load_workbook(io.BytesIO(data))
 
 
@@ -339,9 +338,7 @@ def test_text_from_mail_is_kept_as_text_never_a_formula_an_error_value_or_a_cont
     for number, subject in enumerate(subjects):
         recorder.record(with_subject(subject, sender=f"s{number}@example.cn"), f"{number}.eml")
     with Session(engine) as session:
-        data = workbook.build(
-            enterprise_rows(session, RULES), message_views(session), bundle_views(session, RULES), RULES
-        )
+        data = workbook.build(ledger(session, RULES), RULES)
 
     sheet = load_workbook(io.BytesIO(data))["全部来信"]
 
