@@ -288,7 +288,7 @@ def _direct_sender(match: Match, subject: str, archive: ArchiveFile, package: Pa
         return False
     if not normalise(archive.name).startswith(normalise(subject)) or not normalise(subject):
         return False
-    return all(p.code is Code.ARCHIVE_NAME_MISMATCH for p in package.problems)
+    return all(p.code is Code.ARCHIVE_NAME_MISMATCH or p.is_note for p in package.problems)
 
 
 def _why_no_archive(message: ParsedMessage, links: list[str]) -> Problem:

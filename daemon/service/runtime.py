@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from email.utils import formataddr, parseaddr
 
@@ -30,6 +31,8 @@ class Runtime:
     watch: DatabaseWatch
     """Whether the SQLite file is still the one opened (checked before every transaction, and each cycle)."""
     _recorder: Recorder | None = field(default=None, init=False)
+    _loading: threading.Lock = field(default_factory=threading.Lock, init=False)
+    """The watcher and the timed jobs both ask for the recorder: one of them loads a changed roster."""
 
     @classmethod
     def open(cls, settings: Settings, *, upgrade: bool = False, create: bool = True) -> Runtime:
@@ -45,7 +48,9 @@ class Runtime:
 
     def refresh_rosters(self) -> None:
         """Load each call's configured roster file into the database when it changed."""
-        for call, change in refresh_rosters(self.engine, self.settings.roster_paths()).items():
+        with self._loading:
+            changes = refresh_rosters(self.engine, self.settings.roster_paths())
+        for call, change in changes.items():
             log.info("roster of %s reloaded: %s", call, change)
 
     def recorder(self) -> Recorder:

@@ -349,8 +349,8 @@ def test_dry_run_records_but_sends_and_moves_nothing_until_a_real_run(
     dry = shenbao("run", "--config", config, "--once", "--dry-run", env=env, cwd=office)
 
     assert dry.returncode == 0, dry.stderr
-    assert f"would move to {FOLDERS['accepted']}; would send receipt to {SUBMITTER}" in dry.stdout
-    assert f"would move to {FOLDERS['rejected']}; would send rejection to {SUBMITTER}" in dry.stdout
+    assert f"移至“{FOLDERS['accepted']}”；受理回执 → {SUBMITTER}（暂缓发送）（演练：不移动、不发送）" in dry.stdout
+    assert f"移至“{FOLDERS['rejected']}”；退回通知 → {SUBMITTER}（暂缓发送）（演练：不移动、不发送）" in dry.stdout
     assert smtp.attempts == 0
     assert sorted(message_ids_in(imap, "INBOX")) == sorted([mid("valid"), mid("rejected")])
     assert folder_names(imap) == ["INBOX"]
