@@ -84,11 +84,11 @@ class SetAside:
                 QUARANTINE_AFTER,
                 exc_info=error,
             )
-            return f"{where}: failed (attempt {attempts} of {QUARANTINE_AFTER}): {detail}"
+            return f"{where}：处理失败（第 {attempts} 次，满 {QUARANTINE_AFTER} 次将隔离），下次再试：{detail}"
         if not self.dry_run:
             self._flag(envelope.uid)
         log.error("%s quarantined after %d failed attempts", where, attempts, exc_info=error)
-        return f"{where}: quarantined after {attempts} failed attempts: {detail}"
+        return f"{where}：连续 {attempts} 次处理失败，已隔离：{detail}"
 
     def _flag(self, uid: int) -> None:
         """Flag a quarantined message for staff; a server refusing to is not worth stopping for."""

@@ -58,8 +58,11 @@ def test_one_failing_message_is_quarantined_the_rest_answered_and_requeue_brings
     assert [run.returncode for run in runs] == [0] * QUARANTINE_AFTER, runs[0].stderr
     ((uid,),) = query(office, "SELECT uid FROM mailbox_item WHERE state = 'quarantined'")
     assert "处理 2 封邮件；回复：发出 2 封" in runs[0].stdout
-    assert f"INBOX UID {uid}: failed (attempt 1 of {QUARANTINE_AFTER}): InjectedFailure" in runs[0].stdout
-    assert f"INBOX UID {uid}: quarantined after {QUARANTINE_AFTER} failed attempts" in runs[-1].stdout
+    assert (
+        f"INBOX UID {uid}：处理失败（第 1 次，满 {QUARANTINE_AFTER} 次将隔离），下次再试：InjectedFailure"
+        in runs[0].stdout
+    )
+    assert f"INBOX UID {uid}：连续 {QUARANTINE_AFTER} 次处理失败，已隔离" in runs[-1].stdout
     assert "Traceback" in runs[0].stderr  # the log says where it failed, for whoever fixes it
     assert len(smtp.wait_for(2, TIMEOUT)) == 2
     assert replies_to(smtp, BAD) == []
@@ -75,7 +78,7 @@ def test_one_failing_message_is_quarantined_the_rest_answered_and_requeue_brings
     env = daemon_env(imap)
     doctor = shenbao("doctor", "--offline", "--config", config, env=env, cwd=office)
     assert doctor.returncode == 0, doctor.stdout  # a warning, not a failure: the daemon runs on
-    (line,) = [line for line in doctor.stdout.splitlines() if line.startswith("WARN  set aside:")]
+    (line,) = [line for line in doctor.stdout.splitlines() if line.startswith("注意  搁置的邮件：")]
     assert f"INBOX:{uid}「{SUBJECT}」已隔离" in line and f"shenbao requeue INBOX:{uid}" in line
 
     written = shenbao("digest", "--config", config, "--output", office / "digest", env=env, cwd=office)
@@ -100,4 +103,4 @@ def test_one_failing_message_is_quarantined_the_rest_answered_and_requeue_brings
     assert message_ids_in(imap, "INBOX") == []
     assert query(office, "SELECT state, attempts FROM mailbox_item WHERE uid = ?", [uid]) == [("done", 0)]
     after = shenbao("doctor", "--offline", "--config", config, env=env, cwd=office)
-    assert "ok    set aside:" in after.stdout
+    assert "正常  搁置的邮件：" in after.stdout

@@ -76,8 +76,8 @@ def test_doctor_offline_passes_while_the_mail_servers_are_down(tmp_path: Path) -
     online = shenbao("doctor", "--config", config, env=env, cwd=tmp_path)
 
     assert offline.returncode == 0, offline.stdout + offline.stderr
-    names = [line.split(":")[0].split(maxsplit=1)[1] for line in offline.stdout.splitlines()]
-    assert names == ["config", "rar tool", "database", "schema", "set aside", "files"]
-    assert f"ok    files: {conf / 'files'}（可用 " in offline.stdout
+    names = [line.split("：")[0].split(maxsplit=1)[1] for line in offline.stdout.splitlines()]
+    assert names == ["配置文件", "RAR 解压工具", "数据库", "数据库结构", "搁置的邮件", "文件目录"]
+    assert f"正常  文件目录：{conf / 'files'}（可用 " in offline.stdout
     assert online.returncode == 3
-    assert re.search(r"^FAIL  imap: 127\.0\.0\.1:\d+: ", online.stdout, re.MULTILINE), online.stdout
+    assert re.search(r"^失败  收信（IMAP）：127\.0\.0\.1:\d+: ", online.stdout, re.MULTILINE), online.stdout

@@ -101,8 +101,9 @@ def test_a_message_whose_download_keeps_failing_is_quarantined_while_the_rest_go
         patch.setattr(Mailbox, "download", broken)
         first = run_once(config)
         assert first.report.handled == 1  # the message after the bad one was judged in the same cycle
-        assert f"INBOX UID {bad}: failed (attempt 1 of {QUARANTINE_AFTER}): ValueError: a parser bug" in (
-            first.report.lines
+        assert (
+            f"INBOX UID {bad}：处理失败（第 1 次，满 {QUARANTINE_AFTER} 次将隔离），下次再试：ValueError: a parser bug"
+            in (first.report.lines)
         )
         assert item(office, bad) == ("pending", 1, "ValueError: a parser bug")
         assert len(replies_to(smtp, GOOD)) == 1
