@@ -56,7 +56,7 @@ from .intake.links import download_links
 from .intake.match import Match, differences, is_typo, match_subject, normalise
 from .intake.parse import Unreadable, parse_message, reply_ids
 from .intake.pdf import PdfError
-from .intake.readers import read_document, read_letter, read_summary
+from .intake.readers import read_documents, read_letter, read_summary
 from .intake.rules import check_before_opening, check_deadline, check_inspection, check_review_sender
 from .intake.spreadsheet import TableError, call_hint, is_workbook
 
@@ -263,14 +263,14 @@ def _read_documents(
         if document.sha256 in members:
             reading = readings.get(document.role, Reading.PLAIN)
             wanted[document.sha256] = min(wanted.get(document.sha256, Reading.PLAIN), reading, key=_READING_ORDER.index)
-    results: dict[str, Read | NotRead] = {}
-    for sha256, reading in wanted.items():
-        member = members[sha256]
-        path = inspection.folder / member.stored_as
-        is_pdf = member.content is Content.PDF
-        results[sha256] = read_document(path, reading, is_pdf, workdir, context.rules.document_limits)
-        budget.check()
-    return results
+    folder = inspection.folder
+    requests = [
+        (folder / members[sha].stored_as, reading, members[sha].content is Content.PDF)
+        for sha, reading in wanted.items()
+    ]
+    found = read_documents(requests, workdir, context.rules.document_limits)
+    budget.check()
+    return dict(zip(wanted, found, strict=True))
 
 
 def _pending(archive: ArchiveFile, missing: str | None) -> Problem:

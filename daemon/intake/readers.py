@@ -10,11 +10,12 @@ full) raises EnvironmentFault, as everywhere in intake.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..campaign import DocumentLimits, Reading
 from .contents import NotRead, Read
-from .document_reader import OUT_OF_MEMORY, Request, read_contents
+from .document_reader import OUT_OF_MEMORY, Request, read_all
 from .faults import EnvironmentFault
 from .isolation import Isolation, Limits, TimedOut
 from .pdf import PdfError, PdfInfo, read_pdf
@@ -47,19 +48,46 @@ def read_summary(path: Path, workdir: Path) -> Table | TableError:
         return TableError(_TOO_SLOW)
 
 
+def read_documents(
+    documents: Sequence[tuple[Path, Reading, bool]], workdir: Path, limits: DocumentLimits
+) -> list[Read | NotRead]:
+    """The contents of a package's documents, (path, reading, is_pdf) each: read together in one child (one
+    fork, not one per document); when that runs out of time, each is read alone to tell which one did.
+    Raises EnvironmentFault when our side failed, not a document."""
+    requests = [Request(path, reading, is_pdf, WordLimits(timeout_seconds=limits.timeout_seconds))
+                for path, reading, is_pdf in documents]  # fmt: skip
+    if len(requests) > 1:
+        together = _read(requests, workdir, limits, limits.timeout_seconds * len(requests))
+        if together is not None:
+            return together
+    return [
+        (_read([request], workdir, limits, limits.timeout_seconds) or [_too_slow(limits)])[0] for request in requests
+    ]
+
+
 def read_document(path: Path, reading: Reading, is_pdf: bool, workdir: Path, limits: DocumentLimits) -> Read | NotRead:
-    """One document's contents; raises EnvironmentFault when our side failed, not the document."""
-    word_limits = WordLimits(timeout_seconds=limits.timeout_seconds)
-    request = Request(path, reading, is_pdf, word_limits)
+    """One document's contents (see read_documents)."""
+    [found] = read_documents([(path, reading, is_pdf)], workdir, limits)
+    return found
+
+
+def _read(
+    requests: list[Request], workdir: Path, limits: DocumentLimits, seconds: float
+) -> list[Read | NotRead] | None:
+    """None when the child ran out of time on the documents' account."""
     folder = Path(tempfile.mkdtemp(prefix="document-", dir=workdir))
     try:
-        return _DOCUMENTS.run(Limits(limits.memory_bytes, limits.timeout_seconds), folder, read_contents, request)
+        return _DOCUMENTS.run(Limits(limits.memory_bytes, seconds), folder, read_all, requests)
     except TimedOut as timeout:
         if timeout.cpu_seconds < _BUSY_SHARE * timeout.seconds:
-            raise EnvironmentFault(f"reading a document ran out of time while hardly running: {timeout}") from None
-        return NotRead(f"读取用时超过 {timeout.seconds:g} 秒的上限", too_hard=True)
-    except MemoryError:
-        return NotRead(OUT_OF_MEMORY, too_hard=True)
+            raise EnvironmentFault(f"reading documents ran out of time while hardly running: {timeout}") from None
+        return None
+    except MemoryError:  # read_all answers a MemoryError itself; this one came while answering
+        return [NotRead(OUT_OF_MEMORY, too_hard=True) for _ in requests]
+
+
+def _too_slow(limits: DocumentLimits) -> NotRead:
+    return NotRead(f"读取用时超过 {limits.timeout_seconds:g} 秒的上限", too_hard=True)
 
 
 def similar_texts(
