@@ -9,6 +9,7 @@ document makes go wrong here is a `NotRead`, what the machine makes go wrong an 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from .contents import NotRead, Read
 from .faults import EnvironmentFault
 from .form_facts import benchmark_title, first_heading
 from .pdf import PdfInfo, read_pdf
-from .word import UnreadableDocument, WordLimits, read_word, render_pdf
+from .word import Picture, UnreadableDocument, WordLimits, read_word, render_pdf
 
 OUT_OF_MEMORY = "读取所需内存超过上限"
 
@@ -62,7 +63,7 @@ def _read_word(request: Request) -> Read:
         title = benchmark_title(content)
     elif request.reading is Reading.WRITE_UP:
         title = benchmark_title(content) or first_heading(content)
-    seal = find_seal(content.pictures) if form else None
+    seal = find_seal(_stamp_pages_first(content.pictures)) if form else None
     contents = Contents(
         words=content.word_count,
         pictures=content.picture_count,
@@ -83,6 +84,14 @@ def _read_pdf(request: Request) -> Read | NotRead:
     if request.reading is not Reading.FORM:
         return Read(Contents(pages=info.pages))
     pages = render_pdf(request.path, request.limits)
-    seal = find_seal(pages)
+    seal = find_seal(_stamp_pages_first(pages))
     picture = seal.picture if seal.status is SealStatus.FOUND else None
     return Read(Contents(pages=info.pages, pictures=len(pages), seal=seal.status, seal_picture=picture))
+
+
+def _stamp_pages_first(pictures: Sequence[Picture]) -> list[Picture]:
+    """The last picture (the 申报单位意见 page, where the form is stamped), then the first (a stamped cover),
+    then the rest: the search stops at the first seal."""
+    if len(pictures) < 2:
+        return list(pictures)
+    return [pictures[-1], pictures[0], *pictures[1:-1]]
