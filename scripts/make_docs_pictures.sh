@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Remake docs/digest.png and docs/workbook.png: the staff digest and its summary workbook (汇总表), built
-# from the project's 13 sample messages (daemon/resources/demo/) without any mail server.
+# Remake docs/digest.png, docs/receipt.png, docs/rejection.png and docs/workbook.png: the staff digest, a
+# receipt (受理回执), a rejection (退回通知) and the summary workbook (汇总表), built from the project's 13
+# sample messages (daemon/resources/demo/) without any mail server.
 #   scripts/make_docs_pictures.sh
-# The digest's HTML part is rendered by headless Chromium; the workbook goes through LibreOffice (PDF) and
-# pdftoppm (PNG). Missing system tools come from apt when we are root; otherwise the script says what to
+# The HTML parts of the digest and the two replies are rendered by headless Chromium; the workbook goes
+# through LibreOffice (PDF) and pdftoppm (PNG). Missing system tools come from apt when we are root; otherwise the script says what to
 # install. Needs the `shenbao` command (pip install -e .). Safe to run again: it only replaces the pictures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -83,39 +84,61 @@ eml=$(find "$WORK/out" -maxdepth 1 -name 'digest-*.eml' | head -n 1)
 book=$(find "$WORK/out" -maxdepth 1 -name '*.xlsx' | head -n 1)
 if [ -z "$eml" ] || [ -z "$book" ]; then die "shenbao digest wrote no .eml or no workbook into $WORK/out"; fi
 
-# --- 4. the digest's HTML part, rendered by Chromium -----------------------------------------------------
-python3 - "$eml" "$WORK/digest.html" "$WORK/measure.html" <<'EOF'
-import sys
-from email import message_from_binary_file, policy
+# --- 4. HTML parts rendered by Chromium: the digest, a receipt and a rejection --------------------------
+# html_of SOURCE PAGE: the text/html part of SOURCE (an .eml file, or `outbox:<subject prefix>` for the
+# first reply so queued in the scratch database) into PAGE, and a copy PAGE.measure.html that writes its
+# own laid-out size into <title>, read back with --dump-dom.
+html_of() {
+    python3 - "$1" "$2" "$WORK/shenbao.db" <<'PY'
+import sqlite3, sys
+from email import message_from_bytes, policy
 
-source, page, probe = sys.argv[1:]
-with open(source, "rb") as handle:
-    message = message_from_binary_file(handle, policy=policy.default)
-body = message.get_body(preferencelist=("html",))
+source, page, database = sys.argv[1:]
+if source.startswith("outbox:"):
+    prefix = source.removeprefix("outbox:")
+    with sqlite3.connect(database) as db:
+        row = db.execute(
+            "select raw from outbox where subject like ? order by id limit 1", (prefix + "%",)
+        ).fetchone()
+    if row is None:
+        sys.exit(f"no reply whose subject starts with {prefix} was queued")
+    raw = row[0]
+else:
+    with open(source, "rb") as handle:
+        raw = handle.read()
+body = message_from_bytes(raw, policy=policy.default).get_body(preferencelist=("html",))
 if body is None:
     sys.exit(f"{source}: no text/html part")
 html = body.get_content()
 with open(page, "w", encoding="utf-8") as handle:
     handle.write(html)
-# A copy that writes its own laid-out size into <title>, read back with --dump-dom.
 script = ("<script>document.title = 'SIZE=' + Math.ceil(document.documentElement.scrollHeight) + 'x'"
           " + document.documentElement.scrollWidth;</script>")
-with open(probe, "w", encoding="utf-8") as handle:
+with open(page + ".measure.html", "w", encoding="utf-8") as handle:
     handle.write(html.replace("</body>", script + "</body>", 1) if "</body>" in html else html + script)
-EOF
+PY
+}
 
-say "rendering the digest with headless Chromium"
-size=$(chromium_run "$WORK/chromium.log" --window-size="$WIDTH,100" --virtual-time-budget=3000 \
-    --dump-dom "file://$WORK/measure.html" | grep -o 'SIZE=[0-9]*x[0-9]*' | head -n 1 || true)
-[ -n "$size" ] || die "could not measure the digest's height (see $WORK/chromium.log)"
-height=${size#SIZE=}; height=${height%x*}
-page_width=${size#*x}
-[ "$page_width" -le "$WIDTH" ] || say "warning: the digest is ${page_width}px wide, wider than the ${WIDTH}px window"
-mkdir -p "$DOCS"
-rm -f "$DOCS/digest.png"
-chromium_run "$WORK/chromium.log" --window-size="$WIDTH,$height" --virtual-time-budget=3000 \
-    --screenshot="$PWD/$DOCS/digest.png" "file://$WORK/digest.html"
-[ -s "$DOCS/digest.png" ] || die "chromium wrote no $DOCS/digest.png"
+shoot() {  # shoot NAME SOURCE: docs/NAME.png from the HTML part of SOURCE (see html_of)
+    local name=$1 page="$WORK/$1.html" size height page_width
+    html_of "$2" "$page"
+    say "rendering $name with headless Chromium"
+    size=$(chromium_run "$WORK/chromium.log" --window-size="$WIDTH,100" --virtual-time-budget=3000 \
+        --dump-dom "file://$page.measure.html" | grep -o 'SIZE=[0-9]*x[0-9]*' | head -n 1 || true)
+    [ -n "$size" ] || die "could not measure the height of $name (see $WORK/chromium.log)"
+    height=${size#SIZE=}; height=${height%x*}
+    page_width=${size#*x}
+    [ "$page_width" -le "$WIDTH" ] || say "warning: $name is ${page_width}px wide, wider than the ${WIDTH}px window"
+    mkdir -p "$DOCS"
+    rm -f "$DOCS/$name.png"
+    chromium_run "$WORK/chromium.log" --window-size="$WIDTH,$height" --virtual-time-budget=3000 \
+        --screenshot="$PWD/$DOCS/$name.png" "file://$page"
+    [ -s "$DOCS/$name.png" ] || die "chromium wrote no $DOCS/$name.png"
+}
+
+shoot digest "$eml"
+shoot receipt "outbox:【受理回执】"
+shoot rejection "outbox:【退回通知】"
 
 # --- 5. the workbook: LibreOffice to PDF, pdftoppm to PNG ------------------------------------------------
 say "converting the workbook with LibreOffice"
@@ -126,7 +149,7 @@ timeout 180 soffice --headless "-env:UserInstallation=file://$WORK/libreoffice" 
 [ -s "$WORK/book.pdf" ] || { cat "$WORK/soffice.log" >&2; die "soffice wrote no PDF"; }
 pages=$(pdfinfo "$WORK/book.pdf" | awk '/^Pages:/ {print $2}')
 first_page=$(pdftotext -f 1 -l 1 "$WORK/book.pdf" -)
-for header in 序号 所属市 企业名称 状态 提交次数 最近提交时间 问题 联系人 电子邮箱; do
+for header in 序号 市 企业名称 质量标杆名称 状态 提交次数 问题 公章; do
     grep -q "$header" <<<"$first_page" \
         || say "warning: column $header is not on the first printed page: the sheet spills onto another page"
 done
@@ -158,6 +181,6 @@ pdftoppm -png -r "$WORKBOOK_DPI" -f 1 -l 1 -singlefile -x "$crop_x" -y "$crop_y"
 
 # --- 6. where they are ---------------------------------------------------------------------------------
 png_size() { python3 -c 'import struct, sys; d = open(sys.argv[1], "rb").read(24); print("%dx%d" % struct.unpack(">II", d[16:24]))' "$1"; }
-for picture in "$DOCS/digest.png" "$DOCS/workbook.png"; do
+for picture in "$DOCS"/{digest,receipt,rejection,workbook}.png; do
     printf '%s  %s px, %s bytes\n' "$PWD/$picture" "$(png_size "$picture")" "$(stat -c %s "$picture")"
 done
