@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Build the sample submissions and roster that `shenbao demo` ships with (daemon/resources/demo/).
 
-Run from the repository root after changing it: `python3 scripts/make_demo_messages.py`. It needs only the
-committed RAR fixtures (tests/fixtures/rar/) and openpyxl, not the `rar` tool, so the demo works anywhere.
-The output is deterministic: fixed dates, Message-IDs and MIME boundaries.
+Run from the repository root after changing it: `python3 scripts/make_demo_messages.py`. Most archives are
+committed RAR fixtures (tests/fixtures/rar/); the one for 青岛, whose form names its own enterprise and is
+stamped, is built here with the `rar` tool (../shared/tools/install-rar), as the fixtures are. The emails
+have fixed dates, Message-IDs and MIME boundaries; that archive's bytes change with each build.
 """
 
 from __future__ import annotations
 
 import base64
+import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -21,6 +23,9 @@ from openpyxl import Workbook
 ROOT = Path(__file__).resolve().parents[1]
 RAR = ROOT / "tests" / "fixtures" / "rar"
 OUT = ROOT / "daemon" / "resources" / "demo"
+sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+import make_fixtures as fixtures  # noqa: E402
+
 SHANGHAI = timezone(timedelta(hours=8))
 MAILBOX = "kejichu2019@shandong.cn"
 
@@ -80,6 +85,21 @@ def rar(name: str) -> bytes:
     return (RAR / name).read_bytes()
 
 
+def own_archive(enterprise: str) -> bytes:
+    """A package in a folder named after the enterprise, with a stamped form naming it and a PDF scan."""
+    return fixtures.build_one(
+        [
+            fixtures.Dir(enterprise),
+            fixtures.File(f"{enterprise}/1-申报书.docx", fixtures.make_docx(f"申报单位：{enterprise}", seal=True)),
+            fixtures.File(f"{enterprise}/申报书（盖章扫描件）.pdf", fixtures.make_pdf("申报书（盖章扫描件）")),
+            fixtures.Dir(f"{enterprise}/典型经验"),
+            fixtures.File(f"{enterprise}/典型经验/正文.docx", fixtures.make_docx("全员质量改进经验")),
+            fixtures.Dir(f"{enterprise}/证明材料"),
+            fixtures.File(f"{enterprise}/证明材料/证明材料汇编.docx", fixtures.make_docx("证明材料汇编")),
+        ]
+    )
+
+
 def build() -> dict[str, bytes]:
     names = [row[1] for row in ROSTER]
     jinan, qingdao, weifang, yantai, zibo, linyi, weihai, rizhao = names
@@ -89,7 +109,7 @@ def build() -> dict[str, bytes]:
             2,
             "zhiliang@haiyue-rubber.com",
             qingdao,
-            [(f"{qingdao}.rar", rar("nested.rar"))],
+            [(f"{qingdao}.rar", own_archive(qingdao))],
             raw_subject=gbk_word(qingdao),
         ),
         "03-reply-prefix-fullwidth.eml": message(

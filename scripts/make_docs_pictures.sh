@@ -14,7 +14,7 @@ die() { say "$*"; exit 1; }
 
 DOCS=docs
 WIDTH=760          # CSS pixels: the layout's 680px column plus the grey margin around it
-WORKBOOK_DPI=144   # pdftoppm resolution of the workbook picture (the sheet is scaled to fit the page width)
+WORKBOOK_DPI=200   # pdftoppm resolution of the workbook picture (the sheet is scaled to fit the page width)
 CHROMIUM_FLAGS=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run
     --disable-background-networking --disable-component-update --disable-sync
     --hide-scrollbars --force-device-scale-factor=1)
@@ -25,7 +25,9 @@ have_cjk_font() { command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list :lang=zh
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 have_cjk_font || missing+=(fonts-noto-cjk)
-command -v soffice >/dev/null 2>&1 || missing+=(libreoffice-calc-nogui)
+# soffice alone (e.g. from libreoffice-writer) cannot open a workbook: Calc must be there
+dpkg-query -W -f='${Status}' libreoffice-calc-nogui libreoffice-calc 2>/dev/null | grep -q 'ok installed' \
+    || missing+=(libreoffice-calc-nogui)
 { command -v pdftoppm && command -v pdftotext && command -v pdfinfo; } >/dev/null 2>&1 || missing+=(poppler-utils)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
@@ -85,28 +87,34 @@ book=$(find "$WORK/out" -maxdepth 1 -name '*.xlsx' | head -n 1)
 if [ -z "$eml" ] || [ -z "$book" ]; then die "shenbao digest wrote no .eml or no workbook into $WORK/out"; fi
 
 # --- 4. HTML parts rendered by Chromium: the digest, a receipt and a rejection --------------------------
-# html_of SOURCE PAGE: the text/html part of SOURCE (an .eml file, or `outbox:<subject prefix>` for the
-# first reply so queued in the scratch database) into PAGE, and a copy PAGE.measure.html that writes its
-# own laid-out size into <title>, read back with --dump-dom.
-html_of() {
-    python3 - "$1" "$2" "$WORK/shenbao.db" <<'PY'
-import sqlite3, sys
-from email import message_from_bytes, policy
+# The replies come from `shenbao demo`, which sends them to its loopback SMTP server and keeps them.
+say "sending the replies to the sample messages (shenbao demo)"
+shenbao demo --dir "$WORK/demo" > "$WORK/demo.log" 2>&1 || { cat "$WORK/demo.log" >&2; die "shenbao demo failed"; }
 
-source, page, database = sys.argv[1:]
-if source.startswith("outbox:"):
-    prefix = source.removeprefix("outbox:")
-    with sqlite3.connect(database) as db:
-        row = db.execute(
-            "select raw from outbox where subject like ? order by id limit 1", (prefix + "%",)
-        ).fetchone()
-    if row is None:
-        sys.exit(f"no reply whose subject starts with {prefix} was queued")
-    raw = row[0]
+# html_of SOURCE PAGE: the text/html part of SOURCE (an .eml file, or `reply:<subject prefix>` for the
+# first of the demo's replies, by sample, whose subject starts so) into PAGE, and a copy PAGE.measure.html
+# that writes its own laid-out size into <title>, read back with --dump-dom.
+html_of() {
+    python3 - "$1" "$2" "$WORK/demo/replies" <<'PY'
+import sys
+from email import message_from_bytes, policy
+from pathlib import Path
+
+source, page, replies = sys.argv[1:]
+if source.startswith("reply:"):
+    prefix = source.removeprefix("reply:")
+    found = [
+        message
+        for path in sorted(Path(replies).glob("*.eml"))
+        if str((message := message_from_bytes(path.read_bytes(), policy=policy.default))["Subject"]).startswith(prefix)
+    ]
+    if not found:
+        sys.exit(f"no reply whose subject starts with {prefix} in {replies}")
+    message = found[0]
 else:
     with open(source, "rb") as handle:
-        raw = handle.read()
-body = message_from_bytes(raw, policy=policy.default).get_body(preferencelist=("html",))
+        message = message_from_bytes(handle.read(), policy=policy.default)
+body = message.get_body(preferencelist=("html",))
 if body is None:
     sys.exit(f"{source}: no text/html part")
 html = body.get_content()
@@ -137,8 +145,8 @@ shoot() {  # shoot NAME SOURCE: docs/NAME.png from the HTML part of SOURCE (see 
 }
 
 shoot digest "$eml"
-shoot receipt "outbox:【受理回执】"
-shoot rejection "outbox:【退回通知】"
+shoot receipt "reply:【受理回执】"
+shoot rejection "reply:【退回通知】"
 
 # --- 5. the workbook: LibreOffice to PDF, pdftoppm to PNG ------------------------------------------------
 say "converting the workbook with LibreOffice"

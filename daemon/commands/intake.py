@@ -61,7 +61,7 @@ def _mark(problem: Problem) -> str:
 
 
 def _detail(problem: Problem) -> str:
-    said = [value for value in (problem.enterprise, problem.suggestion, problem.detail) if value]
+    said = list(dict.fromkeys(value for value in (problem.enterprise, problem.suggestion, problem.detail) if value))
     return f"（{'；'.join(said)}）" if said else ""
 
 

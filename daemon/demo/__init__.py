@@ -57,6 +57,12 @@ deadline = "2022-07-05T23:59:59+08:00"
 roster = "roster.xlsx"
 max_archive_mb = {max_archive_mb:g}
 max_message_mb = {max_message_mb:g}
+
+[office]
+name = "山东省工业和信息化厅科技处"
+phone = "0531-51782580"
+contact = "王老师"
+notice = "关于组织推荐2022年质量标杆的通知"
 """
 
 
@@ -114,13 +120,13 @@ def run_demo(folder: Path) -> int:
     rows = _rows(settings, [name for name, _ in messages])
     _print_table(rows)
     print(
-        f"\n{result.report.handled} messages judged, {len(replies)} replies sent.\n"
-        f"  replies (open them in a mail client):  {folder / 'replies'}/\n"
-        f"  database (SQLite):                      {folder / 'shenbao.db'}\n"
-        f"  raw messages, archives and documents:  {folder / 'files'}/\n"
-        f"  the sample messages:                    {folder / 'inbox'}/\n"
-        f"  configuration used:                     {config}\n"
-        f"Judge a sample again without the servers:\n"
+        f"\n共核验 {result.report.handled} 封邮件，发出 {len(replies)} 封回复。\n"
+        f"  回复（可用邮件客户端打开）：      {folder / 'replies'}/\n"
+        f"  数据库（SQLite）：                {folder / 'shenbao.db'}\n"
+        f"  原始邮件、压缩包与材料：          {folder / 'files'}/\n"
+        f"  样例邮件：                        {folder / 'inbox'}/\n"
+        f"  所用配置：                        {config}\n"
+        f"不启动服务器，再核验一封样例：\n"
         f"  shenbao check --roster {folder / 'roster.xlsx'} --deadline 2022-07-05T23:59:59+08:00 "
         f"{folder / 'inbox' / '05-missing-proof.eml'}"
     )

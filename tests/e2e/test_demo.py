@@ -53,7 +53,7 @@ def test_demo_judges_every_sample_and_writes_the_replies(tmp_path: Path) -> None
 
     replies = sorted((target / "replies").glob("*.eml"))
     assert len(replies) == len(samples) - len(ignored)
-    assert f"{len(samples)} messages judged, {len(replies)} replies sent." in done.stdout
+    assert f"共核验 {len(samples)} 封邮件，发出 {len(replies)} 封回复。" in done.stdout
     sample_ids = {
         str(email.message_from_bytes(raw, policy=email.policy.default)["Message-ID"]) for raw in samples.values()
     }

@@ -85,7 +85,7 @@ def test_the_installed_demo_judges_and_answers_the_samples(installed: Path, tmp_
     result = run(installed / "shenbao", "demo", "--dir", tmp_path / "demo", cwd=tmp_path)
 
     assert result.returncode == 0, result.stderr
-    assert "13 messages judged, 12 replies sent" in result.stdout
+    assert "共核验 13 封邮件，发出 12 封回复。" in result.stdout
     assert len(list((tmp_path / "demo" / "replies").glob("*.eml"))) == 12
 
 
