@@ -5,6 +5,7 @@ The one place for the Chinese wording of every code: replies, the digest and the
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import date, datetime
@@ -211,7 +212,9 @@ def title(problem: Problem, rules: CallRules) -> str:
 
 
 def titles(problems: Iterable[Problem], rules: CallRules) -> str:
-    return "；".join(title(p, rules) for p in problems)
+    """One line of problem titles; a title said of several enterprises or files is said once, counted."""
+    counted = Counter(title(p, rules) for p in problems)
+    return "；".join(f"{said}（{n} 项）" if n > 1 else said for said, n in counted.items())
 
 
 def advice(problem: Problem, rules: CallRules) -> str:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Remake docs/digest.png, docs/receipt.png, docs/rejection.png and docs/workbook.png: the staff digest, a
+# Remake docs/digest.png, docs/digest-bureaus.png, docs/receipt.png, docs/rejection.png and docs/workbook.png: the staff digest, a
 # receipt (受理回执), a rejection (退回通知) and the summary workbook (汇总表), built from the project's 13
-# sample messages (daemon/resources/demo/) without any mail server.
+# sample messages (daemon/resources/demo/) and the city bureaus' test emails (tests/fixtures/bureaus/).
 #   scripts/make_docs_pictures.sh
 # The HTML parts of the digest and the two replies are rendered by headless Chromium; the workbook goes
 # through LibreOffice (PDF) and pdftoppm (PNG). Missing system tools come from apt when we are root; otherwise the script says what to
@@ -145,6 +145,31 @@ shoot() {  # shoot NAME SOURCE: docs/NAME.png from the HTML part of SOURCE (see 
 }
 
 shoot digest "$eml"
+
+# The city bureaus' side: both calls, the bureaus' test emails (tests/fixtures/bureaus/), the digest the
+# morning after the bureaus' deadline with each city's bundle.
+say "judging the city bureaus' sample emails into a second scratch database"
+mkdir -p "$WORK/bureaus"
+python3 - "$WORK/bureaus/shenbao.toml" tests/fixtures/bureaus <<'PY'
+import json, sys
+from pathlib import Path
+
+target, fixtures = Path(sys.argv[1]), Path(sys.argv[2])
+spec = json.loads((fixtures / "expected.json").read_text(encoding="utf-8"))
+lines = ['[storage]\ndatabase = "sqlite:///shenbao.db"\nfiles = "files"', '[campaign]\nname = "2022年质量标杆"']
+for code, call in spec["calls"].items():
+    keys = "".join(f"{k} = {json.dumps(v, ensure_ascii=False)}\n" for k, v in call.items())
+    deadline = 'deadline = "2022-07-05T23:59:59+08:00"\n' if code == "national" else ""
+    lines.append(f'[[campaign.calls]]\ncode = "{code}"\n{keys}bureau_deadline = "{spec["bureau_deadline"]}"\n{deadline}')
+lines.append((fixtures / spec["config"]).read_text(encoding="utf-8"))
+target.write_text("\n".join(lines), encoding="utf-8")
+PY
+shenbao process --config "$WORK/bureaus/shenbao.toml" tests/fixtures/bureaus/messages/ > "$WORK/bureaus/process.log"
+sed 's/^/    /' "$WORK/bureaus/process.log" >&2
+shenbao digest --config "$WORK/bureaus/shenbao.toml" --output "$WORK/bureaus/out" --now 2022-06-27T08:30:00+08:00 >&2
+bureau_eml=$(find "$WORK/bureaus/out" -maxdepth 1 -name 'digest-*.eml' | head -n 1)
+[ -n "$bureau_eml" ] || die "shenbao digest wrote no .eml into $WORK/bureaus/out"
+shoot digest-bureaus "$bureau_eml"
 shoot receipt "reply:【受理回执】"
 shoot rejection "reply:【退回通知】"
 
@@ -189,6 +214,6 @@ pdftoppm -png -r "$WORKBOOK_DPI" -f 1 -l 1 -singlefile -x "$crop_x" -y "$crop_y"
 
 # --- 6. where they are ---------------------------------------------------------------------------------
 png_size() { python3 -c 'import struct, sys; d = open(sys.argv[1], "rb").read(24); print("%dx%d" % struct.unpack(">II", d[16:24]))' "$1"; }
-for picture in "$DOCS"/{digest,receipt,rejection,workbook}.png; do
+for picture in "$DOCS"/{digest,digest-bureaus,receipt,rejection,workbook}.png; do
     printf '%s  %s px, %s bytes\n' "$PWD/$picture" "$(png_size "$picture")" "$(stat -c %s "$picture")"
 done

@@ -353,6 +353,7 @@ def enterprise_rows(
         MessageRecord.id,
         MessageRecord.received_at,
         MessageRecord.sender,
+        MessageRecord.kind,
     ]
     rows = session.execute(
         sql_select(*columns)
@@ -363,10 +364,12 @@ def enterprise_rows(
     by_listing: dict[tuple[int, str | None], list[tuple[int, Outcome, bool, int, datetime, str | None]]] = defaultdict(
         list
     )
-    for enterprise_id, package_call, package_id, result, joined, message_id, received, sender in rows:
+    for enterprise_id, package_call, package_id, result, joined, message_id, received, sender, kind in rows:
         if Outcome(result) is not Outcome.IGNORED:
+            # a bureau sends its enterprises' archives: its address is no enterprise's contact to compare
+            own_sender = None if MessageKind(kind) is MessageKind.BUREAU else sender
             by_listing[(enterprise_id, package_call)].append(
-                (package_id, Outcome(result), joined is not None, message_id, received, sender)
+                (package_id, Outcome(result), joined is not None, message_id, received, own_sender)
             )
     latest_packages = {items[-1][0] for items in by_listing.values() if items}
     problems = _package_problems(session, list(latest_packages))
@@ -459,7 +462,8 @@ def _row(
     latest = items[-1] if items else None
     email = listing.best("email")
     contacts = contact_addresses(email)
-    stranger = bool(accepted and contacts and (accepted[-1][5] or "") not in contacts)
+    sender = accepted[-1][5] if accepted else None
+    stranger = bool(sender is not None and contacts and sender not in contacts)
     assert listing.enterprise.id is not None
     return EnterpriseRow(
         enterprise_id=listing.enterprise.id,

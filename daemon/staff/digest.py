@@ -173,7 +173,7 @@ def _message_line(view: MessageView, rules: CallRules) -> dict[str, str]:
         "enterprise": who or "—",
         "outcome": OUTCOME_WORDS[view.outcome],
         "outcome_code": view.outcome.value,
-        "problems": titles(view.all_problems, rules),
+        "problems": titles(sorted(view.all_problems, key=lambda problem: problem.is_note), rules),  # notes last
     }
 
 

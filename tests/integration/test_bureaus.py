@@ -241,6 +241,23 @@ def test_the_reply_to_each_bureau_email_says_what_arrived_and_what_the_city_stil
     assert all("无需企业另行报送" in text for text in (first, second, third))
 
 
+def test_archives_a_bureau_sent_are_not_taken_for_a_strangers_submission(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table lists each enterprise's contact address; the bureau's own address is none of them."""
+    config = write_config(tmp_path / "conf")
+    process(config, "13-xls-table.eml", capsys)
+    runtime = Runtime.open(load(config))
+    with Session(runtime.engine) as session:
+        built = digest.gather(session, runtime.rules, "2022年质量标杆", datetime(2022, 6, 25, 9, tzinfo=SHANGHAI))
+        rows = enterprise_rows(session, runtime.rules)
+
+    accepted = [row for row in rows if row.standing is Standing.ACCEPTED]
+    assert accepted and all(row.email for row in accepted)
+    assert not any(row.stranger for row in accepted)
+    assert built.context["needs_person"] == []
+
+
 def test_the_digest_and_workbook_after_the_three_email_bundle_show_the_city(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -29,6 +29,8 @@ from daemon.app.actions import decide
 from daemon.campaign import Bureau, Call, CallRules
 from daemon.config import CampaignSettings, DigestSettings, Security, Settings, SmtpSettings, StorageSettings
 from daemon.demo.servers import SmtpCapture
+from daemon.domain import Code, Problem
+from daemon.explain import titles
 from daemon.render import Renderer
 from daemon.service import jobs
 from daemon.service.outbox import Sender, recover_interrupted, send_due
@@ -555,3 +557,12 @@ def test_the_daily_job_queues_the_digest_and_the_reminders_when_a_subject_holds_
         control, f"\\x{ord(control):02x}"
     )
     assert table(settings, "SELECT subject FROM message ORDER BY id DESC LIMIT 1") == [(subject,)]
+
+
+def test_a_problem_said_of_several_enterprises_is_titled_once_with_its_count() -> None:
+    rules = CallRules(calls=(Call(deadline=datetime(2022, 7, 5, 23, 59, 59, tzinfo=SHANGHAI)),))
+    missing = [Problem(Code.MISSING_ARCHIVE, enterprise=name) for name in ("甲公司", "乙公司", "丙公司")]
+
+    line = titles([*missing, Problem(Code.MISSING_LETTER)], rules)
+
+    assert line == "汇总表中的企业尚无申报材料（3 项）；缺少推荐文件"
