@@ -422,22 +422,21 @@ class Daemon:
             self.outbox_wake.wait(_OUTBOX_SECONDS)
 
     def outbox_cycle(self) -> None:
+        """Send what is due and tell staff how sending goes; a failure anywhere in it (the alerts read and
+        write the database too) ends this turn, never the outbox thread."""
         assert self.runtime is not None
         try:
             self.guard()
             tally = send_due(self.runtime.engine, self._sender())
+            if tally.sent:
+                self.wake.set()  # let the watcher save the Sent copies now
+            self._check_sending(tally)
         except FATAL as error:
             self._fail(error)
-            return
         except SQLAlchemyError as error:
             self._database_failed(error)
-            return
         except Exception:  # the daemon never exits on one bad cycle
             log.exception("unexpected error in the outbox")
-            return
-        if tally.sent:
-            self.wake.set()  # let the watcher save the Sent copies now
-        self._check_sending(tally)
 
     def _check_sending(self, tally: Sent) -> None:
         """SMTP refusing a reply (5xx) is told at once; replies failing to go out for long enough, then."""

@@ -28,9 +28,11 @@ from daemon_support import (
     wait_until,
     write_config,
 )
+from sqlalchemy.exc import OperationalError
 
 from daemon.config import load
 from daemon.demo.servers import PymapServer, SmtpCapture
+from daemon.service import daemon as daemon_module
 from daemon.service.daemon import Daemon
 
 
@@ -127,3 +129,36 @@ def test_the_sync_starts_the_moment_idle_reports_mail(
     sync = next(r for r in records[news:] if r.getMessage() == "sync started")
     assert sync.threadName == records[news].threadName == "watcher"
     assert sync.created - records[news].created < 0.3
+
+
+def test_a_database_error_while_the_outbox_checks_on_sending_ends_the_turn_not_the_outbox(
+    imap: PymapServer, smtp: SmtpCapture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cut connection once killed the outbox thread: the alert check after sending was outside its guard."""
+    for key, value in imap_env(imap).items():
+        monkeypatch.setenv(key, value)
+    office = tmp_path / "office"
+    daemon = Daemon(load(write_config(office, imap, smtp, idle_seconds=600)))
+    daemon.start()
+    cut = OperationalError("SELECT", {}, Exception("server closed the connection unexpectedly"))
+    calls: list[int] = []
+
+    def failing_once(engine: object) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            daemon.outbox_wake.set()  # the next turn at once rather than in ten seconds
+            raise cut
+        return None
+
+    monkeypatch.setattr(daemon_module, "oldest_deferred", failing_once)
+    outbox = threading.Thread(target=daemon.outbox_loop, name="outbox")
+    outbox.start()
+    try:
+        wait_until(lambda: len(calls) >= 2, TIMEOUT, "a second turn of the outbox")
+        assert outbox.is_alive()
+    finally:
+        daemon.stop.set()
+        daemon.outbox_wake.set()
+        outbox.join(TIMEOUT)
+        daemon.close()
+    assert daemon.failure is None

@@ -39,7 +39,16 @@ BLOCKING_CODES = {
     Code.CORRUPT_ARCHIVE,
     Code.UNSAFE_ARCHIVE,
 }
-DOCUMENT_CODES = {Code.MISSING_DOCUMENT, Code.NOT_WORD_DOCUMENT, Code.INVALID_DOCUMENT}
+DOCUMENT_CODES = {
+    Code.MISSING_DOCUMENT,
+    Code.NOT_WORD_DOCUMENT,
+    Code.INVALID_DOCUMENT,
+    # what the documents say: a damaged form may lose its seal, its name, or be unreadable altogether
+    Code.UNREADABLE_DOCUMENT,
+    Code.SEAL_NOT_FOUND,
+    Code.FOREIGN_DOCUMENT,
+    Code.FORM_NAMES_NOBODY,
+}
 
 VALID_RAR = rar("valid.rar")
 VALID_MESSAGE = valid_submission()

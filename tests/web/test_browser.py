@@ -97,12 +97,25 @@ def all_css(driver: Any, selector: str) -> list[Any]:
 
 def submit(driver: Any, button: Any) -> None:
     """Press a form's button and wait for the page it leads to."""
-    from selenium.webdriver.support import expected_conditions
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
     page = by_css(driver, "html")
+
+    def gone(_driver: Any) -> bool:
+        """The old page is replaced; ChromeDriver says so in two ways, the second while it is being torn down."""
+        try:
+            page.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error.msg):
+                return True
+            raise
+        return False
+
     button.click()
-    WebDriverWait(driver, 60).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 60).until(gone)
 
 
 def flash(driver: Any) -> str:
