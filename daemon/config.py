@@ -51,12 +51,15 @@ class Security(StrEnum):
 
 
 class TargetFolders(_Section):
-    """Where each verdict's messages are moved (created when missing)."""
+    """Where each outcome's messages are moved (created when missing): one field per `Outcome`."""
 
     accepted: str = "已受理"
     rejected: str = "已退回"
     review: str = "待人工"
     ignored: str = "已忽略"
+    pending: str = "待补齐"
+    """Volumes waiting for the rest of their set; they stay here when the email completing it is filed."""
+    bureau: str = "市局报送"
 
 
 class ImapSettings(_Section):

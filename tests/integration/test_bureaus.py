@@ -13,11 +13,14 @@ import io
 import json
 from datetime import datetime
 from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import FIXTURES, SHANGHAI, write_roster
+from daemon_support import FOLDERS, MAILBOX, TIMEOUT, append, imap_env, message_ids_in, parse
+from daemon_support import write_config as write_daemon_config
 from openpyxl import load_workbook
 from sqlmodel import Session, col, select
 
@@ -25,6 +28,8 @@ from daemon.app.queries import bundle_views, enterprise_rows
 from daemon.app.views import Standing
 from daemon.cli import main
 from daemon.config import load
+from daemon.demo.servers import PymapServer, SmtpCapture
+from daemon.service.daemon import Daemon
 from daemon.service.runtime import Runtime
 from daemon.staff import digest, reminders
 from daemon.storage.models import BureauSender, MessageRecord, Nomination, OutboxItem
@@ -326,3 +331,32 @@ def test_bureaus_with_an_incomplete_bundle_are_reminded_before_their_deadline(
     jinan = [c for c in found if c.city == "济南" and c.call.code == "province"]
     assert [(c.remind, c.addresses) for c in jinan] == [(True, ("jngxj_jsc@jinan.gov.cn",))]
     assert "推荐文件、汇总表及各企业申报材料" in jinan[0].lacks
+
+
+def test_the_daemon_on_pymap_answers_a_bundle_over_three_emails_and_files_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same three emails as a clerk sends them: through IMAP, one reply each, none left in the inbox."""
+    with PymapServer(MAILBOX, "imap-secret") as imap, SmtpCapture(auth=True) as smtp:
+        for name, value in imap_env(imap).items():
+            monkeypatch.setenv(name, value)
+        servers = write_daemon_config(tmp_path / "servers", imap, smtp, roster=False).read_text(encoding="utf-8")
+        mail = servers.split("[storage]")[0]  # the [imap] and [smtp] sections
+        config = write_config(tmp_path / "office", smtp=mail)
+        raws = [(BUREAUS / "messages" / name).read_bytes() for name in QINGDAO_BUNDLE]
+        for raw in raws:
+            sent = parsedate_to_datetime(str(email.message_from_bytes(raw, policy=email.policy.default)["Date"]))
+            append(imap, raw, when=sent)
+
+        Daemon(load(config)).run_once()
+
+        answered = [parse(message.data) for message in smtp.wait_for(3, TIMEOUT)]
+        asked = [str(email.message_from_bytes(raw, policy=email.policy.default)["Message-ID"]) for raw in raws]
+        assert message_ids_in(imap, "INBOX") == []
+        assert sorted(message_ids_in(imap, FOLDERS["bureau"])) == sorted(asked)
+    assert sorted(str(reply["In-Reply-To"]) for reply in answered) == sorted(asked)
+    assert {str(reply["To"]) for reply in answered} == {"kjc@qdeit.qingdao.gov.cn"}
+    runtime = Runtime.open(load(config))
+    with Session(runtime.engine) as session:
+        [bundle] = bundle_views(session, runtime.rules, city="青岛")
+    assert bundle.complete

@@ -14,7 +14,17 @@ from pathlib import Path
 
 import pytest
 from conftest import ENTERPRISE, RECEIVED, rar, submission
-from daemon_support import append, daemon_env, replies, shenbao, text_and_html, with_message_id, write_config
+from daemon_support import (
+    FOLDERS,
+    append,
+    daemon_env,
+    message_ids_in,
+    replies,
+    shenbao,
+    text_and_html,
+    with_message_id,
+    write_config,
+)
 
 from daemon.demo.servers import PymapServer, SmtpCapture
 
@@ -129,6 +139,10 @@ def test_three_volumes_in_three_emails_are_accepted_after_the_third_with_two_not
     assert [kind(reply) for reply in answers] == ["volumes", "volumes", "receipt"]
     assert "待其余分卷" in text(answers[0]) and "第" in text(answers[1])
     assert "3 卷" in text(answers[2])
+    clerks = [f"<clerk-{n}@minghu-soft.cn>" for n in (1, 2, 3)]
+    assert message_ids_in(clerk.imap, "INBOX") == []  # each filed, none failing in the inbox
+    assert sorted(message_ids_in(clerk.imap, FOLDERS["pending"])) == clerks[:2]
+    assert message_ids_in(clerk.imap, FOLDERS["accepted"]) == clerks[2:]
 
 
 def test_two_of_three_volumes_get_one_rejection_naming_the_missing_one_when_the_window_passes(clerk: Clerk) -> None:

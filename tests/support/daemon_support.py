@@ -45,7 +45,14 @@ IMAP_PASSWORD_ENV = "SHENBAO_TEST_IMAP_PASSWORD"
 SMTP_PASSWORD_ENV = "SHENBAO_TEST_SMTP_PASSWORD"
 SMTP_PASSWORD = "smtp-secret"
 TIMEOUT = 30.0
-FOLDERS = {"accepted": "已受理", "rejected": "已退回", "review": "待人工", "ignored": "已忽略"}
+FOLDERS = {
+    "accepted": "已受理",
+    "rejected": "已退回",
+    "review": "待人工",
+    "ignored": "已忽略",
+    "pending": "待补齐",
+    "bureau": "市局报送",
+}
 SUBJECT_PREFIX = {"receipt": "【受理回执】", "rejection": "【退回通知】", "review": "【已收到】"}
 _NOT_INHERITED = frozenset(
     {"SHENBAO_CRASH_AT", "SHENBAO_FAIL_ON_SUBJECT", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"}

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from daemon.campaign import DEFAULT_ROLES, Role
-from daemon.config import ConfigError, Security, load
+from daemon.config import ConfigError, Security, TargetFolders, load
+from daemon.domain import Outcome
 
 SHANGHAI = timezone(timedelta(hours=8))
 
@@ -303,3 +304,8 @@ keywords = ["总结"]
         Role("application_form", "申报表", ("申报表", "申请表"), ("docx", "pdf")),
         Role("summary", "工作总结", ("总结",), ("doc", "docx")),
     )
+
+
+def test_every_outcome_has_a_folder_to_go_to() -> None:
+    """The watcher files each message by its outcome's name: an outcome without a folder could not be filed."""
+    assert set(TargetFolders.model_fields) == {outcome.value for outcome in Outcome}
