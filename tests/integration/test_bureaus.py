@@ -333,30 +333,33 @@ def test_bureaus_with_an_incomplete_bundle_are_reminded_before_their_deadline(
     assert "推荐文件、汇总表及各企业申报材料" in jinan[0].lacks
 
 
-def test_the_daemon_on_pymap_answers_a_bundle_over_three_emails_and_files_each(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_daemon_on_pymap_answers_each_bureau_email_once_and_files_it_by_its_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The same three emails as a clerk sends them: through IMAP, one reply each, none left in the inbox."""
+    """Every bureau email as clerks send them, through IMAP in one pass: one reply each, each filed by its
+    verdict, and each city's bundle as `process` makes it."""
     with PymapServer(MAILBOX, "imap-secret") as imap, SmtpCapture(auth=True) as smtp:
         for name, value in imap_env(imap).items():
             monkeypatch.setenv(name, value)
         servers = write_daemon_config(tmp_path / "servers", imap, smtp, roster=False).read_text(encoding="utf-8")
         mail = servers.split("[storage]")[0]  # the [imap] and [smtp] sections
         config = write_config(tmp_path / "office", smtp=mail)
-        raws = [(BUREAUS / "messages" / name).read_bytes() for name in QINGDAO_BUNDLE]
-        for raw in raws:
-            sent = parsedate_to_datetime(str(email.message_from_bytes(raw, policy=email.policy.default)["Date"]))
-            append(imap, raw, when=sent)
+        heads = {}
+        for name in EMAILS:
+            raw = (BUREAUS / "messages" / name).read_bytes()
+            head = email.message_from_bytes(raw, policy=email.policy.default)
+            heads[str(head["Message-ID"])] = (name, str(head["From"]))
+            append(imap, raw, when=parsedate_to_datetime(str(head["Date"])))
 
         Daemon(load(config)).run_once()
 
-        answered = [parse(message.data) for message in smtp.wait_for(3, TIMEOUT)]
-        asked = [str(email.message_from_bytes(raw, policy=email.policy.default)["Message-ID"]) for raw in raws]
+        answered = [parse(message.data) for message in smtp.wait_for(len(EMAILS), TIMEOUT)]
         assert message_ids_in(imap, "INBOX") == []
-        assert sorted(message_ids_in(imap, FOLDERS["bureau"])) == sorted(asked)
-    assert sorted(str(reply["In-Reply-To"]) for reply in answered) == sorted(asked)
-    assert {str(reply["To"]) for reply in answered} == {"kjc@qdeit.qingdao.gov.cn"}
-    runtime = Runtime.open(load(config))
-    with Session(runtime.engine) as session:
-        [bundle] = bundle_views(session, runtime.rules, city="青岛")
-    assert bundle.complete
+        for verdict, folder in (("bureau", FOLDERS["bureau"]), ("review", FOLDERS["review"])):
+            filed = {heads[message_id][0] for message_id in message_ids_in(imap, folder)}
+            assert filed == {name for name in EMAILS if SPEC["cases"][name]["verdict"] == verdict}, verdict
+    assert sorted(str(reply["In-Reply-To"]) for reply in answered) == sorted(heads)  # one each
+    for reply in answered:
+        _name, sender = heads[str(reply["In-Reply-To"])]
+        assert str(reply["To"]) in sender  # to whoever wrote
+    test_each_citys_bundle_ends_as_expected({}, config, capsys)
