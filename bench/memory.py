@@ -63,7 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"
 from child_servers import PymapProcess
 
 from daemon.storage.db import open_database
-from daemon.storage.models import MailboxItem, MessageRecord, OutboxItem, ProblemRecord
+from daemon.storage.models import MailboxItem, MessageRecord, OutboxItem, PackageRecord, ProblemRecord
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -384,10 +384,11 @@ def recorded(config: Path) -> Outcome | None:
             select(ProblemRecord.code).where(ProblemRecord.message_id == row.id).order_by(col(ProblemRecord.position))
         ).all()
         replies = session.exec(select(OutboxItem).where(OutboxItem.message_id == row.id)).all()
+        names = session.exec(select(PackageRecord.enterprise_name).where(PackageRecord.message_id == row.id)).all()
         return Outcome(
             verdict=row.outcome,
             problems=", ".join(problems) or "none",
-            enterprise=row.enterprise_name or "—",
+            enterprise=", ".join(name for name in names if name) or "—",
             folder=item.target if item else None,
             replies="; ".join(f"{r.kind} to {r.recipient} ({r.state})" for r in replies) or "none",
         )

@@ -6,10 +6,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
-from tqdm import tqdm
 
 from ..campaign import CallRules
 from ..config import ConfigError, Settings, load
@@ -20,6 +19,9 @@ from ..service.outbox import Sender
 from ..service.runtime import Runtime
 from ..staff.roster import RosterError, read_roster
 from ..storage.db import SchemaMismatch
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 EXIT_OK = 0
 
@@ -91,6 +93,8 @@ def smtp_sender_for(settings: Settings) -> Sender:
 
 def progress(args: argparse.Namespace, total: int, what: str) -> tqdm[Any]:
     """A progress bar on stderr for people at a terminal; silent when piped or under --json."""
+    from tqdm import tqdm  # only the commands that show progress need it
+
     quiet = getattr(args, "json", False) or not sys.stderr.isatty()
     return tqdm(total=total, desc=what, unit="封", disable=quiet, leave=False, file=sys.stderr)
 

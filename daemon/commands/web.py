@@ -9,16 +9,19 @@ import sys
 
 from sqlmodel import Session
 
-from ..app.accounts import AccountError, add_user, remove_user, users
 from ..explain import shanghai_time
 from ..storage.models import now
 from ..storage.states import UserRole
-from ..web.server import serve
 from ..web.words import ROLE_WORDS
 from .common import EXIT_OK, EnvironmentProblem, UsageError, say, staff_runtime
 
+# The web stack (Flask, waitress) and password hashing (argon2) are imported by the commands that use them,
+# so that `shenbao run` and the other commands do not carry them.
+
 
 def run_web(args: argparse.Namespace) -> int:
+    from ..web.server import serve
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     runtime = staff_runtime(args)
     try:
@@ -40,6 +43,8 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def run_user_add(args: argparse.Namespace) -> int:
+    from ..app.accounts import AccountError, add_user
+
     runtime = staff_runtime(args)
     password = _password(args)
     with Session(runtime.engine) as session:
@@ -53,6 +58,8 @@ def run_user_add(args: argparse.Namespace) -> int:
 
 
 def run_user_list(args: argparse.Namespace) -> int:
+    from ..app.accounts import users
+
     runtime = staff_runtime(args)
     with Session(runtime.engine) as session:
         found = users(session)
@@ -68,6 +75,8 @@ def run_user_list(args: argparse.Namespace) -> int:
 
 
 def run_user_remove(args: argparse.Namespace) -> int:
+    from ..app.accounts import AccountError, remove_user
+
     runtime = staff_runtime(args)
     with Session(runtime.engine) as session:
         try:
