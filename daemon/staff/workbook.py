@@ -10,12 +10,10 @@ so that a subject such as `=HYPERLINK(…)` or `#N/A` is never read as a formula
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from datetime import date, datetime
-
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
+from functools import cache
+from typing import TYPE_CHECKING
 
 from ..app.views import Ledger, Standing
 from ..campaign import CallRules
@@ -33,6 +31,11 @@ from ..explain import (
 )
 from ..tables import display_width
 from ..text import for_cell
+
+if TYPE_CHECKING:  # openpyxl (with numpy and Pillow, 25 MB) is loaded when a workbook is first made
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.worksheet.worksheet import Worksheet
 
 ENTERPRISE_HEADERS = (
     "序号",
@@ -53,24 +56,45 @@ ENTERPRISE_HEADERS = (
 )
 BUNDLE_HEADERS = ("市", "评选", "推荐文件", "汇总表", "列出企业", "已受理", "缺少", "迟报", "待解决")
 MESSAGE_HEADERS = ("序号", "收到时间", "发件人", "主题", "企业", "结论", "人工决定", "问题", "回复", "编号")
-STANDING_FILLS = {
-    Standing.ACCEPTED: PatternFill("solid", fgColor="C6EFCE"),
-    Standing.REVIEW: PatternFill("solid", fgColor="FFEB9C"),
-    Standing.PENDING: PatternFill("solid", fgColor="E4DFEC"),  # not the header's blue
-    Standing.REJECTED: PatternFill("solid", fgColor="FFC7CE"),
-    Standing.MISSING: PatternFill("solid", fgColor="EDEDED"),
-}
-_HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 _FONT_NAME = "等线"  # Office's default Chinese font; WPS and LibreOffice substitute their own
-_FONT = Font(name=_FONT_NAME)
-_BOLD = Font(name=_FONT_NAME, bold=True)
-_MIDDLE = Alignment(vertical="center")
-_CENTRED = Alignment(horizontal="center")
-_LEFT = Alignment(horizontal="left")
 _CENTRED_HEADERS = {"序号", "提交次数", "受理版本数", "状态", "结论", "列出企业", "已受理"}
 _TIMES = {"最近提交时间", "收到时间"}
 _MAX_WIDTH = 60
 _TIME_FORMAT = "yyyy-mm-dd hh:mm"
+
+
+@dataclass(frozen=True)
+class _Styles:
+    """One style object of each kind, shared by every cell."""
+
+    standing: dict[Standing, PatternFill]
+    header: PatternFill
+    font: Font
+    bold: Font
+    middle: Alignment
+    centred: Alignment
+    left: Alignment
+
+
+@cache
+def _styles() -> _Styles:
+    from openpyxl.styles import Alignment, Font, PatternFill
+
+    return _Styles(
+        standing={
+            Standing.ACCEPTED: PatternFill("solid", fgColor="C6EFCE"),
+            Standing.REVIEW: PatternFill("solid", fgColor="FFEB9C"),
+            Standing.PENDING: PatternFill("solid", fgColor="E4DFEC"),  # not the header's blue
+            Standing.REJECTED: PatternFill("solid", fgColor="FFC7CE"),
+            Standing.MISSING: PatternFill("solid", fgColor="EDEDED"),
+        },
+        header=PatternFill("solid", fgColor="DDEBF7"),
+        font=Font(name=_FONT_NAME),
+        bold=Font(name=_FONT_NAME, bold=True),
+        middle=Alignment(vertical="center"),
+        centred=Alignment(horizontal="center"),
+        left=Alignment(horizontal="left"),
+    )
 
 
 def filename(day: date) -> str:
@@ -78,6 +102,8 @@ def filename(day: date) -> str:
 
 
 def build(ledger: Ledger, rules: CallRules) -> bytes:
+    from openpyxl import Workbook
+
     rows, messages, bundles = ledger.rows, ledger.messages, ledger.bundles
     workbook = Workbook()
     first = workbook.active
@@ -112,7 +138,7 @@ def build(ledger: Ledger, rules: CallRules) -> bytes:
                     ),
                 ],
             )
-            sheet.cell(row=number + 1, column=7).fill = STANDING_FILLS[row.standing]
+            sheet.cell(row=number + 1, column=7).fill = _styles().standing[row.standing]
         _style(sheet)
     if bundles:
         sheet = workbook.create_sheet("各市报送")
@@ -193,11 +219,12 @@ def _sheet_title(name: str, workbook: Workbook) -> str:
 
 
 def _header(sheet: Worksheet, headers: tuple[str, ...]) -> None:
+    styles = _styles()
     sheet.append(list(headers))
     for cell in sheet[1]:
-        cell.font = _BOLD
-        cell.fill = _HEADER_FILL
-        cell.alignment = _MIDDLE
+        cell.font = styles.bold
+        cell.fill = styles.header
+        cell.alignment = styles.middle
     sheet.freeze_panes = "A2"
     # printed: landscape, as wide as one page, the header repeated on every page
     sheet.page_setup.orientation = "landscape"
@@ -224,16 +251,19 @@ def _display_width(value: object) -> int:
 
 def _style(sheet: Worksheet) -> None:
     """Fonts, alignment and number formats by column, then widths; one shared style object each."""
+    from openpyxl.utils import get_column_letter
+
+    styles = _styles()
     headers = [cell.value for cell in sheet[1]]
     widths = [_display_width(h) for h in headers]
     for row in sheet.iter_rows(min_row=2):
         for index, (cell, header) in enumerate(zip(row, headers, strict=False)):
-            cell.font = _FONT
+            cell.font = styles.font
             if header in _TIMES:
                 cell.number_format = _TIME_FORMAT
-                cell.alignment = _LEFT
+                cell.alignment = styles.left
             elif header in _CENTRED_HEADERS:
-                cell.alignment = _CENTRED
+                cell.alignment = styles.centred
             widths[index] = max(widths[index], _display_width(cell.value))
     for index, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = min(max(width + 2, 6), _MAX_WIDTH)
