@@ -227,8 +227,9 @@ class Mailbox:
 
     # -- waiting ---------------------------------------------------------------------------------------------
 
-    def wait(self, seconds: float, wake: threading.Event, heartbeat: Callable[[], None]) -> None:
+    def wait(self, seconds: float, wake: threading.Event, heartbeat: Callable[[], None]) -> bool:
         """Until the server reports news, `seconds` pass, or `wake` is set; IDLE where the server has it.
+        True when the server reported news.
 
         IDLE is only a wake-up call: the caller searches the folder afterwards whatever it said.
         `heartbeat` is called every few seconds meanwhile (the systemd watchdog).
@@ -237,9 +238,9 @@ class Mailbox:
         if not self.has("IDLE"):
             while (left := deadline - time.monotonic()) > 0 and not wake.wait(min(left, _WAIT_STEP)):
                 heartbeat()
-            return
-        news: list[Any] = []
+            return False
         self.client.idle()
+        news: list[Any] = self._read_ahead()
         try:
             while not news and not wake.is_set() and (left := deadline - time.monotonic()) > 0:
                 news = self.client.idle_check(timeout=min(left, _WAIT_STEP))
@@ -248,6 +249,30 @@ class Mailbox:
             self.client.idle_done()
         if news:
             log.debug("IDLE ended: the server reported %s", news)
+        return bool(news)
+
+    def _read_ahead(self) -> list[bytes]:
+        """What the server sent together with IDLE's continuation (mail that came after the last search:
+        Dovecot says so at once). imaplib read it into its buffer with the "+" line, where `idle_check`,
+        which polls the socket, never sees it: the message would wait for the next news or `idle_seconds`."""
+        assert self.client is not None
+        imap = self.client._imap
+        sock = self.client.socket()
+        sock.settimeout(None)
+        sock.setblocking(False)
+        lines: list[bytes] = []
+        try:
+            while True:
+                lines.append(imap._get_line())
+        except OSError:  # nothing more buffered: the socket would block (TLS says "want read")
+            pass
+        except imapclient.IMAPClient.AbortError as error:  # imaplib reads an empty buffer as EOF
+            if "EOF" not in str(error):
+                raise
+        finally:
+            sock.setblocking(True)
+            self.client._set_read_timeout()
+        return lines
 
 
 def _text(value: bytes | str | None) -> str:

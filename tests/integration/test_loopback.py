@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -24,7 +25,9 @@ from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 from imapclient.imapclient import SENT
 
+from daemon.config import ImapSettings, Security
 from daemon.demo.servers import LoopbackServer, PymapServer, SmtpCapture, free_port, port_accepts
+from daemon.mail.imap import Mailbox
 
 SHANGHAI = timezone(timedelta(hours=8))
 RECEIVED_AT = datetime(2022, 6, 28, 9, 30, 15, tzinfo=SHANGHAI)
@@ -376,3 +379,27 @@ def test_smtp_capture_wait_for_times_out() -> None:
 def test_smtp_capture_rejects_a_script_without_a_code() -> None:
     with pytest.raises(ValueError, match="3-digit"):
         SmtpCapture(responses=["try again later"])
+
+
+@pytest.mark.parametrize("imap_server", [pytest.param("dovecot", marks=needs_dovecot)], indirect=True)
+def test_mail_that_came_after_the_last_search_ends_the_wait_at_once(imap_server: LoopbackServer) -> None:
+    """Dovecot sends "* 1 EXISTS" with IDLE's continuation; imaplib buffers it, and polling the socket alone
+    (imapclient's idle_check) would wait for the next news or the whole `idle_seconds`. (pymap reports only
+    what changes during IDLE, so there is nothing to read ahead there.)"""
+    settings = ImapSettings(
+        host=imap_server.host, port=imap_server.port, security=Security.NONE, username=imap_server.user
+    )
+    mailbox = Mailbox(settings, imap_server.password, timeout=TIMEOUT)
+    mailbox.connect()
+    try:
+        mailbox.select("INBOX")
+        other = connect(imap_server)
+        other.append("INBOX", raw_message(), msg_time=RECEIVED_AT)
+        other.logout()
+        started = time.monotonic()
+        told = mailbox.wait(600, threading.Event(), lambda: None)
+        waited = time.monotonic() - started
+    finally:
+        mailbox.close()
+    assert told
+    assert waited < TIMEOUT  # far from the 600 s it would wait for a next news that never comes
