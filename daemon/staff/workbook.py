@@ -3,8 +3,9 @@ every received message.
 
 Plain openpyxl features only (frozen header, column widths, fills), so that it opens cleanly in Excel, WPS
 and LibreOffice alike. Styles are built once and shared by every cell, and rows are appended without
-looking them up again: 15,000 rows take seconds (bench/staff.py), not minutes. Every text is data: made fit for a cell (text.for_cell) and stored as text,
-so that a subject such as `=HYPERLINK(…)` or `#N/A` is never read as a formula or an error value.
+looking them up again: 15,000 rows take seconds (bench/staff.py), not minutes. Every text is data: made fit
+for a cell (text.for_cell) and stored as text, so that a subject such as `=HYPERLINK(…)` or `#N/A` is never
+read as a formula or an error value.
 """
 
 from __future__ import annotations
