@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from postgres import PostgresServer, unavailable_reason
 
+from daemon.demo.servers import PymapServer, SmtpCapture
+
 FIXTURES = Path(__file__).parent / "fixtures"
 RAR = FIXTURES / "rar"
 SHANGHAI = timezone(timedelta(hours=8))
@@ -121,3 +123,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     name = server.create_database()
     yield server.url(name)
     server.drop_database(name)
+
+
+@pytest.fixture
+def imap() -> Iterator[PymapServer]:
+    """The office's mailbox on a loopback pymap server (tests of one connection's behaviour define their own)."""
+    with PymapServer("kejichu2019@shandong.cn", "imap-secret") as server:
+        yield server
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpCapture]:
+    """The outgoing server on loopback, asking for the login the daemon's configuration gives."""
+    with SmtpCapture(auth=True) as capture:
+        yield capture

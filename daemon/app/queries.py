@@ -60,7 +60,6 @@ from .views import (
 
 _REFERENCE = re.compile(r"^(?:SB-?|#)?0*(\d+)$", re.IGNORECASE)
 _SEPARATORS = re.compile(r"[\s;；,，、/]+")
-_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
 
 def message_id_of(text: str) -> int | None:
@@ -73,9 +72,6 @@ def contact_addresses(cell: str) -> list[str]:
     """The addresses in a roster's email cell, which offices fill with one, two, or a typo."""
     found = []
     for piece in _SEPARATORS.split(cell.strip()):
-        if _PLAIN_ADDRESS.fullmatch(piece):  # the usual cell: no need to parse it as a header (status, 5,000 rows)
-            found.append(piece)
-            continue
         try:
             found.append(single_address(piece))
         except BadRecipient:

@@ -10,13 +10,11 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from daemon_support import (
     FOLDERS,
-    MAILBOX,
     TIMEOUT,
     Background,
     append,
@@ -34,18 +32,6 @@ from daemon_support import (
 from daemon.demo.servers import PymapServer, SmtpCapture
 
 EXIT_ENVIRONMENT = 3
-
-
-@pytest.fixture
-def imap() -> Iterator[PymapServer]:
-    with PymapServer(MAILBOX, "imap-secret") as server:
-        yield server
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpCapture]:
-    with SmtpCapture(auth=True) as capture:
-        yield capture
 
 
 def mid(tag: str) -> str:

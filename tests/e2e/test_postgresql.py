@@ -11,13 +11,11 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import ENTERPRISE, RECEIVED, rar, submission
 from daemon_support import (
-    MAILBOX,
     TIMEOUT,
     Background,
     append,
@@ -42,18 +40,6 @@ from daemon.storage.models import MessageRecord, OutboxItem
 
 EXIT_ENVIRONMENT = 3
 postgresql_only = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-
-
-@pytest.fixture
-def imap() -> Iterator[PymapServer]:
-    with PymapServer(MAILBOX, "imap-secret") as server:
-        yield server
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpCapture]:
-    with SmtpCapture(auth=True) as capture:
-        yield capture
 
 
 def mid(tag: str) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from conftest import FIXTURES, SHANGHAI, write_roster
-from daemon_support import FOLDERS, MAILBOX, TIMEOUT, append, imap_env, message_ids_in, parse
+from daemon_support import FOLDERS, TIMEOUT, append, imap_env, message_ids_in, parse, run_once
 from daemon_support import write_config as write_daemon_config
 from openpyxl import load_workbook
 from sqlmodel import Session, col, select
@@ -29,7 +29,6 @@ from daemon.app.views import Standing
 from daemon.cli import main
 from daemon.config import load
 from daemon.demo.servers import PymapServer, SmtpCapture
-from daemon.service.daemon import Daemon
 from daemon.service.runtime import Runtime
 from daemon.staff import digest, reminders
 from daemon.storage.models import BureauSender, MessageRecord, Nomination, OutboxItem
@@ -113,6 +112,11 @@ def test_each_bureau_email_is_judged_as_expected_knowing_its_bundles_earlier_ema
 def test_each_citys_bundle_ends_as_expected(
     everything: dict[str, dict[str, Any]], config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    assert_bundles_as_expected(config, capsys)
+
+
+def assert_bundles_as_expected(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`status --bundles` shows each city's bundle as expected.json's `bundles` say."""
     assert main(["status", "--json", "--bundles", "--config", str(config)]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     bundles = {line["bundle"]: line for line in lines if "bundle" in line}
@@ -334,32 +338,35 @@ def test_bureaus_with_an_incomplete_bundle_are_reminded_before_their_deadline(
 
 
 def test_the_daemon_on_pymap_answers_each_bureau_email_once_and_files_it_by_its_verdict(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    imap: PymapServer,
+    smtp: SmtpCapture,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Every bureau email as clerks send them, through IMAP in one pass: one reply each, each filed by its
     verdict, and each city's bundle as `process` makes it."""
-    with PymapServer(MAILBOX, "imap-secret") as imap, SmtpCapture(auth=True) as smtp:
-        for name, value in imap_env(imap).items():
-            monkeypatch.setenv(name, value)
-        servers = write_daemon_config(tmp_path / "servers", imap, smtp, roster=False).read_text(encoding="utf-8")
-        mail = servers.split("[storage]")[0]  # the [imap] and [smtp] sections
-        config = write_config(tmp_path / "office", smtp=mail)
-        heads = {}
-        for name in EMAILS:
-            raw = (BUREAUS / "messages" / name).read_bytes()
-            head = email.message_from_bytes(raw, policy=email.policy.default)
-            heads[str(head["Message-ID"])] = (name, str(head["From"]))
-            append(imap, raw, when=parsedate_to_datetime(str(head["Date"])))
+    for name, value in imap_env(imap).items():
+        monkeypatch.setenv(name, value)
+    servers = write_daemon_config(tmp_path / "servers", imap, smtp, roster=False).read_text(encoding="utf-8")
+    mail = servers.split("[storage]")[0]  # the [imap] and [smtp] sections
+    config = write_config(tmp_path / "office", smtp=mail)
+    heads = {}
+    for name in EMAILS:
+        raw = (BUREAUS / "messages" / name).read_bytes()
+        head = email.message_from_bytes(raw, policy=email.policy.default)
+        heads[str(head["Message-ID"])] = (name, str(head["From"]))
+        append(imap, raw, when=parsedate_to_datetime(str(head["Date"])))
 
-        Daemon(load(config)).run_once()
+    run_once(config)
 
-        answered = [parse(message.data) for message in smtp.wait_for(len(EMAILS), TIMEOUT)]
-        assert message_ids_in(imap, "INBOX") == []
-        for verdict, folder in (("bureau", FOLDERS["bureau"]), ("review", FOLDERS["review"])):
-            filed = {heads[message_id][0] for message_id in message_ids_in(imap, folder)}
-            assert filed == {name for name in EMAILS if SPEC["cases"][name]["verdict"] == verdict}, verdict
+    answered = [parse(message.data) for message in smtp.wait_for(len(EMAILS), TIMEOUT)]
+    assert message_ids_in(imap, "INBOX") == []
+    for verdict, folder in (("bureau", FOLDERS["bureau"]), ("review", FOLDERS["review"])):
+        filed = {heads[message_id][0] for message_id in message_ids_in(imap, folder)}
+        assert filed == {name for name in EMAILS if SPEC["cases"][name]["verdict"] == verdict}, verdict
     assert sorted(str(reply["In-Reply-To"]) for reply in answered) == sorted(heads)  # one each
     for reply in answered:
         _name, sender = heads[str(reply["In-Reply-To"])]
         assert str(reply["To"]) in sender  # to whoever wrote
-    test_each_citys_bundle_ends_as_expected({}, config, capsys)
+    assert_bundles_as_expected(config, capsys)

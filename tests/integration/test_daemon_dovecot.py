@@ -49,12 +49,6 @@ def dovecot() -> Iterator[DovecotServer]:
         yield server
 
 
-@pytest.fixture
-def smtp() -> Iterator[SmtpCapture]:
-    with SmtpCapture(auth=True) as capture:
-        yield capture
-
-
 def mid(tag: str) -> str:
     return f"<{tag}@minghu-soft.cn>"
 

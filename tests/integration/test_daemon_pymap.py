@@ -12,7 +12,6 @@ import hashlib
 import re
 import signal
 import socket
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -47,6 +46,7 @@ from daemon_support import (
     query,
     replies,
     replies_to,
+    run_once,
     shenbao,
     submission,
     text_and_html,
@@ -59,22 +59,8 @@ from daemon_support import (
 from daemon.config import load
 from daemon.demo.servers import PymapServer, SmtpCapture
 from daemon.mail.imap import MailboxError
-from daemon.service.daemon import Daemon, OnceResult
+from daemon.service.daemon import Daemon
 from daemon.service.lock import AlreadyRunning, run_lock
-
-IMAP_PASSWORD = "imap-secret"
-
-
-@pytest.fixture
-def imap() -> Iterator[PymapServer]:
-    with PymapServer(MAILBOX, IMAP_PASSWORD) as server:
-        yield server
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpCapture]:
-    with SmtpCapture(auth=True) as capture:
-        yield capture
 
 
 @pytest.fixture
@@ -83,10 +69,6 @@ def office(tmp_path: Path, imap: PymapServer, monkeypatch: pytest.MonkeyPatch) -
     for name, value in imap_env(imap).items():
         monkeypatch.setenv(name, value)
     return tmp_path / "office"
-
-
-def run_once(config: Path, *, dry_run: bool = False) -> OnceResult:
-    return Daemon(load(config), dry_run=dry_run).run_once()
 
 
 def mid(tag: str) -> str:

@@ -12,12 +12,10 @@ import signal
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from daemon_support import (
-    MAILBOX,
     TIMEOUT,
     Background,
     append,
@@ -34,18 +32,6 @@ from daemon.config import load
 from daemon.demo.servers import PymapServer, SmtpCapture
 from daemon.service import daemon as daemon_module
 from daemon.service.daemon import Daemon
-
-
-@pytest.fixture
-def imap() -> Iterator[PymapServer]:
-    with PymapServer(MAILBOX, "imap-secret") as server:
-        yield server
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpCapture]:
-    with SmtpCapture(auth=True) as capture:
-        yield capture
 
 
 def test_an_idle_daemon_writes_nothing_at_warning_or_above(

@@ -17,7 +17,6 @@ import pytest
 from daemon_support import (
     ENTERPRISE,
     FOLDERS,
-    MAILBOX,
     TIMEOUT,
     append,
     imap_env,
@@ -25,28 +24,15 @@ from daemon_support import (
     missing_proof,
     query,
     replies_to,
+    run_once,
     valid,
     write_config,
 )
 
 from daemon.campaign import MIB
-from daemon.config import load
 from daemon.demo.servers import PymapServer, SmtpCapture
-from daemon.service.daemon import Daemon, OnceResult
 
 LARGE, SMALL = "<large@minghu-soft.cn>", "<small@minghu-soft.cn>"
-
-
-@pytest.fixture
-def imap() -> Iterator[PymapServer]:
-    with PymapServer(MAILBOX, "imap-secret") as server:
-        yield server
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpCapture]:
-    with SmtpCapture(auth=True) as capture:
-        yield capture
 
 
 @pytest.fixture
@@ -67,10 +53,6 @@ def office(tmp_path: Path, imap: PymapServer, monkeypatch: pytest.MonkeyPatch) -
         yield tmp_path / "office"
     finally:
         subprocess.run(["umount", "--lazy", str(files)], check=True)
-
-
-def run_once(config: Path) -> OnceResult:
-    return Daemon(load(config)).run_once()
 
 
 def test_a_message_too_large_for_the_free_space_waits_with_one_alert_and_the_rest_go_on(

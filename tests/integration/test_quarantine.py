@@ -8,7 +8,6 @@ download, and the server refusing the move.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -16,7 +15,6 @@ import pytest
 from daemon_support import (
     ENTERPRISE,
     FOLDERS,
-    MAILBOX,
     TIMEOUT,
     append,
     connected,
@@ -25,31 +23,18 @@ from daemon_support import (
     missing_proof,
     query,
     replies_to,
+    run_once,
     valid,
     write_config,
 )
 from imapclient.exceptions import IMAPClientError
 
 from daemon.cli import main
-from daemon.config import load
 from daemon.demo.servers import PymapServer, SmtpCapture
 from daemon.mail.imap import Mailbox
-from daemon.service.daemon import Daemon, OnceResult
 from daemon.service.setaside import QUARANTINE_AFTER
 
 BAD, GOOD = "<bad@minghu-soft.cn>", "<good@minghu-soft.cn>"
-
-
-@pytest.fixture
-def imap() -> Iterator[PymapServer]:
-    with PymapServer(MAILBOX, "imap-secret") as server:
-        yield server
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpCapture]:
-    with SmtpCapture(auth=True) as capture:
-        yield capture
 
 
 @pytest.fixture
@@ -57,10 +42,6 @@ def office(tmp_path: Path, imap: PymapServer, monkeypatch: pytest.MonkeyPatch) -
     for name, value in imap_env(imap).items():
         monkeypatch.setenv(name, value)
     return tmp_path / "office"
-
-
-def run_once(config: Path) -> OnceResult:
-    return Daemon(load(config)).run_once()
 
 
 def uid_of(imap: PymapServer, message_id: str) -> int:

@@ -35,6 +35,7 @@ from sqlalchemy.pool import NullPool
 
 from daemon.config import load
 from daemon.demo.servers import LoopbackServer, SmtpCapture, wait_until
+from daemon.service.daemon import Daemon, OnceResult
 
 ROOT = Path(__file__).resolve().parents[2]
 MAILBOX = "kejichu2019@shandong.cn"
@@ -91,6 +92,7 @@ __all__ = [
     "query",
     "replies",
     "replies_to",
+    "run_once",
     "shenbao",
     "submission",
     "text_and_html",
@@ -266,6 +268,11 @@ class Background:
 
 
 # ------------------------------------------------------------------------------------------------ messages
+
+
+def run_once(config: Path, *, dry_run: bool = False) -> OnceResult:
+    """One pass of the daemon in this process, where the database and the result can be inspected."""
+    return Daemon(load(config), dry_run=dry_run).run_once()
 
 
 def with_message_id(raw: bytes, message_id: str) -> bytes:
