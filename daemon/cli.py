@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -12,22 +13,21 @@ from pathlib import Path
 from . import logs
 from .campaign import NameMatch
 from .commands.common import EXIT_ENVIRONMENT, EXIT_USAGE, EnvironmentProblem, UsageError
-from .commands.intake import run_check, run_process, run_roster_import
-from .commands.mailbox import run_daemon, run_db_upgrade, run_demo_command, run_doctor, run_requeue
-from .commands.staff import (
-    run_attach,
-    run_decide,
-    run_digest,
-    run_export,
-    run_recheck,
-    run_remind,
-    run_resend,
-    run_show,
-    run_status,
-)
-from .commands.web import run_user_add, run_user_list, run_user_remove, run_web
 from .intake.faults import EnvironmentFault
 from .storage.states import UserRole
+
+Runner = Callable[[argparse.Namespace], int]
+
+
+def _command(module: str, function: str) -> Runner:
+    """A command's code, imported when that command runs: `shenbao status` does not load the daemon, the
+    web console or the document readers, and starts in a fraction of the time."""
+
+    def run(args: argparse.Namespace) -> int:
+        runner: Runner = getattr(importlib.import_module(f"daemon.commands.{module}"), function)
+        return runner(args)
+
+    return run
 
 
 def _deadline(text: str) -> datetime:
@@ -75,13 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--config", type=Path, metavar="F", help="take the campaign's rules from this file")
     check.add_argument("--subject-match", choices=[m.value for m in NameMatch], help="exact or contains (default)")
     check.add_argument("--archive-name-match", choices=[m.value for m in NameMatch], help="exact or prefix (default)")
-    check.set_defaults(run=run_check)
+    check.set_defaults(run=_command("intake", "run_check"))
 
     process = commands.add_parser(
         "process", parents=[configured, listing], help="judge saved messages and record them in the database"
     )
     process.add_argument("paths", nargs="+", type=Path, metavar="FILE.eml|DIR")
-    process.set_defaults(run=run_process)
+    process.set_defaults(run=_command("intake", "run_process"))
 
     roster = commands.add_parser("roster", help="the summary table of invited enterprises")
 
@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     roster_import.add_argument(
         "--call", metavar="CODE", help="the call it lists enterprises for (default: the one enterprises write to)"
     )
-    roster_import.set_defaults(run=run_roster_import)
+    roster_import.set_defaults(run=_command("intake", "run_roster_import"))
 
     database = commands.add_parser("db", help="the database itself")
 
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade = database_commands.add_parser(
         "upgrade", parents=[configured, output], help="bring the database schema to this version's"
     )
-    upgrade.set_defaults(run=run_db_upgrade)
+    upgrade.set_defaults(run=_command("mailbox", "run_db_upgrade"))
 
     run = commands.add_parser(
         "run", parents=[configured], help="watch the mailbox: judge, file and answer every message"
@@ -110,21 +110,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="judge and record, but send and move nothing")
     run.add_argument("--now", type=_deadline, metavar="ISO", help="with --once: act as of this time (volume windows)")
     run.add_argument("--log-level", choices=logs.LEVELS, default=argparse.SUPPRESS, help="default: info")
-    run.set_defaults(run=run_daemon, default_log_level="info")
+    run.set_defaults(run=_command("mailbox", "run_daemon"), default_log_level="info")
 
     digest = commands.add_parser(
         "digest", parents=[configured, output], help="the daily digest for staff: send it now, or write it to a folder"
     )
     digest.add_argument("--output", type=Path, metavar="DIR", help="write the .eml and workbook here; send nothing")
     digest.add_argument("--now", type=_deadline, metavar="ISO", help="write it as of this time (with --output)")
-    digest.set_defaults(run=run_digest)
+    digest.set_defaults(run=_command("staff", "run_digest"))
 
     remind = commands.add_parser(
         "remind", parents=[configured, listing], help="deadline reminders to enterprises that have not been accepted"
     )
     remind.add_argument("--dry-run", action="store_true", help="list who would be reminded and why; send nothing")
     remind.add_argument("--now", type=_deadline, metavar="ISO", help="pretend it is this time (with offset)")
-    remind.set_defaults(run=run_remind)
+    remind.set_defaults(run=_command("staff", "run_remind"))
 
     status = commands.add_parser(
         "status", parents=[configured, listing], help="a table of the roster's enterprises and where each stands"
@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--city", metavar="X", help="only this city's enterprises, and its bureau's bundles")
     status.add_argument("--call", metavar="CODE", help="only this call")
     status.add_argument("--bundles", action="store_true", help="also every city's bundle")
-    status.set_defaults(run=run_status)
+    status.set_defaults(run=_command("lookup", "run_status"))
 
     show = commands.add_parser(
         "show",
@@ -140,19 +140,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="every message and version of one enterprise, its problems and replies",
     )
     show.add_argument("name", metavar="NAME|SB-NUMBER", help="an enterprise's name (or a unique part), or a message")
-    show.set_defaults(run=run_show)
+    show.set_defaults(run=_command("lookup", "run_show"))
 
     export = commands.add_parser(
         "export", parents=[configured, output], help="the reviewers' folder tree: documents, 汇总表.xlsx and a manifest"
     )
     export.add_argument("folder", type=Path, metavar="DIR")
-    export.set_defaults(run=run_export)
+    export.set_defaults(run=_command("staff", "run_export"))
 
     resend = commands.add_parser(
         "resend", parents=[configured, output], help="send a message's receipt or rejection again"
     )
     resend.add_argument("reference", metavar="RECEIPT", help="the number in the reply, e.g. SB-000012")
-    resend.set_defaults(run=run_resend)
+    resend.set_defaults(run=_command("staff", "run_resend"))
 
     decide = commands.add_parser(
         "decide", parents=[configured, output], help="a person's verdict on a message; the enterprise is told"
@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     decide.add_argument("--call", metavar="CODE", help="the call to accept a direct sender into")
     decide.add_argument("--city", metavar="X", help="the city whose bureau the sender speaks for")
-    decide.set_defaults(run=run_decide)
+    decide.set_defaults(run=_command("staff", "run_decide"))
 
     recheck = commands.add_parser(
         "recheck", parents=[configured, listing], help="judge stored messages again under today's roster and rules"
@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     recheck_mode = recheck.add_mutually_exclusive_group()
     recheck_mode.add_argument("--notify", action="store_true", help="tell the senders whose verdict changed")
     recheck_mode.add_argument("--dry-run", action="store_true", help="show what would change; record nothing")
-    recheck.set_defaults(run=run_recheck)
+    recheck.set_defaults(run=_command("staff", "run_recheck"))
 
     attach = commands.add_parser(
         "attach", parents=[configured, listing], help="judge a message with the archive staff downloaded from its link"
@@ -189,29 +189,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--dir", type=Path, metavar="DIR", help="match every archive in DIR to the link messages by name"
     )
     attach.add_argument("--no-notify", action="store_true", help="do not tell the sender the new verdict")
-    attach.set_defaults(run=run_attach)
+    attach.set_defaults(run=_command("staff", "run_attach"))
 
     demo = commands.add_parser("demo", help="run shenbao on sample submissions with loopback mail servers")
 
     demo.add_argument("--dir", type=Path, default=Path("shenbao-demo"), help="where to put its files (replaced)")
-    demo.set_defaults(run=run_demo_command)
+    demo.set_defaults(run=_command("mailbox", "run_demo_command"))
 
     requeue = commands.add_parser(
         "requeue", parents=[configured, output], help="take a quarantined message back: it is handled again"
     )
     requeue.add_argument("message", metavar="MESSAGE", help="FOLDER:UID (e.g. INBOX:17), or the number SB-000012")
-    requeue.set_defaults(run=run_requeue)
+    requeue.set_defaults(run=_command("mailbox", "run_requeue"))
 
     doctor = commands.add_parser(
         "doctor", parents=[configured, output], help="check the configuration, the RAR tool and the database"
     )
     doctor.add_argument("--offline", action="store_true", help="local checks only (for systemd's ExecStartPre)")
-    doctor.set_defaults(run=run_doctor)
+    doctor.set_defaults(run=_command("mailbox", "run_doctor"))
 
     web = commands.add_parser(
         "web", parents=[configured], help="the web console for staff (listens on [web] listen, 127.0.0.1:8080)"
     )
-    web.set_defaults(run=run_web)
+    web.set_defaults(run=_command("web", "run_web"))
 
     user = commands.add_parser("user", help="who may log in to the web console")
     user_commands = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
@@ -226,7 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
         "remove", parents=[configured, output], help="remove a user; their login ends at once"
     )
     user_remove.add_argument("name", metavar="NAME")
-    for parser_of, runner in ((user_add, run_user_add), (user_list, run_user_list), (user_remove, run_user_remove)):
+    for parser_of, runner in (
+        (user_add, _command("web", "run_user_add")),
+        (user_list, _command("web", "run_user_list")),
+        (user_remove, _command("web", "run_user_remove")),
+    ):
         parser_of.set_defaults(run=runner)
     return parser
 

@@ -34,11 +34,8 @@ from ..storage.models import (
     now,
 )
 from ..storage.states import NominationSource
-from .queries import message_id_of
-
-
-class ActionError(Exception):
-    """The action cannot be done; the message says why, in Chinese, for the person who asked."""
+from .errors import ActionError
+from .queries import find_message
 
 
 @dataclass(frozen=True)
@@ -69,15 +66,6 @@ class Change:
     before_codes: str
     after: Outcome
     after_codes: str
-
-
-def find_message(session: Session, text: str) -> MessageRecord:
-    """A message by its 登记编号 (SB-000012), #12 or 12."""
-    number = message_id_of(text)
-    row = session.get(MessageRecord, number) if number is not None else None
-    if row is None:
-        raise ActionError(f"没有编号为 {text} 的邮件（请使用回复中的登记编号，如 SB-000012）")
-    return row
 
 
 def _queued(item: OutboxItem | None) -> Queued | None:

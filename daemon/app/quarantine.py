@@ -14,7 +14,8 @@ from sqlmodel import Session, col, select
 from ..explain import human_size
 from ..storage.models import FolderState, MailboxItem
 from ..storage.states import ITEM_STEPS, ItemState, advance
-from .actions import ActionError, find_message
+from .errors import ActionError
+from .queries import find_message
 
 _WHY = {ItemState.QUARANTINED: "已隔离", ItemState.NO_ROOM: "等待磁盘空间"}
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, or_
+from sqlalchemy import Row, Select, case, or_
 from sqlalchemy import select as sql_select
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, SQLModel, col, func, select
 
 from ..campaign import CallRules
 from ..domain import Code, Contents, CopyKind, MessageKind, Outcome, Problem, Seal, SealStatus
@@ -41,6 +41,7 @@ from ..storage.models import (
     Submission,
 )
 from ..storage.states import NominationSource, OutboxState
+from .errors import NotFound
 from .views import (
     AlertView,
     AuditView,
@@ -58,6 +59,13 @@ from .views import (
     StoredFile,
 )
 
+
+def _plain(model: type[SQLModel], *more: Any) -> Select[Any]:
+    """A query for a table's rows as plain tuples (attributes named after the columns), plus `more` columns.
+    Staff views read tens of thousands of rows, and making a model object of each (pydantic) took seconds."""
+    return sql_select(*model.__table__.columns, *more)  # type: ignore[attr-defined]
+
+
 _REFERENCE = re.compile(r"^(?:SB-?|#)?0*(\d+)$", re.IGNORECASE)
 _SEPARATORS = re.compile(r"[\s;；,，、/]+")
 
@@ -66,6 +74,15 @@ def message_id_of(text: str) -> int | None:
     """The record id in a reference as staff type it: SB-000012, SB12, #12 or 12."""
     found = _REFERENCE.match(text.strip())
     return int(found.group(1)) if found else None
+
+
+def find_message(session: Session, text: str) -> MessageRecord:
+    """A message by its 登记编号 (SB-000012), #12 or 12."""
+    number = message_id_of(text)
+    row = session.get(MessageRecord, number) if number is not None else None
+    if row is None:
+        raise NotFound(f"没有编号为 {text} 的邮件（请使用回复中的登记编号，如 SB-000012）")
+    return row
 
 
 def contact_addresses(cell: str) -> list[str]:
@@ -86,12 +103,12 @@ def message_views(
     session: Session, *, ids: Sequence[int] | None = None, since: datetime | None = None
 ) -> list[MessageView]:
     """Messages, oldest first (all of them, those with these ids, or those processed since then)."""
-    query = select(MessageRecord).order_by(col(MessageRecord.received_at), col(MessageRecord.id))
+    query = _plain(MessageRecord).order_by(col(MessageRecord.received_at), col(MessageRecord.id))
     if ids is not None:
         query = query.where(col(MessageRecord.id).in_(list(ids)))
     if since is not None:
-        query = query.where(MessageRecord.processed_at > since)
-    records = session.exec(query).all()
+        query = query.where(col(MessageRecord.processed_at) > since)
+    records = session.execute(query).all()
     wanted = [r.id for r in records if r.id is not None]
     if not wanted:
         return []
@@ -100,10 +117,10 @@ def message_views(
     decisions = _decisions(session, within)
     packages = _packages(session, within, problems, decisions)
     replies: dict[int, list[ReplyView]] = defaultdict(list)
-    reply_query = select(OutboxItem).where(col(OutboxItem.message_id).is_not(None)).order_by(col(OutboxItem.id))
+    reply_query = _plain(OutboxItem).where(col(OutboxItem.message_id).is_not(None)).order_by(col(OutboxItem.id))
     if within is not None:
         reply_query = reply_query.where(col(OutboxItem.message_id).in_(within))
-    for item in session.exec(reply_query):
+    for item in session.execute(reply_query):
         assert item.message_id is not None and item.id is not None
         replies[item.message_id].append(
             ReplyView(
@@ -145,12 +162,12 @@ def message_views(
     return views
 
 
-def _message_outcome(record: MessageRecord, packages: tuple[PackageView, ...], decided: list[DecisionView]) -> Outcome:
+def _message_outcome(record: Row[Any], packages: tuple[PackageView, ...], decided: list[DecisionView]) -> Outcome:
     if decided:
         return decided[-1].outcome
     if record.kind is MessageKind.SUBMISSION and len(packages) == 1:
         return packages[0].outcome
-    return record.outcome
+    return Outcome(record.outcome)
 
 
 def _links(problems: Iterable[Problem]) -> tuple[str, ...]:
@@ -163,25 +180,25 @@ def _links(problems: Iterable[Problem]) -> tuple[str, ...]:
 
 
 def _problems(session: Session, within: list[int] | None) -> dict[tuple[int, int | None], list[Problem]]:
-    query = select(ProblemRecord).order_by(col(ProblemRecord.position))
+    query = _plain(ProblemRecord).order_by(col(ProblemRecord.position))
     if within is not None:
         query = query.where(col(ProblemRecord.message_id).in_(within))
     found: dict[tuple[int, int | None], list[Problem]] = defaultdict(list)
-    for row in session.exec(query):
+    for row in session.execute(query):
         found[(row.message_id, row.package_id)].append(_problem(row))
     return found
 
 
-def _problem(row: ProblemRecord) -> Problem:
+def _problem(row: Row[Any]) -> Problem:
     return Problem(Code(row.code), row.role, row.suggestion, row.detail, row.enterprise, row.severity)
 
 
 def _decisions(session: Session, within: list[int] | None) -> dict[tuple[int, int | None], list[DecisionView]]:
-    query = select(Decision).order_by(col(Decision.decided_at), col(Decision.id))
+    query = _plain(Decision).order_by(col(Decision.decided_at), col(Decision.id))
     if within is not None:
         query = query.where(col(Decision.message_id).in_(within))
     found: dict[tuple[int, int | None], list[DecisionView]] = defaultdict(list)
-    for row in session.exec(query):
+    for row in session.execute(query):
         found[(row.message_id, row.package_id)].append(
             DecisionView(row.outcome, row.note, row.actor, row.decided_at, row.package_id)
         )
@@ -195,15 +212,14 @@ def _packages(
     decisions: dict[tuple[int, int | None], list[DecisionView]],
 ) -> dict[int, list[PackageView]]:
     query = (
-        select(PackageRecord, Submission.version)
+        _plain(PackageRecord, col(Submission.version).label("version"))
         .outerjoin(Submission, col(Submission.package_id) == PackageRecord.id)
         .order_by(col(PackageRecord.position))
     )
     if within is not None:
         query = query.where(col(PackageRecord.message_id).in_(within))
     found: dict[int, list[PackageView]] = defaultdict(list)
-    for row, version in session.exec(query):
-        assert row.id is not None
+    for row in session.execute(query):
         decided = decisions[(row.message_id, row.id)]
         found[row.message_id].append(
             PackageView(
@@ -219,7 +235,7 @@ def _packages(
                 archive_size=row.archive_size,
                 archive_fingerprint=row.archive_fingerprint,
                 joined=row.joined_into is not None,
-                version=version,
+                version=row.version,
                 seal=Seal(row.seal, row.seal_document, row.seal_picture) if row.seal else None,
                 title=row.title,
             )
@@ -280,18 +296,19 @@ def bureau_files_of(session: Session, message_ids: Sequence[int]) -> dict[int, l
 
 
 def documents_of(session: Session, package_ids: Sequence[int]) -> dict[int, list[DocumentView]]:
-    found: dict[int, list[DocumentView]] = defaultdict(list)
     if not package_ids:
-        return found
-    query = select(DocumentRecord).where(col(DocumentRecord.package_id).in_(list(package_ids)))
-    for row in session.exec(query.order_by(col(DocumentRecord.id))):
-        found[row.package_id].append(
-            DocumentView(row.role, row.name, row.size, row.sha256, row.id or 0, _contents(row))
-        )
+        return defaultdict(list)
+    return _documents(session, col(DocumentRecord.package_id).in_(list(package_ids)))
+
+
+def _documents(session: Session, which: Any) -> dict[int, list[DocumentView]]:
+    found: dict[int, list[DocumentView]] = defaultdict(list)
+    for row in session.execute(_plain(DocumentRecord).where(which).order_by(col(DocumentRecord.id))):
+        found[row.package_id].append(DocumentView(row.role, row.name, row.size, row.sha256, row.id, _contents(row)))
     return found
 
 
-def _contents(row: DocumentRecord) -> Contents | None:
+def _contents(row: Row[Any]) -> Contents | None:
     if not row.read:
         return None
     return Contents(row.words, row.pages, row.pictures or 0, row.title, row.signature, row.seal, row.seal_picture)
@@ -302,18 +319,21 @@ def _contents(row: DocumentRecord) -> Contents | None:
 
 @dataclass(frozen=True)
 class _Listing:
-    enterprise: Enterprise
+    enterprise: Row[Any]
     call: str
-    nominations: tuple[Nomination, ...]
+    nominations: tuple[Row[Any], ...]
+    """Most authoritative first: the roster, a bureau's table, a person."""
 
     def best(self, field: str) -> str:
-        """A detail from the most authoritative source that gives it: the roster, a table, a person."""
-        order = {NominationSource.ROSTER: 0, NominationSource.TABLE: 1, NominationSource.STAFF: 2}
-        for nomination in sorted(self.nominations, key=lambda n: order[n.source]):
+        """A detail from the most authoritative source that gives it."""
+        for nomination in self.nominations:
             value = str(getattr(nomination, field))
             if value:
                 return value
         return str(getattr(self.enterprise, field))
+
+
+_AUTHORITY = {NominationSource.ROSTER: 0, NominationSource.TABLE: 1, NominationSource.STAFF: 2}
 
 
 def _effective_outcome() -> object:
@@ -337,12 +357,15 @@ def enterprise_rows(
     standing: Standing | None = None,
     search: str | None = None,
     enterprise_id: int | None = None,
+    documents: bool = False,
 ) -> list[EnterpriseRow]:
-    """One row per enterprise and call it is listed for, in the order they were first listed."""
-    listings = _listings(session, call, city, search, enterprise_id)
+    """One row per enterprise and call it is listed for, in the order they were first listed; with
+    `documents`, each row carries what its counted package's documents are (the workbook, `show`)."""
+    nominations = _nominations(call, city, search, enterprise_id)
+    listings = _listings(session, nominations)
     if not listings:
         return []
-    ids = list({listing.enterprise.id for listing in listings if listing.enterprise.id is not None})
+    listed = col(PackageRecord.enterprise_id).in_(nominations.with_only_columns(col(Nomination.enterprise_id)))
     outcome = _effective_outcome().label("outcome")  # type: ignore[attr-defined]
     columns: list[Any] = [
         PackageRecord.enterprise_id,
@@ -354,37 +377,41 @@ def enterprise_rows(
         MessageRecord.received_at,
         MessageRecord.sender,
         MessageRecord.kind,
+        PackageRecord.title,
+        PackageRecord.seal,
     ]
     rows = session.execute(
         sql_select(*columns)
         .join(MessageRecord, col(MessageRecord.id) == PackageRecord.message_id)
-        .where(col(PackageRecord.enterprise_id).in_(ids))
+        .where(listed)
         .order_by(col(MessageRecord.received_at), col(PackageRecord.id))
     ).all()
     by_listing: dict[tuple[int, str | None], list[tuple[int, Outcome, bool, int, datetime, str | None]]] = defaultdict(
         list
     )
-    for enterprise_id, package_call, package_id, result, joined, message_id, received, sender, kind in rows:
-        if Outcome(result) is not Outcome.IGNORED:
+    facts: dict[int, tuple[str | None, SealStatus | None]] = {}
+    for enterprise, package_call, package_id, result, joined, message_id, received, sender, kind, title, seal in rows:
+        facts[package_id] = (title, seal)
+        verdict = Outcome(result)
+        if verdict is not Outcome.IGNORED:
             # a bureau sends its enterprises' archives: its address is no enterprise's contact to compare
-            own_sender = None if MessageKind(kind) is MessageKind.BUREAU else sender
-            by_listing[(enterprise_id, package_call)].append(
-                (package_id, Outcome(result), joined is not None, message_id, received, own_sender)
+            own_sender = None if kind is MessageKind.BUREAU else sender
+            by_listing[(enterprise, package_call)].append(
+                (package_id, verdict, joined is not None, message_id, received, own_sender)
             )
-    latest_packages = {items[-1][0] for items in by_listing.values() if items}
-    problems = _package_problems(session, list(latest_packages))
+    of_listed = select(PackageRecord.id).where(listed)
+    latest = {items[-1][0] for items in by_listing.values() if items}
+    problems = _package_problems(session, col(ProblemRecord.package_id).in_(of_listed), latest)
     counted = {key: _counted(items) for key, items in by_listing.items() if items}
-    facts = _package_facts(session, list(counted.values()))
-    documents = documents_of(session, list(counted.values()))
+    files = _documents(session, col(DocumentRecord.package_id).in_(of_listed)) if documents else {}
     found = []
     for listing in listings:
-        assert listing.enterprise.id is not None
         key = (listing.enterprise.id, listing.call)
         items = by_listing.get(key, [])
         row = _row(listing, items, problems, rules)
         if key in counted:
-            title, seal = facts.get(counted[key], (None, None))
-            row = replace(row, form_title=title, seal=seal, documents=tuple(documents[counted[key]]))
+            title, seal = facts[counted[key]]
+            row = replace(row, form_title=title, seal=seal, documents=tuple(files.get(counted[key], ())))
         if standing is None or row.standing is standing:
             found.append(row)
     return found
@@ -396,30 +423,22 @@ def _counted(items: list[tuple[int, Outcome, bool, int, datetime, str | None]]) 
     return accepted[-1] if accepted else items[-1][0]
 
 
-def _package_facts(session: Session, package_ids: list[int]) -> dict[int, tuple[str | None, SealStatus | None]]:
-    if not package_ids:
-        return {}
-    query = select(PackageRecord.id, PackageRecord.title, PackageRecord.seal).where(
-        col(PackageRecord.id).in_(package_ids)
-    )
-    rows = session.exec(query).all()
-    return {package_id: (title, SealStatus(seal) if seal else None) for package_id, title, seal in rows if package_id}
-
-
 def ledger(session: Session, rules: CallRules) -> Ledger:
     return Ledger(
-        enterprise_rows(session, rules), message_views(session), bundle_views(session, rules), copies(session, rules)
+        enterprise_rows(session, rules, documents=True),
+        message_views(session),
+        bundle_views(session, rules),
+        copies(session, rules),
     )
 
 
-def _listings(
-    session: Session, call: str | None, city: str | None, search: str | None, enterprise_id: int | None
-) -> list[_Listing]:
-    query = select(Nomination, Enterprise).join(Enterprise, col(Enterprise.id) == Nomination.enterprise_id)
+def _nominations(call: str | None, city: str | None, search: str | None, enterprise_id: int | None) -> Select[Any]:
+    """The listings wanted, as a query of nominations, which also serves as a subquery of their enterprises."""
+    query = _plain(Nomination).join(Enterprise, col(Enterprise.id) == Nomination.enterprise_id)
     if enterprise_id is not None:
-        query = query.where(Nomination.enterprise_id == enterprise_id)
+        query = query.where(col(Nomination.enterprise_id) == enterprise_id)
     if call is not None:
-        query = query.where(Nomination.call == call)
+        query = query.where(col(Nomination.call) == call)
     if city is not None:
         query = query.where(col(Nomination.city).startswith(city) | col(Enterprise.city).startswith(city))
     if search:
@@ -430,23 +449,31 @@ def _listings(
             sent = select(PackageRecord.enterprise_id).where(PackageRecord.message_id == number)
             matches = matches | col(Enterprise.id).in_(sent)
         query = query.where(matches)
-    grouped: dict[tuple[int, str], list[Nomination]] = defaultdict(list)
-    enterprises: dict[int, Enterprise] = {}
-    for nomination, enterprise in session.exec(query.order_by(col(Nomination.id))):
-        assert enterprise.id is not None
-        grouped[(enterprise.id, nomination.call)].append(nomination)
-        enterprises[enterprise.id] = enterprise
-    return [_Listing(enterprises[eid], listed_call, tuple(n)) for (eid, listed_call), n in grouped.items()]
+    return query
 
 
-def _package_problems(session: Session, package_ids: list[int]) -> dict[int, list[Problem]]:
+def _listings(session: Session, nominations: Select[Any]) -> list[_Listing]:
+    grouped: dict[tuple[int, str], list[Row[Any]]] = defaultdict(list)
+    for nomination in session.execute(nominations.order_by(col(Nomination.id))):
+        grouped[(nomination.enterprise_id, nomination.call)].append(nomination)
+    if not grouped:
+        return []
+    listed = col(Enterprise.id).in_(nominations.with_only_columns(col(Nomination.enterprise_id)))
+    enterprises = {row.id: row for row in session.execute(_plain(Enterprise).where(listed))}
+    return [
+        _Listing(enterprises[eid], listed_call, tuple(sorted(n, key=lambda n: _AUTHORITY[n.source])))
+        for (eid, listed_call), n in grouped.items()
+    ]
+
+
+def _package_problems(session: Session, which: Any, package_ids: set[int]) -> dict[int, list[Problem]]:
+    """The problems of these packages (`which`: a condition in SQL that covers them, to read in one pass)."""
     found: dict[int, list[Problem]] = defaultdict(list)
     if not package_ids:
         return found
-    query = select(ProblemRecord).where(col(ProblemRecord.package_id).in_(package_ids))
-    for row in session.exec(query.order_by(col(ProblemRecord.position))):
-        assert row.package_id is not None
-        found[row.package_id].append(_problem(row))
+    for row in session.execute(_plain(ProblemRecord).where(which).order_by(col(ProblemRecord.position))):
+        if row.package_id in package_ids:
+            found[row.package_id].append(_problem(row))
     return found
 
 
@@ -464,7 +491,6 @@ def _row(
     contacts = contact_addresses(email)
     sender = accepted[-1][5] if accepted else None
     stranger = bool(sender is not None and contacts and sender not in contacts)
-    assert listing.enterprise.id is not None
     return EnterpriseRow(
         enterprise_id=listing.enterprise.id,
         name=listing.enterprise.name,

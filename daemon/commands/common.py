@@ -12,16 +12,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..campaign import CallRules
 from ..config import ConfigError, Settings, load
-from ..intake.archive import UNRAR_HELP, self_test
-from ..intake.match import Roster
-from ..service.daemon import MissingSecret, secret
-from ..service.outbox import Sender
 from ..service.runtime import Runtime
-from ..staff.roster import RosterError, read_roster
+from ..staff.roster import RosterError
 from ..storage.db import SchemaMismatch
 
 if TYPE_CHECKING:
     from tqdm import tqdm
+
+    from ..intake.match import Roster
+    from ..service.outbox import Sender
 
 EXIT_OK = 0
 
@@ -50,12 +49,17 @@ def settings_from(path: Path | None) -> Settings:
 
 
 def require_rar_tool(rules: CallRules) -> None:
+    from ..intake.archive import UNRAR_HELP, self_test  # only the commands that read archives need it
+
     problem = self_test(rules.limits)
     if problem:
         raise EnvironmentProblem(f"{problem}.\n{UNRAR_HELP}")
 
 
 def roster_from_file(path: Path) -> Roster:
+    from ..intake.match import Roster
+    from ..staff.roster import read_roster
+
     try:
         return Roster(read_roster(path))
     except RosterError as error:
@@ -83,6 +87,9 @@ def staff_runtime(args: argparse.Namespace) -> Runtime:
 
 
 def smtp_sender_for(settings: Settings) -> Sender:
+    from ..service.daemon import MissingSecret, secret
+    from ..service.outbox import Sender
+
     if settings.smtp is None:
         raise UsageError("the configuration has no [smtp] section: nothing can be sent")
     try:
@@ -101,3 +108,9 @@ def progress(args: argparse.Namespace, total: int, what: str) -> tqdm[Any]:
 
 def say(args: argparse.Namespace, data: dict[str, object], text: str) -> None:
     print(json.dumps(data, ensure_ascii=False) if getattr(args, "json", False) else text, flush=True)
+
+
+def print_lines(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
+    """JSON Lines: one object per listed thing."""
+    for row in rows:
+        print(json.dumps(row, ensure_ascii=False, default=str), flush=True)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from ..app import quarantine
-from ..app.actions import ActionError
+from ..app.errors import ActionError
 from ..campaign import MIB, CallRules
 from ..config import ConfigError, ImapSettings, Settings, SmtpSettings, load
 from ..explain import human_size

@@ -6,18 +6,21 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from email.utils import formataddr, parseaddr
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
 from ..campaign import CallRules
 from ..config import Settings
-from ..render import Renderer
 from ..storage.blobs import BlobStore
 from ..storage.db import open_database
 from ..storage.watch import DatabaseWatch, watch_database
-from .recorder import Recorder
-from .replies import ReplyPlanner
 from .roster_sync import refresh_rosters
+
+if TYPE_CHECKING:  # what judges and answers mail is loaded when asked for: staff views start without it
+    from ..render import Renderer
+    from .recorder import Recorder
+    from .replies import ReplyPlanner
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,8 @@ class Runtime:
 
     def recorder(self) -> Recorder:
         """The recorder, with its rosters up to date with the configured files."""
+        from .recorder import Recorder
+
         self.refresh_rosters()
         if self._recorder is None:
             self._recorder = Recorder(self.engine, self.blobs, self.rules)
@@ -75,9 +80,13 @@ class Runtime:
         return parseaddr(self.sender())[1]
 
     def renderer(self) -> Renderer:
+        from ..render import Renderer
+
         return Renderer(self.sender(), self.settings.office)
 
     def planner(self) -> ReplyPlanner:
+        from .replies import ReplyPlanner
+
         return ReplyPlanner(
             self.renderer(),
             self.rules,

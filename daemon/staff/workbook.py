@@ -1,19 +1,19 @@
 """The summary workbook (汇总表) out: a sheet per call in the notice's columns, the bureaus' bundles, and
 every received message.
 
-Plain openpyxl features only (frozen header, column widths, fills), so that it opens cleanly in Excel, WPS
-and LibreOffice alike. Styles are built once and shared by every cell, and rows are appended without
-looking them up again: 15,000 rows take seconds (bench/staff.py), not minutes. Every text is data: made fit
-for a cell (text.for_cell) and stored as text, so that a subject such as `=HYPERLINK(…)` or `#N/A` is never
-read as a formula or an error value.
+Plain openpyxl features only (frozen header, column widths, fills, named cell styles), so that it opens
+cleanly in Excel, WPS and LibreOffice alike. Each cell gets a named style (looked up by name, where giving
+it a font or fill object would hash that object again for every cell), its width is measured as it is
+written, and rows are appended without being looked up again: 15,000 rows take seconds (bench/staff.py).
+Every text is data: made fit for a cell (text.for_cell) and stored as text, so that a subject such as
+`=HYPERLINK(…)` or `#N/A` is never read as a formula or an error value.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import date, datetime
-from functools import cache
 from typing import TYPE_CHECKING
 
 from ..app.views import Ledger, Standing
@@ -35,8 +35,6 @@ from ..text import for_cell
 
 if TYPE_CHECKING:  # openpyxl (with numpy and Pillow, 25 MB) is loaded when a workbook is first made
     from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.worksheet.worksheet import Worksheet
 
 ENTERPRISE_HEADERS = (
     "序号",
@@ -60,42 +58,88 @@ MESSAGE_HEADERS = ("序号", "收到时间", "发件人", "主题", "企业", "�
 _FONT_NAME = "等线"  # Office's default Chinese font; WPS and LibreOffice substitute their own
 _CENTRED_HEADERS = {"序号", "提交次数", "受理版本数", "状态", "结论", "列出企业", "已受理"}
 _TIMES = {"最近提交时间", "收到时间"}
+_STANDING_COLUMN = ENTERPRISE_HEADERS.index("状态")
 _MAX_WIDTH = 60
 _TIME_FORMAT = "yyyy-mm-dd hh:mm"
 
-
-@dataclass(frozen=True)
-class _Styles:
-    """One style object of each kind, shared by every cell."""
-
-    standing: dict[Standing, PatternFill]
-    header: PatternFill
-    font: Font
-    bold: Font
-    middle: Alignment
-    centred: Alignment
-    left: Alignment
+_TEXT, _CENTRED, _TIME, _HEADER = "汇总表·文字", "汇总表·居中", "汇总表·时间", "汇总表·表头"
+_FILLS = {
+    Standing.ACCEPTED: "C6EFCE",
+    Standing.REVIEW: "FFEB9C",
+    Standing.PENDING: "E4DFEC",  # not the header's blue
+    Standing.REJECTED: "FFC7CE",
+    Standing.MISSING: "EDEDED",
+}
+_HEADER_FILL = "DDEBF7"
 
 
-@cache
-def _styles() -> _Styles:
-    from openpyxl.styles import Alignment, Font, PatternFill
+def _standing_style(standing: Standing) -> str:
+    return f"汇总表·{standing.value}"
 
-    return _Styles(
-        standing={
-            Standing.ACCEPTED: PatternFill("solid", fgColor="C6EFCE"),
-            Standing.REVIEW: PatternFill("solid", fgColor="FFEB9C"),
-            Standing.PENDING: PatternFill("solid", fgColor="E4DFEC"),  # not the header's blue
-            Standing.REJECTED: PatternFill("solid", fgColor="FFC7CE"),
-            Standing.MISSING: PatternFill("solid", fgColor="EDEDED"),
-        },
-        header=PatternFill("solid", fgColor="DDEBF7"),
-        font=Font(name=_FONT_NAME),
-        bold=Font(name=_FONT_NAME, bold=True),
-        middle=Alignment(vertical="center"),
-        centred=Alignment(horizontal="center"),
-        left=Alignment(horizontal="left"),
-    )
+
+def _add_styles(workbook: Workbook) -> None:
+    from openpyxl.styles import Alignment, Font, NamedStyle, PatternFill
+
+    font, bold = Font(name=_FONT_NAME), Font(name=_FONT_NAME, bold=True)
+    centred = Alignment(horizontal="center")
+    styles = [
+        NamedStyle(_TEXT, font=font),
+        NamedStyle(_CENTRED, font=font, alignment=centred),
+        NamedStyle(_TIME, font=font, alignment=Alignment(horizontal="left"), number_format=_TIME_FORMAT),
+        NamedStyle(
+            _HEADER, font=bold, alignment=Alignment(vertical="center"), fill=PatternFill("solid", fgColor=_HEADER_FILL)
+        ),
+    ]
+    styles += [
+        NamedStyle(_standing_style(standing), font=font, alignment=centred, fill=PatternFill("solid", fgColor=colour))
+        for standing, colour in _FILLS.items()
+    ]
+    for style in styles:
+        workbook.add_named_style(style)
+
+
+class _Table:
+    """One sheet as it is written: the header, each column's style, and the width each column's texts need."""
+
+    def __init__(self, workbook: Workbook, title: str, headers: Sequence[str]) -> None:
+        from openpyxl.cell.cell import Cell
+
+        self._cell = Cell
+        self.sheet = workbook.create_sheet(title)
+        self.styles = [_TIME if h in _TIMES else _CENTRED if h in _CENTRED_HEADERS else _TEXT for h in headers]
+        self.widths = [display_width(h) for h in headers]
+        self._append(list(headers), [_HEADER] * len(headers))
+        sheet = self.sheet
+        sheet.freeze_panes = "A2"
+        # printed: landscape, as wide as one page, the header repeated on every page
+        sheet.page_setup.orientation = "landscape"
+        sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+        sheet.page_setup.fitToWidth = 1
+        sheet.page_setup.fitToHeight = 0
+        sheet.sheet_properties.pageSetUpPr.fitToPage = True
+        sheet.print_title_rows = "1:1"
+        sheet.print_options.gridLines = True
+
+    def append(self, values: list[object], *, styles: dict[int, str] | None = None) -> None:
+        """A row of data, its texts fit for a cell and kept as text; `styles` overrides a column's style."""
+        self._append(values, [styles.get(i, s) for i, s in enumerate(self.styles)] if styles else self.styles)
+
+    def _append(self, values: list[object], styles: list[str]) -> None:
+        row = []
+        for index, (value, style) in enumerate(zip(values, styles, strict=True)):
+            cell = self._cell(self.sheet, value=for_cell(value) if isinstance(value, str) else value)
+            if isinstance(value, str):
+                cell.data_type = "s"  # never a formula, whatever it starts with
+            cell.style = style
+            row.append(cell)
+            self.widths[index] = max(self.widths[index], _display_width(cell.value))
+        self.sheet.append(row)
+
+    def finish(self) -> None:
+        from openpyxl.utils import get_column_letter
+
+        for index, width in enumerate(self.widths, start=1):
+            self.sheet.column_dimensions[get_column_letter(index)].width = min(max(width + 2, 6), _MAX_WIDTH)
 
 
 def filename(day: date) -> str:
@@ -110,14 +154,13 @@ def build(ledger: Ledger, rules: CallRules) -> bytes:
     first = workbook.active
     assert first is not None
     workbook.remove(first)
+    _add_styles(workbook)
     cities = {bureau.city: index for index, bureau in enumerate(rules.bureaus)}
     for call in rules.calls:
         mine = sorted((r for r in rows if r.call == call.code), key=lambda r: _city_order(r.city, cities))
-        sheet = workbook.create_sheet(_sheet_title(call.name or "汇总表", workbook))
-        _header(sheet, ENTERPRISE_HEADERS)
+        table = _Table(workbook, _sheet_title(call.name or "汇总表", workbook), ENTERPRISE_HEADERS)
         for number, row in enumerate(mine, start=1):
-            _append(
-                sheet,
+            table.append(
                 [
                     number,
                     row.city,
@@ -138,16 +181,14 @@ def build(ledger: Ledger, rules: CallRules) -> bytes:
                         for c in ledger.copies_of(row.enterprise_id)
                     ),
                 ],
+                styles={_STANDING_COLUMN: _standing_style(row.standing)},
             )
-            sheet.cell(row=number + 1, column=7).fill = _styles().standing[row.standing]
-        _style(sheet)
+        table.finish()
     if bundles:
-        sheet = workbook.create_sheet("各市报送")
-        _header(sheet, BUNDLE_HEADERS)
+        table = _Table(workbook, "各市报送", BUNDLE_HEADERS)
         for bundle in bundles:
             listed_call = rules.call(bundle.call)
-            _append(
-                sheet,
+            table.append(
                 [
                     bundle.city,
                     listed_call.name if listed_call else bundle.call,
@@ -162,13 +203,11 @@ def build(ledger: Ledger, rules: CallRules) -> bytes:
                     "；".join(TITLES[Code(code)] for code in bundle.codes),
                 ],
             )
-        _style(sheet)
-    log = workbook.create_sheet("全部来信")
-    _header(log, MESSAGE_HEADERS)
+        table.finish()
+    log = _Table(workbook, "全部来信", MESSAGE_HEADERS)
     for number, view in enumerate(messages, start=1):
         decision = view.decisions[-1] if view.decisions else None
-        _append(
-            log,
+        log.append(
             [
                 number,
                 _local(view.received_at),
@@ -185,26 +224,10 @@ def build(ledger: Ledger, rules: CallRules) -> bytes:
                 view.reference,
             ],
         )
-    _style(log)
+    log.finish()
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
-
-
-def _append(sheet: Worksheet, values: list[object]) -> None:
-    """A row of data, its texts fit for a cell and kept as text. The cells are made here rather than looked
-    up after the append: `sheet.max_row` scans every cell, which made a workbook of 15,000 rows take minutes."""
-    from openpyxl.cell.cell import Cell
-
-    row: list[object] = []
-    for value in values:
-        if isinstance(value, str):
-            cell = Cell(sheet, value=for_cell(value))
-            cell.data_type = "s"  # never a formula, whatever it starts with
-            row.append(cell)
-        else:
-            row.append(value)
-    sheet.append(row)
 
 
 def _city_order(city: str, cities: dict[str, int]) -> tuple[int, str]:
@@ -227,24 +250,6 @@ def _sheet_title(name: str, workbook: Workbook) -> str:
     return title
 
 
-def _header(sheet: Worksheet, headers: tuple[str, ...]) -> None:
-    styles = _styles()
-    sheet.append(list(headers))
-    for cell in sheet[1]:
-        cell.font = styles.bold
-        cell.fill = styles.header
-        cell.alignment = styles.middle
-    sheet.freeze_panes = "A2"
-    # printed: landscape, as wide as one page, the header repeated on every page
-    sheet.page_setup.orientation = "landscape"
-    sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
-    sheet.page_setup.fitToWidth = 1
-    sheet.page_setup.fitToHeight = 0
-    sheet.sheet_properties.pageSetUpPr.fitToPage = True
-    sheet.print_title_rows = "1:1"
-    sheet.print_options.gridLines = True
-
-
 def _local(moment: datetime | None) -> datetime | None:
     """Excel has no time zones: times are written as Beijing time."""
     return moment.astimezone(SHANGHAI).replace(tzinfo=None) if moment else None
@@ -256,23 +261,3 @@ def _display_width(value: object) -> int:
     if isinstance(value, datetime):
         return 17
     return display_width(str(value))
-
-
-def _style(sheet: Worksheet) -> None:
-    """Fonts, alignment and number formats by column, then widths; one shared style object each."""
-    from openpyxl.utils import get_column_letter
-
-    styles = _styles()
-    headers = [cell.value for cell in sheet[1]]
-    widths = [_display_width(h) for h in headers]
-    for row in sheet.iter_rows(min_row=2):
-        for index, (cell, header) in enumerate(zip(row, headers, strict=False)):
-            cell.font = styles.font
-            if header in _TIMES:
-                cell.number_format = _TIME_FORMAT
-                cell.alignment = styles.left
-            elif header in _CENTRED_HEADERS:
-                cell.alignment = styles.centred
-            widths[index] = max(widths[index], _display_width(cell.value))
-    for index, width in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = min(max(width + 2, 6), _MAX_WIDTH)

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from werkzeug.wrappers import Response
 
 from ..app import actions, audit
+from ..app.errors import ActionError
 from ..app.queries import message_views, reply_state
 from ..explain import OUTCOME_WORDS, REPLY_WORDS, STATE_WORDS, reference
 from ..intake.faults import EnvironmentFault
@@ -60,7 +61,7 @@ def decide(message_id: int) -> Response:
                 call=request.form.get("call", "").strip() or None,
                 city=request.form.get("city", "").strip() or None,
             )
-        except actions.ActionError as error:
+        except ActionError as error:
             session.rollback()
             flash(str(error), "error")
             return _back(message_id)
@@ -90,7 +91,7 @@ def resend(message_id: int) -> Response:
     with console().acting, Session(runtime.engine, expire_on_commit=False) as session:
         try:
             done = actions.resend(session, runtime.planner(), reference(message_id), now())
-        except actions.ActionError as error:
+        except ActionError as error:
             session.rollback()
             flash(str(error), "error")
             return _back(message_id)
@@ -126,7 +127,7 @@ def attach(message_id: int) -> Response:
             done = actions.attach(
                 runtime.recorder(), runtime.planner(), reference(message_id), paths, notify=True, moment=now()
             )
-        except actions.ActionError as error:
+        except ActionError as error:
             flash(str(error), "error")
             return _back(message_id)
         except EnvironmentFault as fault:

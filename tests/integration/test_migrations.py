@@ -206,3 +206,17 @@ def test_run_upgrades_an_old_schema_at_start_and_says_so(
     open_database(f"sqlite:///{old_database}", upgrade=True)
 
     assert f"upgraded from {schema.BASELINE} to {schema.head()}" in caplog.text
+
+
+def test_the_newest_migration_file_names_alembics_head_so_staff_commands_need_not_load_alembic() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", "daemon:migrations")
+    assert schema.head() == ScriptDirectory.from_config(config).get_current_head()
+    assert all(
+        path.name.startswith(f"{script.revision}_")
+        for script in ScriptDirectory.from_config(config).walk_revisions()
+        for path in [Path(script.path)]
+    )

@@ -20,7 +20,8 @@ from conftest import ENTERPRISE, RAR, RECEIVED, ROSTER_ROWS, SHANGHAI, rar, subm
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from daemon.app.actions import ActionError, decide
+from daemon.app.actions import decide
+from daemon.app.errors import ActionError
 from daemon.app.queries import enterprise_rows, message_views, messages_about
 from daemon.app.views import EnterpriseRow, MessageView, Standing, reference
 from daemon.campaign import DEFAULT_CALL, Call, CallRules
