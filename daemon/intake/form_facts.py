@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from .match import normalise
@@ -32,12 +33,18 @@ def names_in(text: str, names: Iterable[str]) -> tuple[str, ...]:
     """The names the text contains, longest first; a name seen only inside a longer one found is left out."""
     compact = normalise(text)
     found = []
-    for name in sorted(set(names), key=lambda n: len(normalise(n)), reverse=True):
-        key = normalise(name)
-        if key and key in compact:
+    for name, key in _longest_first(frozenset(names)):
+        if key in compact:
             found.append(name)
             compact = compact.replace(key, "\x00")
     return tuple(found)
+
+
+@lru_cache(maxsize=4)
+def _longest_first(names: frozenset[str]) -> tuple[tuple[str, str], ...]:
+    """Each name with its normalised form, longest first: a roster of 5,000 is prepared once, not per form."""
+    keyed = [(name, key) for name in names if (key := normalise(name))]
+    return tuple(sorted(keyed, key=lambda pair: len(pair[1]), reverse=True))
 
 
 SENDER_LABELS = ("申报单位", "单位名称", "企业名称")
