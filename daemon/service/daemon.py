@@ -46,7 +46,7 @@ from .health import DatabaseFailing, DatabaseHealth, summary
 from .jobs import digest_if_due, expire_volumes, reminders_if_due
 from .lock import LockLost, run_lock
 from .notify import Notifier
-from .outbox import Sender, Sent, oldest_deferred, recover_interrupted, release_held, send_due
+from .outbox import Sender, SendingMeanwhile, Sent, oldest_deferred, recover_interrupted, release_held, send_due
 from .runtime import Runtime
 from .watcher import SyncReport, Watcher
 
@@ -210,21 +210,21 @@ class Daemon:
 
     def run_once(self, clock: datetime | None = None) -> OnceResult:
         """Everything waiting: judge and move it, send what is queued (4xx retried a few times), then stop.
+        Replies go out as they are queued, while the rest is judged.
 
         `clock`: the time it is for the jobs that depend on it (a volume window that has closed since)."""
         self.start()
         try:
             self.guard()
             watcher = self._watcher()
-            result = OnceResult(watcher.sync())
-            if not self.dry_run:
-                assert self.runtime is not None
+            if self.dry_run:
+                return OnceResult(watcher.sync())
+            assert self.runtime is not None
+            with SendingMeanwhile(self.runtime.engine, self._sender(), self.outbox_wake) as sending:
+                report = watcher.sync()
                 expire_volumes(self.runtime, clock or now())
-                assert self.runtime is not None
-                result.sent = send_due(
-                    self.runtime.engine, self._sender(), immediate_retries=_ONCE_RETRIES, everything=True
-                )
-                watcher.save_sent_copies()
+                result = OnceResult(report, sending.finish(immediate_retries=_ONCE_RETRIES))
+            watcher.save_sent_copies()
             return result
         finally:
             self.close()

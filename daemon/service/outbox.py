@@ -7,13 +7,15 @@ died mid-conversation, the item becomes `uncertain` and staff are told, rather t
 Before that point 4xx and network errors retry with backoff; 5xx fails for good.
 
 A batch (`send_due`) runs on one event loop over a few SMTP connections at once, each reused reply after
-reply: a server slow to answer one reply holds up that connection only.
+reply: a server slow to answer one reply holds up that connection only. `SendingMeanwhile` keeps such a loop
+and its connections for the whole of `run --once`, so replies go out while the rest of the mailbox is judged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -140,6 +142,72 @@ def send_due(
     next run may be a day later), and those that fall due while the batch runs. `immediate_retries`: retry
     a deferral this many times now, before leaving it queued for later."""
 
+    async def batch() -> dict[int, OutboxState]:
+        idle: list[SmtpConnection] = []
+        try:
+            return await _send_batch(engine, sender, _due(engine, at, everything), immediate_retries, idle)
+        finally:
+            await _close(idle)
+
+    return Sent.of(asyncio.run(batch()).values())
+
+
+class SendingMeanwhile:
+    """For `run --once`: a thread that sends each reply as soon as it is queued (`wake` is set), on one event
+    loop and over connections kept from reply to reply, until `finish` sends what is left."""
+
+    def __init__(self, engine: Engine, sender: Sender, wake: threading.Event) -> None:
+        self.engine, self.sender, self.wake = engine, sender, wake
+        self._finishing = threading.Event()
+        self._final_retries: int | None = None
+        self._ended: dict[int, OutboxState] = {}
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="outbox")
+
+    def __enter__(self) -> SendingMeanwhile:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        """Stops sending (after the batch in hand) when `finish` was not reached, e.g. the sync failed."""
+        self._stop()
+
+    def finish(self, *, immediate_retries: int) -> Sent:
+        """Send every queued item, due or not, retrying a deferral `immediate_retries` times; what became of
+        every item tried since the start. Raises what stopped the sending thread."""
+        self._final_retries = immediate_retries
+        self._stop()
+        if self._error is not None:
+            raise self._error
+        return Sent.of(self._ended.values())
+
+    def _stop(self) -> None:
+        self._finishing.set()
+        self.wake.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except Exception as error:  # noqa: BLE001 - raised again by finish(), in the caller's thread
+            self._error = error
+
+    async def _serve(self) -> None:
+        idle: list[SmtpConnection] = []
+        try:
+            while not self._finishing.is_set():
+                self.wake.clear()
+                self._ended |= await _send_batch(self.engine, self.sender, _due(self.engine, None, False), 0, idle)
+                await asyncio.to_thread(self.wake.wait, _LOOK_AGAIN)
+            if self._final_retries is not None:
+                due = _due(self.engine, None, True)
+                self._ended |= await _send_batch(self.engine, self.sender, due, self._final_retries, idle)
+        finally:
+            await _close(idle)
+
+
+def _due(engine: Engine, at: datetime | None, everything: bool) -> Callable[[], list[int]]:
     def due() -> list[int]:
         query = select(OutboxItem.id).where(OutboxItem.state == OutboxState.QUEUED).order_by(col(OutboxItem.id))
         if not everything:
@@ -147,13 +215,23 @@ def send_due(
         with Session(engine) as session:
             return [item_id for item_id in session.exec(query).all() if item_id is not None]
 
-    return Sent.of(asyncio.run(_send_batch(engine, sender, due, immediate_retries)))
+    return due
+
+
+async def _close(connections: list[SmtpConnection]) -> None:
+    for connection in connections:
+        await connection.close()
 
 
 async def _send_batch(
-    engine: Engine, sender: Sender, due: Callable[[], list[int]], immediate_retries: int
-) -> list[OutboxState]:
-    """Send what is due, oldest first, up to `connections` items at once; the states the items ended in.
+    engine: Engine,
+    sender: Sender,
+    due: Callable[[], list[int]],
+    immediate_retries: int,
+    idle: list[SmtpConnection],
+) -> dict[int, OutboxState]:
+    """Send what is due, oldest first, up to `connections` items at once, taking connections from `idle` and
+    putting them back there; the state each item tried ended in.
 
     A connection done with one item takes the next, so a batch is one connection per item in flight at
     most. Until the last item in flight is done, the queue is looked at again whenever one is, and every few
@@ -161,37 +239,32 @@ async def _send_batch(
     database work is done on the loop, in short transactions, which keeps the order of work plain: an item
     is committed `sending` before its conversation starts.
     """
-    idle: list[SmtpConnection] = []
     tried: set[int] = set()
-    in_flight: set[asyncio.Task[OutboxState | None]] = set()
-    ended: list[OutboxState] = []
+    in_flight: set[asyncio.Task[tuple[int, OutboxState | None]]] = set()
+    ended: dict[int, OutboxState] = {}
     bug: BaseException | None = None
 
-    async def deliver(item_id: int) -> OutboxState | None:
+    async def deliver(item_id: int) -> tuple[int, OutboxState | None]:
         connection = idle.pop() if idle else sender.connection()
         try:
-            return await _deliver(engine, connection, item_id, immediate_retries)
+            return item_id, await _deliver(engine, connection, item_id, immediate_retries)
         finally:
             idle.append(connection)
 
-    try:
-        while True:
-            if bug is None:  # after a bug, the items in flight are finished, and no other started
-                free = sender.settings.connections - len(in_flight)
-                for item_id in [item_id for item_id in due() if item_id not in tried][:free]:
-                    tried.add(item_id)
-                    in_flight.add(asyncio.create_task(deliver(item_id)))
-            if not in_flight:
-                break
-            done, in_flight = await asyncio.wait(in_flight, timeout=_LOOK_AGAIN, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                if (error := task.exception()) is not None:
-                    bug = bug or error
-                elif (state := task.result()) is not None:
-                    ended.append(state)
-    finally:
-        for connection in idle:
-            await connection.close()
+    while True:
+        if bug is None:  # after a bug, the items in flight are finished, and no other started
+            free = sender.settings.connections - len(in_flight)
+            for item_id in [item_id for item_id in due() if item_id not in tried][:free]:
+                tried.add(item_id)
+                in_flight.add(asyncio.create_task(deliver(item_id)))
+        if not in_flight:
+            break
+        done, in_flight = await asyncio.wait(in_flight, timeout=_LOOK_AGAIN, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if (error := task.exception()) is not None:
+                bug = bug or error
+            elif (state := task.result()[1]) is not None:
+                ended[task.result()[0]] = state
     if bug is not None:
         raise bug
     return ended
