@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from email.errors import MessageError
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, getaddresses, make_msgid
@@ -20,6 +18,7 @@ from typing import Any
 
 from jinja2 import BaseLoader, Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from .addresses import single_address
 from .config import OfficeSettings
 from .explain import SHANGHAI
 from .text import for_email
@@ -28,29 +27,9 @@ _MESSAGE_ID = re.compile(r"^<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class BadRecipient(ValueError):
-    """The address cannot safely be written into a To: header."""
-
-
 def header_text(text: str) -> str:
     """Text for a header: control characters (CR and LF above all) removed."""
     return _CONTROL.sub("", text).strip()
-
-
-_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-
-
-def single_address(text: str) -> str:
-    """The one address in `text`, validated; BadRecipient when it is not exactly one plain mailbox."""
-    if _PLAIN_ADDRESS.fullmatch(text):  # the usual case, without parsing it as a header (5,000 roster rows)
-        return text
-    found = [address for _, address in getaddresses([text]) if address]
-    if len(found) != 1 or _CONTROL.search(text):
-        raise BadRecipient(text)
-    try:
-        return Address(addr_spec=found[0]).addr_spec
-    except (ValueError, IndexError, MessageError) as error:
-        raise BadRecipient(text) from error
 
 
 def _shown(value: object) -> object:

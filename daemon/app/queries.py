@@ -18,11 +18,10 @@ from sqlalchemy import Row, Select, case, or_
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, SQLModel, col, func, select
 
+from ..addresses import BadRecipient, single_address
 from ..campaign import CallRules
 from ..domain import Code, Contents, CopyKind, MessageKind, Outcome, Problem, Seal, SealStatus
 from ..intake.match import normalise
-from ..intake.readers import similar_texts
-from ..render import BadRecipient, single_address
 from ..service.history import confirmed_bureau_messages
 from ..storage.db import get_meta
 from ..storage.models import (
@@ -533,6 +532,8 @@ def counted_packages(session: Session) -> dict[tuple[int, str | None], int]:
 def copies(session: Session, rules: CallRules) -> list[CopyView]:
     """Documents two enterprises both sent in the packages that count: the same file (any role), or
     write-ups whose texts are at least `rules.similar_texts` similar. Each pair once."""
+    from ..intake.readers import similar_texts  # the document reader's client: only this view needs it
+
     counted = counted_packages(session)
     owner = {package_id: enterprise_id for (enterprise_id, _call), package_id in counted.items()}
     if not owner:

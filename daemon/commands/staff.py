@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from ..addresses import single_address
 from ..app import actions, audit
 from ..app.errors import ActionError
 from ..app.queries import (
@@ -25,7 +26,6 @@ from ..explain import (
     reference,
     shanghai_time,
 )
-from ..render import single_address
 from ..service.jobs import reminders_if_due
 from ..service.outbox import send_due
 from ..service.runtime import Runtime

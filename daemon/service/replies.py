@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
+from ..addresses import BadRecipient
 from ..campaign import MIB, CallRules, SealPolicy
 from ..domain import STAFF_NOTES, Code, MessageKind, Outcome, Problem, SealStatus
 from ..explain import (
@@ -29,7 +30,7 @@ from ..explain import (
     title,
     volumes_text,
 )
-from ..render import BadRecipient, Renderer
+from ..render import Renderer
 from ..storage.models import (
     BureauFile,
     DocumentRecord,
