@@ -145,7 +145,7 @@ def send_due(
     async def batch() -> dict[int, OutboxState]:
         idle: list[SmtpConnection] = []
         try:
-            return await _send_batch(engine, sender, _due(engine, at, everything), immediate_retries, idle)
+            return await _send_batch(engine, sender, _due(engine, at, everything), immediate_retries, idle, Counter())
         finally:
             await _close(idle)
 
@@ -161,6 +161,7 @@ class SendingMeanwhile:
         self._finishing = threading.Event()
         self._final_retries: int | None = None
         self._ended: dict[int, OutboxState] = {}
+        self._attempts: Counter[int] = Counter()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="outbox")
 
@@ -198,11 +199,13 @@ class SendingMeanwhile:
         try:
             while not self._finishing.is_set():
                 self.wake.clear()
-                self._ended |= await _send_batch(self.engine, self.sender, _due(self.engine, None, False), 0, idle)
+                due = _due(self.engine, None, False)
+                self._ended |= await _send_batch(self.engine, self.sender, due, 0, idle, self._attempts)
                 await asyncio.to_thread(self.wake.wait, _LOOK_AGAIN)
             if self._final_retries is not None:
                 due = _due(self.engine, None, True)
-                self._ended |= await _send_batch(self.engine, self.sender, due, self._final_retries, idle)
+                retries = self._final_retries
+                self._ended |= await _send_batch(self.engine, self.sender, due, retries, idle, self._attempts)
         finally:
             await _close(idle)
 
@@ -229,9 +232,11 @@ async def _send_batch(
     due: Callable[[], list[int]],
     immediate_retries: int,
     idle: list[SmtpConnection],
+    attempts: Counter[int],
 ) -> dict[int, OutboxState]:
     """Send what is due, oldest first, up to `connections` items at once, taking connections from `idle` and
-    putting them back there; the state each item tried ended in.
+    putting them back there; the state each item tried ended in. `attempts`: each item's tries so far in this
+    run, which together make at most 1 + `immediate_retries`.
 
     A connection done with one item takes the next, so a batch is one connection per item in flight at
     most. Until the last item in flight is done, the queue is looked at again whenever one is, and every few
@@ -247,7 +252,7 @@ async def _send_batch(
     async def deliver(item_id: int) -> tuple[int, OutboxState | None]:
         connection = idle.pop() if idle else sender.connection()
         try:
-            return item_id, await _deliver(engine, connection, item_id, immediate_retries)
+            return item_id, await _deliver(engine, connection, item_id, immediate_retries, attempts)
         finally:
             idle.append(connection)
 
@@ -277,19 +282,18 @@ class _Claim:
 
 
 async def _deliver(
-    engine: Engine, connection: SmtpConnection, item_id: int, immediate_retries: int
+    engine: Engine, connection: SmtpConnection, item_id: int, immediate_retries: int, attempts: Counter[int]
 ) -> OutboxState | None:
     """Send one item and record what became of it; None when it was no longer queued."""
-    retries_left = immediate_retries
     while (claim := _claim(engine, item_id)) is not None:
+        attempts[item_id] += 1
         reached("sending")
         result = await connection.send(claim.recipient, claim.raw)
         if result.delivery is Delivery.SENT:
             reached("smtp_accepted")
         state = _record(engine, item_id, result)
-        if state is not OutboxState.QUEUED or retries_left == 0:
+        if state is not OutboxState.QUEUED or attempts[item_id] > immediate_retries:
             return state
-        retries_left -= 1
     return None
 
 

@@ -144,6 +144,7 @@ class Watcher:
     ) -> None:
         self.guard()
         rules = self.runtime.rules
+        queued = False
         oversize = envelope.size if envelope.size > rules.max_message_bytes else None
         if item is None and self.opens and envelope.internaldate and envelope.internaldate < self.opens:
             self._insert(new_item(folder, uidvalidity, envelope, ItemState.SKIPPED))
@@ -183,8 +184,7 @@ class Watcher:
             self._set_state(item, ItemState.RECORDED)
             report.handled += 1
             report.lines.append(self._describe(folder, envelope, recorded, item.target))
-            if recorded.created and not keep:
-                self.on_queued()
+            queued = recorded.created and not keep
         if item.state is ItemState.RECORDED and not self.dry_run:
             if item.target is None:
                 self._set_state(item, ItemState.KEPT)
@@ -192,6 +192,8 @@ class Watcher:
                 self.mailbox.move(envelope.uid, item.target)
                 reached("moved")
                 self._set_state(item, ItemState.DONE)
+        if queued:  # once the message is filed: a power cut in between finds no reply half sent
+            self.on_queued()
 
     def save_sent_copies(self) -> int:
         """Append a copy of each sent reply to the mailbox's Sent folder, so staff see it in their client."""

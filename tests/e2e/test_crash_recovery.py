@@ -123,6 +123,11 @@ def test_a_power_cut_with_two_replies_in_flight_leaves_both_uncertain_and_neithe
     append(imap, missing_proof("rejected"))
     office = tmp_path / "office"
     config = write_config(office, imap, smtp, smtp_connections=2)
+    # Both judged first (a rehearsal holds their replies), so that both replies are queued when the run starts
+    # and go out at once, each on its own connection: otherwise each would go out as soon as it was queued.
+    rehearsal = shenbao("run", "--config", config, "--once", "--dry-run", env=daemon_env(imap), cwd=office)
+    assert rehearsal.returncode == 0, rehearsal.stderr
+    assert query(office, "SELECT state FROM outbox") == [("held",), ("held",)]
 
     crashed = shenbao(
         "run", "--config", config, "--once", env=daemon_env(imap, {"SHENBAO_CRASH_AT": "smtp_accepted"}), cwd=office
