@@ -219,6 +219,29 @@ def test_status_prints_a_table_of_the_roster_and_the_same_as_json(site: Site) ->
     assert site.smtp.messages == []
 
 
+def test_status_loads_neither_what_judges_nor_what_sends_mail(site: Site) -> None:
+    """Staff run `status` most: it starts with the database layer only (issue 13, views within a second)."""
+    probe = (
+        "import sys; from daemon.cli import main; code = main(sys.argv[1:]); "
+        "print(' '.join(sorted(sys.modules)), file=sys.stderr); sys.exit(code)"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        [sys.executable, "-c", probe, "status", "--config", str(site.folder / "shenbao.toml")],
+        cwd=site.folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = set(result.stderr.split())
+    assert "daemon.app.queries" in loaded
+    heavy = {"daemon.pipeline", "daemon.service.recorder", "daemon.intake.readers", "alembic", "jinja2", "openpyxl"}
+    assert loaded.isdisjoint(heavy), sorted(loaded & heavy)
+
+
 def test_status_city_shows_only_that_citys_enterprises(site: Site) -> None:
     rows = json_lines(site.run("status", "--city", "济南", "--json"))
     text = ok(site.run("status", "--city", "济南"))
