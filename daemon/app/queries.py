@@ -416,6 +416,12 @@ def enterprise_rows(
     return found
 
 
+def enterprise_names(session: Session) -> list[str]:
+    """Every listed enterprise's name, sorted: those a person may attribute a message to."""
+    listed = col(Enterprise.id).in_(select(Nomination.enterprise_id))
+    return sorted(set(session.exec(select(Enterprise.name).where(listed)).all()))
+
+
 def _counted(items: list[tuple[int, Outcome, bool, int, datetime, str | None]]) -> int:
     """The package whose documents count: the latest accepted, else the latest."""
     accepted = [item[0] for item in items if item[1] is Outcome.ACCEPTED]

@@ -15,6 +15,7 @@ from ..app.queries import (
     bundle_views,
     bureau_files_of,
     documents_of,
+    enterprise_names,
     enterprise_rows,
     health,
     message_views,
@@ -134,9 +135,7 @@ def _message_context(session: Session, views: list[MessageView]) -> dict[str, ob
     """What a message card shows besides the view: documents, a bureau's files, names to attribute to."""
     documents = documents_of(session, [p.id for v in views for p in v.packages])
     files = bureau_files_of(session, [v.id for v in views])
-    names = (
-        sorted({r.name for r in enterprise_rows(session, console().runtime.rules)}) if user().can_act and views else []
-    )
+    names = enterprise_names(session) if user().can_act and views else []
     return {"views": views, "documents": documents, "files": files, "names": names}
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import getpass
 import io
+import re
 from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
-from web_support import LINYI, make_site
+from web_support import LINYI, ROWS, make_site
 
 from daemon.app.accounts import AccountError, add_user, authenticate, user_named
 from daemon.app.audit import COMMAND_LINE
@@ -138,3 +139,23 @@ def test_a_decision_made_with_the_command_is_in_the_audit_log_too(tmp_path: Path
         COMMAND_LINE,
     )
     assert entry.enterprise_id == linyi.enterprise_id
+
+
+def test_the_review_page_lists_the_rosters_names_once_for_all_its_cards(tmp_path: Path) -> None:
+    """A list of names in every card made the 待人工 page of 5,000 enterprises and 1,200 cards 165 MB."""
+    site = make_site(tmp_path / "site", None, bureaus=True)
+    runtime = site.runtime()
+    with Session(runtime.engine) as session:
+        add_user(session, "lisi", "a long enough password", UserRole.STAFF, now())
+        session.commit()
+    client = create_app(runtime, secret_key=b"k" * 32).test_client()
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").get_data(as_text=True))
+    assert token is not None
+    client.post("/login", data={"csrf": token.group(1), "name": "lisi", "password": "a long enough password"})
+
+    page = client.get("/review").get_data(as_text=True)
+
+    assert page.count('list="enterprise-names"') >= 2  # cards that offer to attribute the message
+    assert page.count("<datalist") == 1
+    names = re.search(r'<datalist id="enterprise-names">(.*?)</datalist>', page)
+    assert names is not None and {row[1] for row in ROWS} <= set(re.findall(r'<option value="([^"]+)">', names[1]))
