@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import logs
 from .campaign import NameMatch
-from .commands.common import EXIT_ENVIRONMENT, EXIT_USAGE, EnvironmentProblem, UsageError
+from .commands.exits import EXIT_ENVIRONMENT, EXIT_USAGE, EnvironmentProblem, UsageError
 from .intake.faults import EnvironmentFault
 from .storage.states import UserRole
 

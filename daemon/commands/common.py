@@ -15,28 +15,13 @@ from ..config import ConfigError, Settings, load
 from ..service.runtime import Runtime
 from ..staff.roster import RosterError
 from ..storage.db import SchemaMismatch
+from .exits import EnvironmentProblem, UsageError
 
 if TYPE_CHECKING:
     from tqdm import tqdm
 
     from ..intake.match import Roster
     from ..service.outbox import Sender
-
-EXIT_OK = 0
-
-
-EXIT_USAGE = 2
-
-
-EXIT_ENVIRONMENT = 3
-
-
-class UsageError(Exception):
-    """Bad arguments or configuration: exit 2 with the message."""
-
-
-class EnvironmentProblem(Exception):
-    """Something outside shenbao is missing (the RAR tool, the database): exit 3 with the message."""
 
 
 def settings_from(path: Path | None) -> Settings:

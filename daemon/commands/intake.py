@@ -22,16 +22,8 @@ from ..pipeline import judge
 from ..service.roster_sync import import_roster
 from ..staff.roster import RosterError, read_roster
 from ..text import for_terminal
-from .common import (
-    EXIT_OK,
-    EnvironmentProblem,
-    UsageError,
-    progress,
-    require_rar_tool,
-    roster_from_file,
-    runtime_from,
-    settings_from,
-)
+from .common import progress, require_rar_tool, roster_from_file, runtime_from, settings_from
+from .exits import EXIT_OK, EnvironmentProblem, UsageError
 
 
 def verdict_text(label: str, verdict: Verdict, rules: CallRules) -> str:

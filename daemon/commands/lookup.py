@@ -42,7 +42,8 @@ from ..explain import (
 )
 from ..tables import print_table
 from ..text import for_terminal
-from .common import EXIT_OK, UsageError, print_lines, staff_runtime
+from .common import print_lines, staff_runtime
+from .exits import EXIT_OK, UsageError
 
 
 def _row_json(row: EnterpriseRow, rules: CallRules) -> dict[str, Any]:

@@ -27,16 +27,8 @@ from ..service.roster_sync import listed
 from ..staff.roster import RosterError, read_roster
 from ..storage import schema
 from ..storage.db import DatabaseMissing, SchemaMismatch, open_database, sqlite_file
-from .common import (
-    EXIT_ENVIRONMENT,
-    EXIT_OK,
-    EnvironmentProblem,
-    UsageError,
-    require_rar_tool,
-    runtime_from,
-    say,
-    settings_from,
-)
+from .common import require_rar_tool, runtime_from, say, settings_from
+from .exits import EXIT_ENVIRONMENT, EXIT_OK, EnvironmentProblem, UsageError
 
 
 def run_daemon(args: argparse.Namespace) -> int:

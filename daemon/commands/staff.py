@@ -33,8 +33,6 @@ from ..staff import digest, export, reminders
 from ..storage.models import OutboxItem, now
 from ..text import for_terminal
 from .common import (
-    EXIT_OK,
-    UsageError,
     print_lines,
     progress,
     require_rar_tool,
@@ -44,6 +42,7 @@ from .common import (
     smtp_sender_for,
     staff_runtime,
 )
+from .exits import EXIT_OK, UsageError
 
 
 def run_digest(args: argparse.Namespace) -> int:

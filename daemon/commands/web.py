@@ -13,7 +13,8 @@ from ..explain import shanghai_time
 from ..storage.models import now
 from ..storage.states import UserRole
 from ..web.words import ROLE_WORDS
-from .common import EXIT_OK, EnvironmentProblem, UsageError, say, staff_runtime
+from .common import say, staff_runtime
+from .exits import EXIT_OK, EnvironmentProblem, UsageError
 
 # The web stack (Flask, waitress) and password hashing (argon2) are imported by the commands that use them,
 # so that `shenbao run` and the other commands do not carry them.
