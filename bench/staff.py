@@ -60,8 +60,10 @@ from pathlib import Path
 from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
 
-from openpyxl import Workbook
+from conftest import write_roster
 from sqlmodel import Session, select
 
 from daemon import pipeline
@@ -221,20 +223,6 @@ def roster(count: int, rng: random.Random) -> list[Firm]:
         phone = f"13{rng.randrange(10**8, 10**9)}"
         firms.append(Firm(city, name, f"{brand}{rng.choice(TOPICS)}", contact, phone, email))
     return firms
-
-
-def write_roster(path: Path, firms: Sequence[Firm]) -> None:
-    """A summary table as offices fill it (tests/conftest.py `write_roster`): a merged title, a header, rows."""
-    workbook = Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    sheet.title = "汇总表"
-    sheet.append(["2022年全国质量标杆申报汇总表"])
-    sheet.merge_cells("A1:G1")
-    sheet.append(["序号", "所属市", "企业名称", "质量标杆名称", "联系人", "联系电话", "电子邮箱"])
-    for number, f in enumerate(firms, start=1):
-        sheet.append([number, f.city, f.name, f.title, f.contact, f.phone, f.email])
-    workbook.save(path)
 
 
 def write_config(folder: Path, moment: datetime) -> Path:
@@ -559,7 +547,7 @@ def build(folder: Path, enterprises: int, messages: int, seed: int) -> Built:
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     firms = roster(enterprises, rng)
-    write_roster(folder / "roster.xlsx", firms)
+    write_roster(folder / "roster.xlsx", [(f.city, f.name, f.title, f.contact, f.phone, f.email) for f in firms])
     settings = load(write_config(folder, moment))
     mails = plan(firms, messages, moment, rng)
     seconds["roster workbook and plan"] = time.perf_counter() - started

@@ -1,4 +1,5 @@
-"""Addresses we write to: exactly one plain mailbox, safe in a To: header, or BadRecipient.
+"""What we write into headers: an address that is exactly one plain mailbox (or BadRecipient), and text
+without control characters.
 
 Apart from rendering (jinja2) so that the staff views, which check the roster's contact cells, start quickly.
 """
@@ -12,6 +13,11 @@ from email.utils import getaddresses
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
+def header_text(text: str) -> str:
+    """Text for a header: control characters (CR and LF above all) removed."""
+    return _CONTROL.sub("", text).strip()
 
 
 class BadRecipient(ValueError):

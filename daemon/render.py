@@ -18,18 +18,12 @@ from typing import Any
 
 from jinja2 import BaseLoader, Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from .addresses import single_address
+from .addresses import header_text, single_address
 from .config import OfficeSettings
 from .explain import SHANGHAI
 from .text import for_email
 
 _MESSAGE_ID = re.compile(r"^<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def header_text(text: str) -> str:
-    """Text for a header: control characters (CR and LF above all) removed."""
-    return _CONTROL.sub("", text).strip()
 
 
 def _shown(value: object) -> object:

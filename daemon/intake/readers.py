@@ -23,16 +23,6 @@ from .similarity import similar_pairs
 from .spreadsheet import Table, TableError, read_table
 from .word import WordLimits
 
-_PILLOW = (
-    "Image",
-    "ImageChops",
-    "BmpImagePlugin",
-    "GifImagePlugin",
-    "JpegImagePlugin",
-    "PngImagePlugin",
-    "PpmImagePlugin",
-)
-"""Pillow's formats, which it otherwise imports on the first picture it opens."""
 _READERS = Isolation(preload=("daemon.intake.pdf", "daemon.intake.spreadsheet", "pypdf", "openpyxl", "xlrd"))
 _LIMITS = Limits(memory_bytes=768 << 20, timeout_seconds=60.0)
 _DOCUMENTS = Isolation(
@@ -45,7 +35,14 @@ _DOCUMENTS = Isolation(
         "datasketch",
         "olefile",
         "pypdf",
-        *(f"PIL.{module}" for module in _PILLOW),
+        "PIL.Image",
+        "PIL.ImageChops",
+        # Pillow's formats, which it otherwise imports on the first picture it opens
+        "PIL.BmpImagePlugin",
+        "PIL.GifImagePlugin",
+        "PIL.JpegImagePlugin",
+        "PIL.PngImagePlugin",
+        "PIL.PpmImagePlugin",
         "encodings.cp437",  # zipfile's names that are not UTF-8
         "fractions",
     )

@@ -196,16 +196,14 @@ class SendingMeanwhile:
 
     async def _serve(self) -> None:
         idle: list[SmtpConnection] = []
+        due_now, everything = _due(self.engine, None, False), _due(self.engine, None, True)
         try:
             while not self._finishing.is_set():
                 self.wake.clear()
-                due = _due(self.engine, None, False)
-                self._ended |= await _send_batch(self.engine, self.sender, due, 0, idle, self._attempts)
+                self._ended |= await _send_batch(self.engine, self.sender, due_now, 0, idle, self._attempts)
                 await asyncio.to_thread(self.wake.wait, _LOOK_AGAIN)
-            if self._final_retries is not None:
-                due = _due(self.engine, None, True)
-                retries = self._final_retries
-                self._ended |= await _send_batch(self.engine, self.sender, due, retries, idle, self._attempts)
+            if (retries := self._final_retries) is not None:
+                self._ended |= await _send_batch(self.engine, self.sender, everything, retries, idle, self._attempts)
         finally:
             await _close(idle)
 

@@ -107,7 +107,7 @@ class _Table:
         self._cell = Cell
         self.sheet = workbook.create_sheet(title)
         self.styles = [_TIME if h in _TIMES else _CENTRED if h in _CENTRED_HEADERS else _TEXT for h in headers]
-        self.widths = [display_width(h) for h in headers]
+        self.widths = [0] * len(headers)
         self._append(list(headers), [_HEADER] * len(headers))
         sheet = self.sheet
         sheet.freeze_panes = "A2"
@@ -127,9 +127,11 @@ class _Table:
     def _append(self, values: list[object], styles: list[str]) -> None:
         row = []
         for index, (value, style) in enumerate(zip(values, styles, strict=True)):
-            cell = self._cell(self.sheet, value=for_cell(value) if isinstance(value, str) else value)
             if isinstance(value, str):
+                cell = self._cell(self.sheet, value=for_cell(value))
                 cell.data_type = "s"  # never a formula, whatever it starts with
+            else:
+                cell = self._cell(self.sheet, value=value)
             cell.style = style
             row.append(cell)
             self.widths[index] = max(self.widths[index], _display_width(cell.value))

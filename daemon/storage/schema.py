@@ -85,10 +85,18 @@ def version_of(engine: Engine) -> SchemaVersion:
 
 
 def _current(connection: Connection) -> str | None:
-    tables = inspect(connection)
-    if tables.has_table(_VERSION_TABLE):
-        return connection.execute(text(f"SELECT version_num FROM {_VERSION_TABLE}")).scalar()
-    return BASELINE if tables.has_table(_BASELINE_TABLE) else None
+    current = _stamped(connection)
+    if current is None and inspect(connection).has_table(_BASELINE_TABLE):
+        return BASELINE
+    return current
+
+
+def _stamped(connection: Connection) -> str | None:
+    """The revision the version table records (what Alembic's MigrationContext reads), None without one."""
+    if not inspect(connection).has_table(_VERSION_TABLE):
+        return None
+    found: str | None = connection.execute(text(f"SELECT version_num FROM {_VERSION_TABLE}")).scalar()
+    return found
 
 
 def upgrade(engine: Engine) -> list[str]:
@@ -98,7 +106,7 @@ def upgrade(engine: Engine) -> list[str]:
 
     with _migrating(engine) as migrations, migrations.begin() as connection:
         before = _current(connection)
-        if before == BASELINE and not inspect(connection).has_table(_VERSION_TABLE):
+        if before == BASELINE and _stamped(connection) is None:
             command.stamp(_config(connection), BASELINE)
         scripts = ScriptDirectory.from_config(_config())
         applied = [s.revision for s in scripts.iterate_revisions(head(), before)] if before != head() else []

@@ -56,11 +56,16 @@ STANDINGS = {JINAN: "已受理", QUANCHENG: "未提交", QINGDAO: "待人工", L
 
 def shenbao(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     """`python -m daemon.cli ARGS` in `cwd`, with the (empty) SMTP password in the environment."""
+    return python("-m", "daemon.cli", *args, cwd=cwd)
+
+
+def python(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`python ARGS` in `cwd`, with the project importable and the (empty) SMTP password in the environment."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     env[PASSWORD_ENV] = ""
     return subprocess.run(
-        [sys.executable, "-m", "daemon.cli", *map(str, args)],
+        [sys.executable, *map(str, args)],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -225,16 +230,7 @@ def test_status_loads_neither_what_judges_nor_what_sends_mail(site: Site) -> Non
         "import sys; from daemon.cli import main; code = main(sys.argv[1:]); "
         "print(' '.join(sorted(sys.modules)), file=sys.stderr); sys.exit(code)"
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    result = subprocess.run(
-        [sys.executable, "-c", probe, "status", "--config", str(site.folder / "shenbao.toml")],
-        cwd=site.folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = python("-c", probe, "status", "--config", site.folder / "shenbao.toml", cwd=site.folder)
     assert result.returncode == 0, result.stderr
     loaded = set(result.stderr.split())
     assert "daemon.app.queries" in loaded
