@@ -240,6 +240,7 @@ class Mailbox:
                 heartbeat()
             return False
         self.client.idle()
+        log.debug("IDLE started")
         news: list[Any] = self._read_ahead()
         try:
             while not news and not wake.is_set() and (left := deadline - time.monotonic()) > 0:

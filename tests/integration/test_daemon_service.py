@@ -101,7 +101,7 @@ def test_the_sync_starts_the_moment_idle_reports_mail(
     watcher = threading.Thread(target=daemon.watch_loop, name="watcher")
     watcher.start()
     try:
-        wait_until(lambda: "sync started" in caplog.text, TIMEOUT, "the first sync")
+        wait_until(lambda: "IDLE started" in caplog.text, TIMEOUT, "the first sync done and IDLE begun")
         append(imap, valid("news"))
         wait_until(lambda: query(office, "SELECT count(*) FROM message") == [(1,)], TIMEOUT, "the message judged")
     finally:
