@@ -1,15 +1,18 @@
 """The summary table (汇总表) in, as the roster of enterprises invited to submit.
 
-Reading the workbook is intake's job (`intake.spreadsheet`, shared with the city bureaus' tables); here a
-table that cannot be read, or lists nobody, becomes a `RosterError` for the staff member loading it.
+Reading the workbook is intake's job (`intake.spreadsheet`, shared with the city bureaus' tables), in the
+readers' isolated child like a bureau's table: the daemon itself never loads the workbook parser (openpyxl,
+which brings numpy and Pillow: 24 MB that stayed for good after the first roster). Here a table that cannot
+be read, or lists nobody, becomes a `RosterError` for the staff member loading it.
 """
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from ..domain import RosterEntry
-from ..intake.spreadsheet import TableError, read_table
+from ..intake.spreadsheet import TableError
 
 
 class RosterError(Exception):
@@ -17,7 +20,11 @@ class RosterError(Exception):
 
 
 def read_roster(path: Path) -> list[RosterEntry]:
-    table = read_table(path)
+    """The listed enterprises; raises EnvironmentFault when the reader could not run (our side, not the file)."""
+    from ..intake.readers import read_summary  # here: commands that read no roster start without the readers
+
+    with tempfile.TemporaryDirectory(prefix="shenbao-roster-") as workdir:
+        table = read_summary(path, Path(workdir))
     if isinstance(table, TableError):
         raise RosterError(f"{path}: {table.reason}")
     if not table.rows:

@@ -238,6 +238,22 @@ def test_status_loads_neither_what_judges_nor_what_sends_mail(site: Site) -> Non
     assert loaded.isdisjoint(heavy), sorted(loaded & heavy)
 
 
+def test_a_changed_roster_is_read_outside_the_process_that_loads_it(site: Site) -> None:
+    """The workbook parser (openpyxl, numpy, Pillow: 24 MB) runs in the readers' child, never in the daemon
+    or a command, which would keep it for good (issue 13, memory)."""
+    write_roster(site.folder / "roster.xlsx", [*ROWS, ZIBO_ROW])
+    probe = (
+        "import sys; from daemon.cli import main; code = main(sys.argv[1:]); "
+        "print(' '.join(sorted(sys.modules)), file=sys.stderr); sys.exit(code)"
+    )
+    result = python("-c", probe, "status", "--json", "--config", site.folder / "shenbao.toml", cwd=site.folder)
+    assert result.returncode == 0, result.stderr
+    assert ZIBO in {row["enterprise"] for row in map(json.loads, result.stdout.splitlines())}
+    loaded = set(result.stderr.split())
+    assert "daemon.intake.spreadsheet" in loaded  # it was read, and
+    assert loaded.isdisjoint({"openpyxl", "numpy", "PIL", "xlrd"}), sorted(loaded & {"openpyxl", "numpy", "PIL"})
+
+
 def test_status_city_shows_only_that_citys_enterprises(site: Site) -> None:
     rows = json_lines(site.run("status", "--city", "济南", "--json"))
     text = ok(site.run("status", "--city", "济南"))
