@@ -1,9 +1,16 @@
 """A function run in a child process of its own, under limits, without starting an interpreter for each call.
 
-Each call gets a fresh child: its own session (so its whole process group, tools it started included, can be
+Each call runs in a child: its own session (so its whole process group, tools it started included, can be
 killed), an address-space cap (RLIMIT_AS, which the tools it starts inherit), a wall-clock limit enforced by
-the caller, and a private working folder. The child is forked from a warm server process that imported the
-work's modules once, which costs a few milliseconds where starting Python and importing them cost ~100 ms.
+the caller, and a private working folder. The children are forked from a warm server process that imported
+the work's modules once, which costs a few milliseconds where starting Python and importing them cost ~100 ms.
+
+A child serves one call at a time and then waits for the next (a fork and the first touch of the server's
+memory cost more than the work itself for an ordinary submission, bench/README.md). It is replaced by a
+fresh one after a fixed number of calls, after a call that ran out of memory or left a process running, and
+when its address space has grown past its fresh size by more than a small margin: a call never meets the
+memory cap much sooner than it would in a fresh child. A child that ran out of time or crashed is killed
+with its whole group, as before.
 
 The server is started with subprocess (fork and exec: safe from a parent with threads, and the daemon has
 them) and is itself single-threaded, so forking it is safe. multiprocessing's forkserver start method is
@@ -14,9 +21,11 @@ and numpy (which starts threads) into the process that forks.
 
 Protocol: the parent sends the pickled call over a Unix socket with two pipe ends attached (SCM_RIGHTS):
 the result pipe, which the child writes, and the status pipe, on which the server writes the child's pid at
-once and its exit code once it has ended. When a child ends, the server kills what is left of its process
-group before reaping it (so the group's number cannot have been reused); when the parent goes away, the
-server kills every child's group and exits.
+once and, when the call is over, 0 (the child answered and waits for the next call) or its exit code. The
+server hands the call and the result pipe to an idle child with the same memory cap over that child's own
+socket, or forks one. When a child ends, the server kills what is left of its process group before reaping
+it (so the group's number cannot have been reused); when the parent goes away, the server kills every
+child's group and exits.
 """
 
 from __future__ import annotations
@@ -46,11 +55,24 @@ from .faults import EnvironmentFault, fault
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_HEADER = struct.Struct("!Q")
+_HEADER = struct.Struct("!QQ")
+"""A call's size and memory cap (the server gives a call to a child with the same cap)."""
+_SIZE = struct.Struct("!Q")
 _SIGNED = struct.Struct("!q")
 _NO_ANSWER = 70  # the child's exit code when it could not even report what went wrong (EX_SOFTWARE)
 _GRACE_SECONDS = 10.0
 """How long to wait for the server's word about a child: it answers in milliseconds when it is alive."""
+_CALLS_PER_CHILD = 200
+"""Then a fresh child takes over: whatever the calls leave behind in a child stays bounded."""
+_GROWTH_ALLOWED = 64 << 20
+"""A child whose address space grew this much past its size after its first call is replaced. Not before it:
+the first call of every child sets up what libraries keep for good (OpenCV's threads and their malloc arenas:
+220 MB of address space for an ordinary submission), fresh or not."""
+_IDLE_PER_CAP = 2
+"""Idle children kept for each memory cap; more calls at once fork more, which end once idle."""
+_IDLE_SECONDS = 30.0
+"""When no call came for this long, the idle children end: a quiet daemon holds only the server."""
+_DONE = b"\x00"
 
 
 @dataclass(frozen=True)
@@ -75,10 +97,14 @@ class TimedOut(Exception):
 
 
 class Isolation:
-    """A warm server that forks one limited child per call. Thread-safe; the server starts on first use."""
+    """A warm server whose limited children serve the calls. Thread-safe; the server starts on first use."""
 
-    def __init__(self, preload: tuple[str, ...]) -> None:
+    def __init__(
+        self, preload: tuple[str, ...], *, calls_per_child: int = _CALLS_PER_CHILD, idle_seconds: float = _IDLE_SECONDS
+    ) -> None:
         self.preload = preload
+        self.calls_per_child = calls_per_child
+        self.idle_seconds = idle_seconds
         self._lock = threading.Lock()
         self._server: _Server | None = None
         atexit.register(self.close)
@@ -92,7 +118,7 @@ class Isolation:
         """
         if getattr(function, "__module__", None) == "__main__":  # the server has another __main__
             raise ValueError("an isolated function must be importable by its module's name")
-        call = pickle.dumps((function, args, kwargs, limits.memory_bytes, os.fspath(folder)))
+        call = pickle.dumps((function, args, kwargs, os.fspath(folder)))
         deadline = time.monotonic() + limits.timeout_seconds
         result_r, result_w = _pipe()
         try:
@@ -103,7 +129,7 @@ class Isolation:
             raise
         with open(result_r, "rb", buffering=0) as result, open(status_r, "rb", buffering=0) as status:
             try:
-                self._submit(call, result_w, status_w)
+                self._submit(call, limits.memory_bytes, result_w, status_w)
             finally:
                 os.close(result_w)
                 os.close(status_w)
@@ -113,9 +139,10 @@ class Isolation:
                 raise EnvironmentFault("the isolation server did not start the call")
             if pid < 0:
                 raise EnvironmentFault(f"the isolation server could not fork: {os.strerror(-pid)}")
+            earlier = _own_cpu_seconds(pid)  # what the child used for earlier calls, before this one counts
             answer = _read_all(result, deadline)
             if answer is None:
-                cpu_seconds = group_cpu_seconds(pid)
+                cpu_seconds = max(0.0, group_cpu_seconds(pid) - earlier)
                 kill_group(pid)
                 _read_signed(status, time.monotonic() + _GRACE_SECONDS)
                 raise TimedOut(limits.timeout_seconds, cpu_seconds)
@@ -135,16 +162,16 @@ class Isolation:
                 self._server.stop()
                 self._server = None
 
-    def _submit(self, call: bytes, result_w: int, status_w: int) -> None:
+    def _submit(self, call: bytes, memory_bytes: int, result_w: int, status_w: int) -> None:
         """Hand the call to the server, starting it (again) when it is not running."""
         with self._lock:
             for attempt in (1, 2):
                 if self._server is None or not self._server.alive():
                     if self._server is not None:
                         self._server.stop()
-                    self._server = _Server(self.preload)
+                    self._server = _Server(self.preload, self.calls_per_child, self.idle_seconds)
                 try:
-                    self._server.send(call, (result_w, status_w))
+                    self._server.send(call, memory_bytes, (result_w, status_w))
                     return
                 except OSError as error:  # it died since the last call
                     self._server.stop()
@@ -166,21 +193,32 @@ def group_cpu_seconds(group: int) -> float:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:  # it ended meanwhile
-            continue
-        if int(fields[2]) == group:  # pgrp; then utime, stime, cutime, cstime are fields 12-15
+        fields = _stat_fields(entry / "stat")
+        if fields and int(fields[2]) == group:  # pgrp; then utime, stime, cutime, cstime are fields 12-15
             ticks += sum(int(value) for value in fields[11:15])
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def _own_cpu_seconds(pid: int) -> float:
+    """Processor time of one process and the children it waited for (0 when it is gone)."""
+    fields = _stat_fields(Path(f"/proc/{pid}/stat"))
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK") if fields else 0.0
+
+
+def _stat_fields(path: Path) -> list[str]:
+    """The fields of /proc/PID/stat after the command name; empty when the process ended meanwhile."""
+    try:
+        return path.read_text().rpartition(")")[2].split()
+    except OSError:
+        return []
+
+
 class _Server:
-    def __init__(self, preload: tuple[str, ...]) -> None:
+    def __init__(self, preload: tuple[str, ...], calls_per_child: int, idle_seconds: float) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         code = (
-            f"import sys; sys.path[:] = {sys.path!r}; "
-            f"from daemon.intake.isolation import serve; serve({theirs.fileno()}, {list(preload)!r})"
+            f"import sys; sys.path[:] = {sys.path!r}; from daemon.intake.isolation import serve; "
+            f"serve({theirs.fileno()}, {list(preload)!r}, {calls_per_child}, {idle_seconds!r})"
         )
         try:
             self.process = subprocess.Popen(
@@ -203,8 +241,8 @@ class _Server:
         """Running, and ours (a forked copy of the parent must start its own)."""
         return self.owner == os.getpid() and self.process.poll() is None
 
-    def send(self, call: bytes, fds: tuple[int, int]) -> None:
-        socket.send_fds(self.control, [_HEADER.pack(len(call))], list(fds))
+    def send(self, call: bytes, memory_bytes: int, fds: tuple[int, int]) -> None:
+        socket.send_fds(self.control, [_HEADER.pack(len(call), memory_bytes)], list(fds))
         self.control.sendall(call)
 
     def stop(self) -> None:
@@ -265,8 +303,8 @@ def _describe(code: int | None) -> str:
 # -- the server's side ---------------------------------------------------------------------------------------
 
 
-def serve(control_fd: int, preload: list[str]) -> None:
-    """The server's loop: import the modules once, then fork a child per call until the parent goes away."""
+def serve(control_fd: int, preload: list[str], calls_per_child: int, idle_seconds: float) -> None:
+    """The server's loop: import the modules once, then hand each call to a child until the parent goes away."""
     for name in preload:
         importlib.import_module(name)
     control = socket.socket(fileno=control_fd)
@@ -276,48 +314,156 @@ def serve(control_fd: int, preload: list[str]) -> None:
     signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
     signal.signal(signal.SIGCHLD, lambda _signal, _frame: None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    children: dict[int, int] = {}
-    poller = select.poll()
-    poller.register(control.fileno(), select.POLLIN)
-    poller.register(wake_r, select.POLLIN)
+    pool = _Pool(calls_per_child)
+    pool.poller.register(control.fileno(), select.POLLIN)
+    pool.poller.register(wake_r, select.POLLIN)
     try:
         while True:
-            ready = {fd for fd, _event in poller.poll()}
+            ready = {fd for fd, _event in pool.poller.poll(round(idle_seconds * 1000))}
+            if not ready:
+                pool.end_idle()
             if wake_r in ready:
                 with contextlib.suppress(BlockingIOError):
                     while os.read(wake_r, 512):
                         pass
-                _reap(children, block=False)
-            if control.fileno() in ready and not _start_child(control, children):
+                pool.reap(block=False)
+            for fd in ready & pool.channels.keys():
+                pool.answered(pool.channels[fd])
+            if control.fileno() in ready and not pool.take(control):
                 return
     finally:
-        for pid in children:
+        for pid in pool.children:
             kill_group(pid)
-        _reap(children, block=True)
+        pool.reap(block=True)
 
 
-def _start_child(control: socket.socket, children: dict[int, int]) -> bool:
-    """Fork a child for the next call; False when the parent has gone away."""
-    header, fds, _flags, _address = socket.recv_fds(control, _HEADER.size, 2)
-    if len(header) < _HEADER.size or len(fds) != 2:
-        for fd in fds:
-            os.close(fd)
-        return False
-    call = _receive(control, _HEADER.unpack(header)[0])
-    result_w, status_w = fds
-    try:
-        pid = os.fork()
-    except OSError as error:
-        _tell(status_w, -(error.errno or 1))
-        os.close(status_w)
-        os.close(result_w)
+@dataclass(eq=False)
+class _Child:
+    pid: int
+    channel: socket.socket
+    """The server's end of the socket the child receives its calls on and says "done" on."""
+    memory_bytes: int
+    status_w: int | None = None
+    """The status pipe of the call in progress."""
+
+
+class _Pool:
+    """The server's children: idle ones by memory cap, busy ones with their call's status pipe."""
+
+    def __init__(self, calls_per_child: int) -> None:
+        self.calls_per_child = calls_per_child
+        self.poller = select.poll()
+        self.children: dict[int, _Child] = {}
+        self.channels: dict[int, _Child] = {}
+        self.idle: dict[int, list[_Child]] = {}
+
+    def take(self, control: socket.socket) -> bool:
+        """Give the next call to a child; False when the parent has gone away."""
+        header, fds, _flags, _address = socket.recv_fds(control, _HEADER.size, 2)
+        if len(header) < _HEADER.size or len(fds) != 2:
+            for fd in fds:
+                os.close(fd)
+            return False
+        size, memory_bytes = _HEADER.unpack(header)
+        call = _receive(control, size)
+        result_w, status_w = fds
+        try:
+            child = self._hand(call, memory_bytes, result_w)
+        except OSError as error:
+            _tell(status_w, -(error.errno or 1))
+            os.close(status_w)
+            return True
+        finally:
+            os.close(result_w)
+        _tell(status_w, child.pid)
+        child.status_w = status_w
         return True
-    if pid == 0:
-        _child(call, result_w)
-    os.close(result_w)
-    _tell(status_w, pid)
-    children[pid] = status_w
-    return True
+
+    def _hand(self, call: bytes, memory_bytes: int, result_w: int) -> _Child:
+        """An idle child with this cap that took the call, else a new one; OSError when none could be forked."""
+        idle = self.idle.get(memory_bytes, [])
+        while True:
+            fresh = not idle
+            child = self._fork(memory_bytes) if fresh else idle.pop()
+            try:
+                socket.send_fds(child.channel, [_SIZE.pack(len(call))], [result_w])
+                child.channel.sendall(call)
+                return child
+            except OSError:  # an idle child that ended meanwhile (no call was its), or a new one that failed
+                self._drop_channel(child)
+                if fresh:
+                    raise
+
+    def _fork(self, memory_bytes: int) -> _Child:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            pid = os.fork()
+        except OSError:
+            ours.close()
+            theirs.close()
+            raise
+        if pid == 0:
+            _child(theirs.detach(), memory_bytes, self.calls_per_child)
+        theirs.close()
+        child = _Child(pid, ours, memory_bytes)
+        self.children[pid] = child
+        self.channels[ours.fileno()] = child
+        self.poller.register(ours.fileno(), select.POLLIN)
+        return child
+
+    def answered(self, child: _Child) -> None:
+        """The child said its call is over ("done": it waits for the next) or closed its end (it is ending)."""
+        try:
+            said = child.channel.recv(1)
+        except OSError:
+            said = b""
+        if not said:
+            self._drop_channel(child)  # its exit code goes to the call's status pipe once it is reaped
+            return
+        if child.status_w is not None:
+            _tell(child.status_w, 0)
+            os.close(child.status_w)
+            child.status_w = None
+        idle = self.idle.setdefault(child.memory_bytes, [])
+        if len(idle) < _IDLE_PER_CAP:
+            idle.append(child)
+        else:
+            self._drop_channel(child)  # with its socket closed, the child ends
+
+    def end_idle(self) -> None:
+        """Close the idle children's sockets: each ends when it reads the end of its socket."""
+        for idle in self.idle.values():
+            for child in list(idle):
+                self._drop_channel(child)
+
+    def _drop_channel(self, child: _Child) -> None:
+        if child.channel.fileno() >= 0:
+            self.channels.pop(child.channel.fileno(), None)
+            self.poller.unregister(child.channel.fileno())
+            child.channel.close()
+        idle = self.idle.get(child.memory_bytes, [])
+        if child in idle:
+            idle.remove(child)
+
+    def reap(self, *, block: bool) -> None:
+        """Report each ended child's exit code, killing what is left of its group while its pid is still held."""
+        while self.children:
+            flags = os.WEXITED | os.WNOWAIT | (0 if block else os.WNOHANG)
+            try:
+                ended = os.waitid(os.P_ALL, 0, flags)
+            except ChildProcessError:
+                return
+            if ended is None:
+                return
+            kill_group(ended.si_pid)
+            _pid, status = os.waitpid(ended.si_pid, 0)
+            child = self.children.pop(ended.si_pid, None)
+            if child is None:
+                continue
+            self._drop_channel(child)
+            if child.status_w is not None:
+                _tell(child.status_w, os.waitstatus_to_exitcode(status))
+                os.close(child.status_w)
 
 
 def _receive(control: socket.socket, size: int) -> bytes:
@@ -325,7 +471,7 @@ def _receive(control: socket.socket, size: int) -> bytes:
     while len(data) < size:
         chunk = control.recv(size - len(data))
         if not chunk:
-            raise EOFError("the parent went away mid-call")
+            raise EOFError("the other end went away mid-call")
         data += chunk
     return bytes(data)
 
@@ -335,51 +481,68 @@ def _tell(fd: int, number: int) -> None:
         os.write(fd, _SIGNED.pack(number))
 
 
-def _reap(children: dict[int, int], *, block: bool) -> None:
-    """Report each ended child's exit code, killing what is left of its group while its pid is still held."""
-    while children:
-        flags = os.WEXITED | os.WNOWAIT | (0 if block else os.WNOHANG)
-        try:
-            ended = os.waitid(os.P_ALL, 0, flags)
-        except ChildProcessError:
-            return
-        if ended is None:
-            return
-        kill_group(ended.si_pid)
-        _pid, status = os.waitpid(ended.si_pid, 0)
-        fd = children.pop(ended.si_pid, None)
-        if fd is not None:
-            _tell(fd, os.waitstatus_to_exitcode(status))
-            os.close(fd)
-
-
-def _child(call: bytes, result_w: int) -> NoReturn:
-    """In the forked child: become a process group, drop the server's files, cap memory, work, answer."""
+def _child(channel_fd: int, memory_bytes: int, calls: int) -> NoReturn:
+    """In the forked child: become a process group, drop the server's files, cap memory, then serve calls
+    until one of them calls for a fresh child or the server closes the socket."""
     code = _NO_ANSWER
     try:
         os.setsid()
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.closerange(3, result_w)
-        os.closerange(result_w + 1, os.sysconf("SC_OPEN_MAX"))
-        os.set_inheritable(result_w, False)
-        function, args, kwargs, memory_bytes, folder = pickle.loads(call)
+        os.closerange(3, channel_fd)
+        os.closerange(channel_fd + 1, os.sysconf("SC_OPEN_MAX"))
+        channel = socket.socket(fileno=channel_fd)
         _cap_memory(memory_bytes)
+        settled = 0
+        for served in range(1, calls + 1):
+            header, fds, _flags, _address = socket.recv_fds(channel, _SIZE.size, 1)
+            if len(header) < _SIZE.size or len(fds) != 1:
+                break  # the server has no more calls for this child
+            call = _receive(channel, _SIZE.unpack(header)[0])
+            out_of_memory = _answer(call, fds[0])
+            settled = settled or _address_space()
+            if out_of_memory or served == calls or _address_space() > settled + _GROWTH_ALLOWED or _has_children():
+                break
+            channel.sendall(_DONE)
+        code = 0
+    except BaseException:  # noqa: BLE001 - the parent learns of it as a child that ended without answering
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def _answer(call: bytes, result_w: int) -> bool:
+    """Run the call in its folder and write the outcome to its result pipe; whether memory ran out."""
+    with open(result_w, "wb") as out:
+        function, args, kwargs, folder = pickle.loads(call)
         os.chdir(folder)
         try:
             outcome: tuple[str, Any] = ("returned", function(*args, **kwargs))
         except BaseException as error:  # noqa: BLE001 - whatever it raised is the caller's to see
             # without its traceback, the frames (and whatever a MemoryError left in them) are freed
             outcome = ("raised", error.with_traceback(None))
-        answer = _dumps(outcome)
-        with open(result_w, "wb") as out:
-            out.write(answer)
-        code = 0
-    except BaseException:  # noqa: BLE001 - the parent learns of it as a child that ended without answering
-        traceback.print_exc()
-    finally:
-        os._exit(code)
+        finally:
+            os.chdir("/")  # the caller removes the folder
+        out.write(_dumps(outcome))
+    return outcome[0] == "raised" and isinstance(outcome[1], MemoryError)
+
+
+def _address_space() -> int:
+    """This process's virtual size, what RLIMIT_AS limits."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[0]) * resource.getpagesize()
+
+
+def _has_children() -> bool:
+    """Whether a process this child started is still running (it is reaped when it has ended)."""
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        if pid == 0:
+            return True
 
 
 def _cap_memory(limit: int) -> None:

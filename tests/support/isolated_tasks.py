@@ -45,3 +45,24 @@ class _Stubborn(Exception):
     def __init__(self, status: str, detail: str) -> None:
         super().__init__(detail)
         self.status = status
+
+
+_KEPT: list[bytearray] = []
+
+
+def keep(size: int) -> int:
+    """Allocate `size` bytes and keep them after the call: the child's address space stays grown."""
+    _KEPT.append(bytearray(size))
+    return size
+
+
+def burn(seconds: float) -> None:
+    """Use `seconds` of processor time."""
+    start = time.process_time()
+    while time.process_time() - start < seconds:
+        pass
+
+
+def leave_running() -> int:
+    """Start a long `sleep` and return without waiting for it: its pid."""
+    return subprocess.Popen(["sleep", "60"]).pid

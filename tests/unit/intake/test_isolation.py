@@ -1,4 +1,5 @@
-"""The isolated runner (issue 13, point 1): a fresh limited child per call, forked from a warm server."""
+"""The isolated runner (issue 13, point 1): limited children forked from a warm server, each serving calls
+one at a time until a fresh one must take over."""
 
 from __future__ import annotations
 
@@ -38,14 +39,69 @@ def ended(pid: int) -> bool:
         os.close(handle)
 
 
-def test_the_function_runs_in_a_fresh_child_leading_its_own_group_in_the_given_folder(
+def test_the_function_runs_in_a_child_leading_its_own_group_in_the_given_folder(
     isolation: Isolation, tmp_path: Path
 ) -> None:
     first = isolation.run(ROOMY, tmp_path, tasks.where_and_who, 21)
-    second = isolation.run(ROOMY, tmp_path, tasks.where_and_who, 1)
+    second = isolation.run(ROOMY, tmp_path / "..", tasks.where_and_who, 1)
+    server = isolation._server
+    assert server is not None
     assert first[:3] == (42, str(tmp_path), True)
-    assert second[0] == 2
-    assert len({first[3], second[3], os.getpid()}) == 3
+    assert second[:2] == (2, str(tmp_path.parent))
+    assert first[3] == second[3]  # the same warm child served both
+    assert first[3] not in (os.getpid(), server.process.pid)
+
+
+def test_a_child_serves_a_fixed_number_of_calls_then_a_fresh_one_takes_over(tmp_path: Path) -> None:
+    runner = Isolation(preload=("isolated_tasks",), calls_per_child=2)
+    try:
+        pids = [runner.run(ROOMY, tmp_path, tasks.where_and_who, value)[3] for value in range(3)]
+    finally:
+        runner.close()
+    assert pids[0] == pids[1] != pids[2]
+    assert ended(pids[0])
+
+
+def test_calls_with_another_memory_cap_go_to_another_child(isolation: Isolation, tmp_path: Path) -> None:
+    roomy = isolation.run(ROOMY, tmp_path, tasks.where_and_who, 1)[3]
+    tight = isolation.run(Limits(512 << 20, 30), tmp_path, tasks.where_and_who, 1)[3]
+    assert roomy != tight
+    assert isolation.run(ROOMY, tmp_path, tasks.where_and_who, 1)[3] == roomy
+
+
+def test_after_running_out_of_memory_the_next_call_gets_a_fresh_child(isolation: Isolation, tmp_path: Path) -> None:
+    tight = Limits(256 << 20, 30)
+    before = isolation.run(tight, tmp_path, tasks.where_and_who, 1)[3]
+    with pytest.raises(MemoryError):
+        isolation.run(tight, tmp_path, tasks.allocate, 512 << 20)
+    assert isolation.run(tight, tmp_path, tasks.where_and_who, 1)[3] != before
+
+
+def test_a_child_whose_memory_grew_is_replaced_so_no_call_meets_the_cap_sooner(
+    isolation: Isolation, tmp_path: Path
+) -> None:
+    before = isolation.run(ROOMY, tmp_path, tasks.where_and_who, 1)[3]
+    isolation.run(ROOMY, tmp_path, tasks.keep, 16 << 20)  # a little is kept: the child serves on
+    assert isolation.run(ROOMY, tmp_path, tasks.where_and_who, 1)[3] == before
+    isolation.run(ROOMY, tmp_path, tasks.keep, 128 << 20)
+    assert isolation.run(ROOMY, tmp_path, tasks.where_and_who, 1)[3] != before
+
+
+def test_a_child_that_left_a_process_running_is_replaced_and_the_process_killed(
+    isolation: Isolation, tmp_path: Path
+) -> None:
+    before = isolation.run(ROOMY, tmp_path, tasks.where_and_who, 1)[3]
+    sleeper = isolation.run(ROOMY, tmp_path, tasks.leave_running)
+    assert ended(sleeper)
+    assert isolation.run(ROOMY, tmp_path, tasks.where_and_who, 1)[3] != before
+
+
+def test_a_timeout_counts_only_the_processor_time_of_its_own_call(isolation: Isolation, tmp_path: Path) -> None:
+    """What tells a starved call (our trouble) from hard work (the input's) must not count earlier calls."""
+    isolation.run(Limits(1 << 30, 30), tmp_path, tasks.burn, 1.5)
+    with pytest.raises(TimedOut) as timeout:
+        isolation.run(Limits(1 << 30, 1.0), tmp_path, tasks.sleep_with_a_grandchild, tmp_path / "pids")
+    assert timeout.value.cpu_seconds < 0.5
 
 
 def test_what_the_function_raises_is_raised_here(isolation: Isolation, tmp_path: Path) -> None:
@@ -110,3 +166,13 @@ def test_a_function_defined_in_main_is_refused_before_anything_runs(isolation: I
     with pytest.raises(ValueError, match="importable"):
         isolation.run(ROOMY, tmp_path, local)
     assert isolation._server is None
+
+
+def test_idle_children_end_when_no_call_comes(tmp_path: Path) -> None:
+    runner = Isolation(preload=("isolated_tasks",), idle_seconds=0.2)
+    try:
+        before = runner.run(ROOMY, tmp_path, tasks.where_and_who, 1)[3]
+        assert ended(before)
+        assert runner.run(ROOMY, tmp_path, tasks.where_and_who, 1)[3] != before
+    finally:
+        runner.close()
