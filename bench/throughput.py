@@ -3,6 +3,7 @@
 
     python bench/throughput.py [--set mixed|small|both] [--mixed-rounds 5] [--small-rounds 3] [--seed N]
                                [--mixed-count 139] [--small-count 1000] [--log-level debug] [--keep] [--quick]
+                               [--profile DIR]
 
 Issue 13 ("Speed"), the throughput goal: `run --once` at most 2x the floor's time on the 139-message mailbox,
 and at least 25 messages/s on 1,000 small submissions, with both cores busy. In a temporary folder (removed
@@ -30,9 +31,11 @@ afterwards unless --keep):
      `unrar t -idq -p-`, one after another (-p-: an encrypted archive fails instead of asking);
    * daemon (timed): a fresh office folder (database, files) with the tests' configuration and roster
      (tests/support/daemon_support.py `write_config`, the reply limit per address raised out of the way),
-     then `python -m daemon.cli run --once --config F` as a subprocess, as cron would start it, until it
-     exits. Its user and system time come from `os.wait4` (the daemon and the children it reaped: the
-     document and archive reader servers and their children, unrar); cores used = (user + sys) / wall.
+     then `shenbao run --once --config F` as a subprocess, as cron would start it, until it exits (through
+     bench/child.py, which calls `daemon.cli.main` and writes the process's own peak RSS, VmHWM, as it ends:
+     the memory figure of a long run). Its user and system time come from `os.wait4` (the daemon and the
+     children it reaped: the document and archive reader servers and their children, unrar); cores used =
+     (user + sys) / wall.
      Checked afterwards: exit status 0, the replies the SMTP capture (`SmtpCapture`, in this process)
      accepted (one for each message but the auto-replies and bulk mail) and the messages left in INBOX (none);
      a run that fails one of these is left out of the ratio and the rate. The count in each folder is printed
@@ -44,7 +47,8 @@ afterwards unless --keep):
 Figures, not pass/fail: exit status 0 when the runs went through, 1 when the daemon failed (exit status,
 replies or INBOX not as expected). --quick: 30 mixed and 100 small messages, one round each. With --keep
 the folder keeps each run's Dovecot (maildir and log) and office (config, roster, database, files, the
-daemon's output in run-once.log).
+daemon's output in run-once.log). --profile DIR runs each daemon under cProfile and writes DIR/<run>.prof (for
+finding where the time goes; its figures are slower than without).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ import argparse
 import contextlib
 import email
 import email.policy
+import json
 import os
 import random
 import re
@@ -312,7 +317,12 @@ def daemon(
 ) -> Run:
     """The timed `run --once` in a fresh office, then the checks of what it did."""
     config = write_config(office, imap, smtp, max_per_address_per_hour=100 * len(messages))
-    command = [sys.executable, "-m", "daemon.cli", "run", "--once", "--config", str(config)]
+    peak = office / "peak.json"  # the daemon's own peak memory, which bench/child.py writes as it ends
+    child = Path(__file__).resolve().parent / "child.py"
+    command = [sys.executable, str(child), "daemon", str(peak), "--", "run", "--once", "--config", str(config)]
+    if args.profile:  # the daemon under cProfile, one file per run (slower: not a figure to compare)
+        args.profile.mkdir(parents=True, exist_ok=True)
+        command[1:1] = ["-m", "cProfile", "-o", str(args.profile / f"{office.parent.name}.prof")]
     if args.log_level:
         command += ["--log-level", args.log_level]
     before = len(smtp.messages)
@@ -337,10 +347,11 @@ def daemon(
     expected_replies = sum(message.reply for message in messages)
     summary = _SUMMARY.search(log.read_text(encoding="utf-8", errors="replace"))
     said = f", it says {summary.group(1)} handled and {summary.group(2)} sent" if summary else ""
+    megabytes = json.loads(peak.read_text())["self_hwm_kib"] * 1024 / 10**6 if peak.exists() else float("nan")
     print(
         f"    daemon: {seconds:6.2f} s  ({len(messages) / seconds:.1f} messages/s, cores used {cores:.2f}: "
-        f"user {usage.ru_utime:.1f} s + sys {usage.ru_stime:.1f} s; exit {process.returncode}; "
-        f"replies {replies} of {expected_replies} expected{said})"
+        f"user {usage.ru_utime:.1f} s + sys {usage.ru_stime:.1f} s; peak RSS {megabytes:.0f} MB; "
+        f"exit {process.returncode}; replies {replies} of {expected_replies} expected{said})"
     )
     moved = ", ".join(f"{key} {folders.get(FOLDERS[key], 0)}/{expected[key]}" for key in FOLDERS if expected[key])
     left = folders.get("INBOX", 0)
@@ -469,6 +480,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=13, help="the mixed mailbox's order and senders")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds after which run --once is killed")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="the daemon's")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of each daemon run into this folder")
     parser.add_argument("--keep", action="store_true", help="keep the folder: mailboxes, each run's Dovecot, office")
     parser.add_argument("--quick", action="store_true", help="30 mixed and 100 small messages, one round each")
     args = parser.parse_args(argv)

@@ -146,9 +146,9 @@ class Isolation:
                 kill_group(pid)
                 _read_signed(status, time.monotonic() + _GRACE_SECONDS)
                 raise TimedOut(limits.timeout_seconds, cpu_seconds)
-            code = _read_signed(status, time.monotonic() + _GRACE_SECONDS)
-        if not answer:
-            raise EnvironmentFault(f"the isolated child ended without answering ({_describe(code)})")
+            if not answer:  # the exit code says why; after an answer it says nothing more, and is not awaited
+                code = _read_signed(status, time.monotonic() + _GRACE_SECONDS)
+                raise EnvironmentFault(f"the isolated child ended without answering ({_describe(code)})")
         kind, value = pickle.loads(answer)
         if kind == "raised":
             raise value
@@ -500,11 +500,16 @@ def _child(channel_fd: int, memory_bytes: int, calls: int) -> NoReturn:
             if len(header) < _SIZE.size or len(fds) != 1:
                 break  # the server has no more calls for this child
             call = _receive(channel, _SIZE.unpack(header)[0])
-            out_of_memory = _answer(call, fds[0])
-            settled = settled or _address_space()
-            if out_of_memory or served == calls or _address_space() > settled + _GROWTH_ALLOWED or _has_children():
+            with open(fds[0], "wb") as result:
+                answer, out_of_memory = _outcome(call)
+                settled = settled or _address_space()
+                grown = _address_space() > settled + _GROWTH_ALLOWED
+                last = out_of_memory or served == calls or grown or _has_children()
+                if not last:
+                    channel.sendall(_DONE)  # before the answer: the caller's next call finds this child free
+                result.write(answer)
+            if last:
                 break
-            channel.sendall(_DONE)
         code = 0
     except BaseException:  # noqa: BLE001 - the parent learns of it as a child that ended without answering
         traceback.print_exc()
@@ -512,20 +517,18 @@ def _child(channel_fd: int, memory_bytes: int, calls: int) -> NoReturn:
         os._exit(code)
 
 
-def _answer(call: bytes, result_w: int) -> bool:
-    """Run the call in its folder and write the outcome to its result pipe; whether memory ran out."""
-    with open(result_w, "wb") as out:
-        function, args, kwargs, folder = pickle.loads(call)
-        os.chdir(folder)
-        try:
-            outcome: tuple[str, Any] = ("returned", function(*args, **kwargs))
-        except BaseException as error:  # noqa: BLE001 - whatever it raised is the caller's to see
-            # without its traceback, the frames (and whatever a MemoryError left in them) are freed
-            outcome = ("raised", error.with_traceback(None))
-        finally:
-            os.chdir("/")  # the caller removes the folder
-        out.write(_dumps(outcome))
-    return outcome[0] == "raised" and isinstance(outcome[1], MemoryError)
+def _outcome(call: bytes) -> tuple[bytes, bool]:
+    """Run the call in its folder: the pickled outcome, and whether memory ran out."""
+    function, args, kwargs, folder = pickle.loads(call)
+    os.chdir(folder)
+    try:
+        outcome: tuple[str, Any] = ("returned", function(*args, **kwargs))
+    except BaseException as error:  # noqa: BLE001 - whatever it raised is the caller's to see
+        # without its traceback, the frames (and whatever a MemoryError left in them) are freed
+        outcome = ("raised", error.with_traceback(None))
+    finally:
+        os.chdir("/")  # the caller removes the folder
+    return _dumps(outcome), outcome[0] == "raised" and isinstance(outcome[1], MemoryError)
 
 
 def _address_space() -> int:

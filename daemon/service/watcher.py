@@ -165,10 +165,18 @@ class Watcher:
             assert item.raw_sha256 is not None
             fail_on_subject(envelope.subject)
 
+            downloaded = item
+
             def on_record(session: Session, row: MessageRecord, judgement: Judgement) -> None:
+                """In the recording's transaction: the reply queued and the item recorded, all or nothing."""
                 self._mark_bounced(session, row, judgement)
-                if self._answerable(junk, judgement.verdict.enterprise, recorder):
+                answerable = self._answerable(junk, judgement.verdict.enterprise, recorder)
+                if answerable:
                     planner.queue(session, row, now(), hold=self.dry_run)
+                stored = session.get(MailboxItem, downloaded.id)
+                assert stored is not None and row.id is not None
+                self._file(stored, row.id, judgement.verdict.outcome, keep=not answerable)
+                session.add(stored)
 
             recorded = recorder.record_stored(
                 item.raw_sha256,
@@ -179,9 +187,9 @@ class Watcher:
             )
             reached("recorded")
             keep = not self._answerable(junk, recorded.enterprise, recorder)  # the same whether recorded now or before
-            item.message_id = recorded.record_id
-            item.target = None if keep else self._target(recorded.outcome)
-            self._set_state(item, ItemState.RECORDED)
+            self._file(item, recorded.record_id, recorded.outcome, keep=keep)
+            if not recorded.created:  # recorded before a crash or by another process: the item is filed now
+                self._save(item)
             report.handled += 1
             report.lines.append(self._describe(folder, envelope, recorded, item.target))
             queued = recorded.created and not keep
@@ -309,9 +317,18 @@ class Watcher:
 
     def _set_state(self, item: MailboxItem, state: ItemState) -> None:
         advance(item, state, ITEM_STEPS)
+        self._save(item)
+
+    def _save(self, item: MailboxItem) -> None:
         with Session(self.runtime.engine, expire_on_commit=False) as session:
             session.add(session.merge(item))
             session.commit()
+
+    def _file(self, item: MailboxItem, record_id: int, outcome: Outcome, *, keep: bool) -> None:
+        """Recorded as message `record_id`, to be moved to the outcome's folder or kept where it is."""
+        item.message_id = record_id
+        item.target = None if keep else self._target(outcome)
+        advance(item, ItemState.RECORDED, ITEM_STEPS)
 
     def _alert(self, text: str) -> None:
         with Session(self.runtime.engine) as session:
