@@ -7,7 +7,6 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from importlib.metadata import version
 from pathlib import Path
 
 from . import logs
@@ -50,9 +49,22 @@ def _megabytes(text: str) -> float:
     return value
 
 
+class _Version(argparse.Action):
+    """--version, looked up only when asked: reading the installed distributions costs every command 40 ms."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object, **_kwargs: object) -> None:
+        from importlib.metadata import version
+
+        print(f"shenbao {version('shenbao')}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shenbao", description="申报 mailbox: judge, file and answer submissions.")
-    parser.add_argument("--version", action="version", version=f"shenbao {version('shenbao')}")
+    parser.add_argument("--version", action=_Version, help="show the installed version and exit")
     parser.add_argument(
         "--log-level", choices=logs.LEVELS, help="log this level and above (default: info for run, else warning)"
     )
