@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from sqlmodel import Session, col, select
 
 from ..domain import Code, MessageKind, Outcome, RosterEntry
-from ..explain import reference
+from ..explain import OUTCOME_WORDS, reference
 from ..intake.match import normalise
 from ..service.recorder import OnRecord, Recorder, add_version
 from ..service.replies import REPLY_KINDS, ReplyPlanner
@@ -56,6 +56,9 @@ class Done:
     reply: Queued | None
     text: str
     """What happened, in Chinese, for staff."""
+    before: Outcome | None = None
+    after: Outcome | None = None
+    """The message's verdict before and after, where the action judged it again (attach)."""
 
 
 @dataclass(frozen=True)
@@ -246,7 +249,8 @@ def resend(session: Session, planner: ReplyPlanner, text: str, moment: datetime)
     item = planner.queue(
         session, row, moment, kind=kind, note=decision.note if decision else "", guard=False, by_staff=bool(decision)
     )
-    return Done(reference(row.id), "resent", None, _queued(item), f"{reference(row.id)} 的回复已重新发送")
+    name = _enterprise_named(session, row.id)
+    return Done(reference(row.id), "resent", name, _queued(item), f"{reference(row.id)} 的回复已重新发送")
 
 
 def attach(
@@ -259,13 +263,23 @@ def attach(
         assert row.id is not None
         record_id = row.id
     revision = recorder.revise(record_id, "attach", extra=files, on_record=_answer(planner, moment) if notify else None)
+    before, after = Outcome(revision.old_outcome), Outcome(revision.new_outcome)
+    with Session(recorder.engine) as session:
+        name = _enterprise_named(session, record_id)
     return Done(
         reference(record_id),
         "attached",
+        name,
         None,
-        None,
-        f"{reference(record_id)}：{revision.old_outcome} → {revision.new_outcome}",
+        f"{reference(record_id)}{f' {name}' if name else ''}：{OUTCOME_WORDS[before]} → {OUTCOME_WORDS[after]}",
+        before,
+        after,
     )
+
+
+def _enterprise_named(session: Session, record_id: int) -> str | None:
+    """The enterprise a message's first package was judged as (None when it has none, or named none)."""
+    return session.exec(select(PackageRecord.enterprise_name).where(PackageRecord.message_id == record_id)).first()
 
 
 def link_messages(session: Session) -> list[tuple[MessageRecord, list[str]]]:
@@ -340,9 +354,7 @@ def recheck(
         progress(done, len(ids))
         if revision.changed:
             with Session(recorder.engine) as session:
-                name = session.exec(
-                    select(PackageRecord.enterprise_name).where(PackageRecord.message_id == record_id)
-                ).first()
+                name = _enterprise_named(session, record_id)
             changes.append(
                 Change(
                     reference(record_id),

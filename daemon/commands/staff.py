@@ -320,7 +320,16 @@ def run_attach(args: argparse.Namespace) -> int:
     if args.json:
         print_lines(
             args,
-            [{"reference": r.reference, "done": r.action} for r in results]
+            [
+                {
+                    "reference": r.reference,
+                    "done": r.action,
+                    "enterprise": r.enterprise,
+                    "before": r.before.value if r.before else None,
+                    "after": r.after.value if r.after else None,
+                }
+                for r in results
+            ]
             + [{"unmatched": [str(p) for p in unmatched]}],
         )
         return EXIT_OK
