@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import select
 import ssl
 import threading
 import time
@@ -244,10 +245,10 @@ class Mailbox:
             return False
         self.client.idle()
         log.debug("IDLE started")
-        news: list[Any] = self._read_ahead()
+        news = self._news(0.0)  # what came with IDLE's continuation: mail after the last search
         try:
             while not news and not wake.is_set() and (left := deadline - time.monotonic()) > 0:
-                news = self.client.idle_check(timeout=min(left, _WAIT_STEP))
+                news = self._news(min(left, _WAIT_STEP))
                 heartbeat()
         finally:
             self.client.idle_done()
@@ -255,28 +256,36 @@ class Mailbox:
             log.debug("IDLE ended: the server reported %s", news)
         return bool(news)
 
-    def _read_ahead(self) -> list[bytes]:
-        """What the server sent together with IDLE's continuation (mail that came after the last search:
-        Dovecot says so at once). imaplib read it into its buffer with the "+" line, where `idle_check`,
-        which polls the socket, never sees it: the message would wait for the next news or `idle_seconds`."""
+    def _news(self, timeout: float) -> list[bytes]:
+        """The whole lines the server sent during IDLE, waiting at most `timeout` for the first.
+
+        Not imapclient's `idle_check`: it reads lines from a non-blocking socket, so a line that arrives in two
+        packets fails as "unterminated line" (mjs/imapclient#519), and the reconnect costs the news a second.
+        Nor the socket alone: imaplib may have buffered lines already (Dovecot sends "* 1 EXISTS" together with
+        IDLE's continuation, for mail that came after the last search). Here the socket is only polled, and
+        lines are read blocking, under the connection's read timeout, once something has come.
+        """
         assert self.client is not None
         imap = self.client._imap
+        if not self._pending() and not select.select([self.client.socket()], [], [], timeout)[0]:
+            return []
+        lines = [imap._get_line()]
+        while self._pending():
+            lines.append(imap._get_line())
+        return lines
+
+    def _pending(self) -> bool:
+        """Whether bytes from the server are waiting, in imaplib's buffer or on the socket; never blocks."""
+        assert self.client is not None
         sock = self.client.socket()
-        sock.settimeout(None)
         sock.setblocking(False)
-        lines: list[bytes] = []
         try:
-            while True:
-                lines.append(imap._get_line())
-        except OSError:  # nothing more buffered: the socket would block (TLS says "want read")
-            pass
-        except imapclient.IMAPClient.AbortError as error:  # imaplib reads an empty buffer as EOF
-            if "EOF" not in str(error):
-                raise
+            return bool(self.client._imap.file.peek(1))  # peek keeps what it reads in the buffer
+        except OSError:  # nothing: the socket would block (TLS says "want read")
+            return False
         finally:
             sock.setblocking(True)
             self.client._set_read_timeout()
-        return lines
 
 
 def _text(value: bytes | str | None) -> str:

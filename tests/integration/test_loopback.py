@@ -21,6 +21,7 @@ from pathlib import Path
 import aiosmtplib
 import pytest
 from child_servers import DovecotServer, PymapProcess
+from daemon_support import FaultyProxy
 from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 from imapclient.imapclient import SENT
@@ -403,3 +404,29 @@ def test_mail_that_came_after_the_last_search_ends_the_wait_at_once(imap_server:
         mailbox.close()
     assert told
     assert waited < TIMEOUT  # far from the 600 s it would wait for a next news that never comes
+
+
+def test_news_split_across_packets_during_idle_is_read_whole(imap_server: LoopbackServer) -> None:
+    """imapclient's idle_check reads a non-blocking socket and failed on half a line ("unterminated line",
+    mjs/imapclient#519; seen on CI with pymap's "* 1 FETCH (FLAGS (\\Recent))"): the daemon reconnected and
+    the news waited a second. The mailbox reads whole lines once something has come."""
+    with FaultyProxy(imap_server.host, imap_server.port, stutter=0.05) as proxy:
+        settings = ImapSettings(host=proxy.host, port=proxy.port, security=Security.NONE, username=imap_server.user)
+        mailbox = Mailbox(settings, imap_server.password, timeout=TIMEOUT)
+        mailbox.connect()
+        try:
+            mailbox.select("INBOX")
+            appending = threading.Timer(0.5, lambda: append_elsewhere(imap_server))
+            appending.start()
+            told = mailbox.wait(600, threading.Event(), lambda: None)
+            appending.join()
+            assert mailbox.uids()  # the connection still works: the wait left no half-read line behind
+        finally:
+            mailbox.close()
+    assert told
+
+
+def append_elsewhere(server: LoopbackServer) -> None:
+    other = connect(server)
+    other.append("INBOX", raw_message(), msg_time=RECEIVED_AT)
+    other.logout()

@@ -468,6 +468,8 @@ class FaultyProxy:
     `hold_on`: the first client command containing these bytes is held back from the server until
     `release` is set (`held` is set meanwhile), so a test can act while the client waits for its answer.
     `hide_capability`: removed from every CAPABILITY the server announces, as if it lacked it.
+    `stutter`: each piece of the server's stream is passed on in two halves, this many seconds apart, as a
+    line split across two packets arrives.
     """
 
     def __init__(
@@ -478,8 +480,10 @@ class FaultyProxy:
         cut_after: int | None = None,
         hold_on: bytes | None = None,
         hide_capability: bytes | None = None,
+        stutter: float = 0.0,
     ) -> None:
         self.target = (target_host, target_port)
+        self.stutter = stutter
         self.cut_after = cut_after
         self.hold_on = hold_on
         self.hide_capability = hide_capability
@@ -530,6 +534,7 @@ class FaultyProxy:
             except OSError:
                 return
             server = socket.create_connection(self.target)
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # halves go out as they are sent
             with self._lock:
                 self._sockets += [client, server]
             sent: list[bytes] = []
@@ -561,7 +566,12 @@ class FaultyProxy:
                     self.cut.set()
                     break
                 passed += len(data)
-                client.sendall(self._without_capability(data))
+                data = self._without_capability(data)
+                if self.stutter and len(data) > 1:
+                    client.sendall(data[: len(data) // 2])
+                    time.sleep(self.stutter)
+                    data = data[len(data) // 2 :]
+                client.sendall(data)
         except OSError:
             pass
         finally:
