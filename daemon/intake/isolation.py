@@ -242,8 +242,7 @@ class _Server:
         return self.owner == os.getpid() and self.process.poll() is None
 
     def send(self, call: bytes, memory_bytes: int, fds: tuple[int, int]) -> None:
-        socket.send_fds(self.control, [_HEADER.pack(len(call), memory_bytes)], list(fds))
-        self.control.sendall(call)
+        _send(self.control, _HEADER.pack(len(call), memory_bytes), list(fds), call)
 
     def stop(self) -> None:
         self.control.close()
@@ -386,8 +385,7 @@ class _Pool:
             fresh = not idle
             child = self._fork(memory_bytes) if fresh else idle.pop()
             try:
-                socket.send_fds(child.channel, [_SIZE.pack(len(call))], [result_w])
-                child.channel.sendall(call)
+                _send(child.channel, _SIZE.pack(len(call)), [result_w], call)
                 return child
             except OSError:  # an idle child that ended meanwhile (no call was its), or a new one that failed
                 self._drop_channel(child)
@@ -466,6 +464,12 @@ class _Pool:
                 os.close(child.status_w)
 
 
+def _send(sock: socket.socket, header: bytes, fds: list[int], call: bytes) -> None:
+    """A call down a Unix socket: its header with the pipe ends attached (SCM_RIGHTS), then the call."""
+    socket.send_fds(sock, [header], fds)
+    sock.sendall(call)
+
+
 def _receive(control: socket.socket, size: int) -> bytes:
     data = bytearray()
     while len(data) < size:
@@ -502,9 +506,9 @@ def _child(channel_fd: int, memory_bytes: int, calls: int) -> NoReturn:
             call = _receive(channel, _SIZE.unpack(header)[0])
             with open(fds[0], "wb") as result:
                 answer, out_of_memory = _outcome(call)
-                settled = settled or _address_space()
-                grown = _address_space() > settled + _GROWTH_ALLOWED
-                last = out_of_memory or served == calls or grown or _has_children()
+                size = _address_space()
+                settled = settled or size
+                last = out_of_memory or served == calls or size > settled + _GROWTH_ALLOWED or _has_children()
                 if not last:
                     channel.sendall(_DONE)  # before the answer: the caller's next call finds this child free
                 result.write(answer)

@@ -25,6 +25,11 @@ def isolation() -> Iterator[Isolation]:
     runner.close()
 
 
+def serving(isolation: Isolation, limits: Limits, folder: Path) -> int:
+    """The pid of the child that serves the next call with these limits."""
+    return isolation.run(limits, folder, tasks.where_and_who, 1)[3]
+
+
 def ended(pid: int) -> bool:
     """Whether the process has ended, waiting for that event (not polling) for at most five seconds."""
     try:
@@ -55,7 +60,7 @@ def test_the_function_runs_in_a_child_leading_its_own_group_in_the_given_folder(
 def test_a_child_serves_a_fixed_number_of_calls_then_a_fresh_one_takes_over(tmp_path: Path) -> None:
     runner = Isolation(preload=("isolated_tasks",), calls_per_child=2)
     try:
-        pids = [runner.run(ROOMY, tmp_path, tasks.where_and_who, value)[3] for value in range(3)]
+        pids = [serving(runner, ROOMY, tmp_path) for _ in range(3)]
     finally:
         runner.close()
     assert pids[0] == pids[1] != pids[2]
@@ -63,37 +68,37 @@ def test_a_child_serves_a_fixed_number_of_calls_then_a_fresh_one_takes_over(tmp_
 
 
 def test_calls_with_another_memory_cap_go_to_another_child(isolation: Isolation, tmp_path: Path) -> None:
-    roomy = isolation.run(ROOMY, tmp_path, tasks.where_and_who, 1)[3]
-    tight = isolation.run(Limits(512 << 20, 30), tmp_path, tasks.where_and_who, 1)[3]
+    roomy = serving(isolation, ROOMY, tmp_path)
+    tight = serving(isolation, Limits(512 << 20, 30), tmp_path)
     assert roomy != tight
-    assert isolation.run(ROOMY, tmp_path, tasks.where_and_who, 1)[3] == roomy
+    assert serving(isolation, ROOMY, tmp_path) == roomy
 
 
 def test_after_running_out_of_memory_the_next_call_gets_a_fresh_child(isolation: Isolation, tmp_path: Path) -> None:
     tight = Limits(256 << 20, 30)
-    before = isolation.run(tight, tmp_path, tasks.where_and_who, 1)[3]
+    before = serving(isolation, tight, tmp_path)
     with pytest.raises(MemoryError):
         isolation.run(tight, tmp_path, tasks.allocate, 512 << 20)
-    assert isolation.run(tight, tmp_path, tasks.where_and_who, 1)[3] != before
+    assert serving(isolation, tight, tmp_path) != before
 
 
 def test_a_child_whose_memory_grew_is_replaced_so_no_call_meets_the_cap_sooner(
     isolation: Isolation, tmp_path: Path
 ) -> None:
-    before = isolation.run(ROOMY, tmp_path, tasks.where_and_who, 1)[3]
+    before = serving(isolation, ROOMY, tmp_path)
     isolation.run(ROOMY, tmp_path, tasks.keep, 16 << 20)  # a little is kept: the child serves on
-    assert isolation.run(ROOMY, tmp_path, tasks.where_and_who, 1)[3] == before
+    assert serving(isolation, ROOMY, tmp_path) == before
     isolation.run(ROOMY, tmp_path, tasks.keep, 128 << 20)
-    assert isolation.run(ROOMY, tmp_path, tasks.where_and_who, 1)[3] != before
+    assert serving(isolation, ROOMY, tmp_path) != before
 
 
 def test_a_child_that_left_a_process_running_is_replaced_and_the_process_killed(
     isolation: Isolation, tmp_path: Path
 ) -> None:
-    before = isolation.run(ROOMY, tmp_path, tasks.where_and_who, 1)[3]
+    before = serving(isolation, ROOMY, tmp_path)
     sleeper = isolation.run(ROOMY, tmp_path, tasks.leave_running)
     assert ended(sleeper)
-    assert isolation.run(ROOMY, tmp_path, tasks.where_and_who, 1)[3] != before
+    assert serving(isolation, ROOMY, tmp_path) != before
 
 
 def test_a_timeout_counts_only_the_processor_time_of_its_own_call(isolation: Isolation, tmp_path: Path) -> None:
@@ -171,8 +176,8 @@ def test_a_function_defined_in_main_is_refused_before_anything_runs(isolation: I
 def test_idle_children_end_when_no_call_comes(tmp_path: Path) -> None:
     runner = Isolation(preload=("isolated_tasks",), idle_seconds=0.2)
     try:
-        before = runner.run(ROOMY, tmp_path, tasks.where_and_who, 1)[3]
+        before = serving(runner, ROOMY, tmp_path)
         assert ended(before)
-        assert runner.run(ROOMY, tmp_path, tasks.where_and_who, 1)[3] != before
+        assert serving(runner, ROOMY, tmp_path) != before
     finally:
         runner.close()
