@@ -586,19 +586,32 @@ def standing_of(outcomes: Sequence[tuple[Outcome, bool]]) -> Standing:
     return Standing.MISSING
 
 
-def review_queue(session: Session) -> list[MessageView]:
-    """Messages waiting for a person: judged `review` (as a whole, or one of their packages), undecided."""
-    decided_messages = select(Decision.message_id).where(col(Decision.package_id).is_(None))
+def _waiting() -> Select[Any]:
+    """SQL: the ids of messages waiting for a person. A message waits when one of its packages was judged
+    `review` and no one has decided on it, or when the message as a whole was and no one has decided on the
+    message (unless it is one enterprise's submission of one package: that package's outcome is its own)."""
     decided_packages = select(Decision.package_id).where(col(Decision.package_id).is_not(None))
-    whole = select(MessageRecord.id).where(
-        MessageRecord.outcome == Outcome.REVIEW, col(MessageRecord.id).not_in(decided_messages)
-    )
+    decided_messages = select(Decision.message_id).where(col(Decision.package_id).is_(None))
+    single = select(PackageRecord.message_id).group_by(col(PackageRecord.message_id)).having(func.count() == 1)
     parts = select(PackageRecord.message_id).where(
         PackageRecord.outcome == Outcome.REVIEW, col(PackageRecord.id).not_in(decided_packages)
     )
-    ids = set(session.exec(whole).all()) | set(session.exec(parts).all())
-    views = message_views(session, ids=[i for i in ids if i is not None])
-    return [v for v in views if v.outcome is Outcome.REVIEW or any(p.outcome is Outcome.REVIEW for p in v.packages)]
+    whole = select(MessageRecord.id).where(
+        MessageRecord.outcome == Outcome.REVIEW,
+        col(MessageRecord.id).not_in(decided_messages),
+        ~((col(MessageRecord.kind) == MessageKind.SUBMISSION) & col(MessageRecord.id).in_(single)),
+    )
+    return sql_select(col(MessageRecord.id)).where(col(MessageRecord.id).in_(parts) | col(MessageRecord.id).in_(whole))
+
+
+def review_queue(session: Session) -> list[MessageView]:
+    """Messages waiting for a person, oldest first."""
+    return message_views(session, ids=list(session.execute(_waiting()).scalars()))
+
+
+def review_count(session: Session) -> int:
+    """How many messages wait for a person, without reading them."""
+    return int(session.execute(sql_select(func.count()).select_from(_waiting().subquery())).scalar_one())
 
 
 def messages_about(session: Session, enterprise_id: int) -> list[MessageView]:

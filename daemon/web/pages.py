@@ -20,6 +20,7 @@ from ..app.queries import (
     health,
     message_views,
     messages_about,
+    review_count,
     review_queue,
 )
 from ..app.views import EnterpriseRow, MessageView, Standing
@@ -32,6 +33,8 @@ blueprint = Blueprint("pages", __name__)
 
 ALERT_DAYS = 7
 AUDIT_PAGE = 500
+LIST_PAGE = 200
+"""Enterprises per page of the list: a whole call of 5,000 in one page took a second to build and to show."""
 
 
 def _counts(rows: list[EnterpriseRow]) -> dict[str, Counter[Standing]]:
@@ -51,7 +54,7 @@ def overview() -> str:
         rows = enterprise_rows(session, rules)
         bundles = bundle_views(session, rules)
         state = health(session, alerts_since=moment - timedelta(days=ALERT_DAYS))
-        waiting = len(review_queue(session))
+        waiting = review_count(session)
     calls = [
         {
             "call": call,
@@ -85,11 +88,20 @@ def enterprises() -> str:
     standing = next((s for s in Standing if s.code == wanted), None)
     with Session(runtime.engine) as session:
         rows = enterprise_rows(session, runtime.rules, call=call, city=city, standing=standing, search=search)
+    pages = max(1, -(-len(rows) // LIST_PAGE))
+    page = min(max(request.args.get("page", 1, type=int), 1), pages)
+    first = (page - 1) * LIST_PAGE
+    filters = {"city": city or "", "call": call or "", "q": search or "", "standing": wanted}
     return render_template(
         "enterprises.html",
         section="enterprises",
-        rows=rows,
-        filters={"city": city or "", "call": call or "", "q": search or "", "standing": wanted},
+        rows=rows[first : first + LIST_PAGE],
+        listed=len(rows),
+        page=page,
+        pages=pages,
+        first=first,
+        filters=filters,
+        given={key: value for key, value in filters.items() if value},
         counts=Counter(r.standing for r in rows),
     )
 

@@ -22,7 +22,7 @@ from sqlmodel import Session, select
 
 from daemon.app.actions import decide
 from daemon.app.errors import ActionError
-from daemon.app.queries import enterprise_rows, message_views, messages_about
+from daemon.app.queries import enterprise_rows, message_views, messages_about, review_count, review_queue
 from daemon.app.views import EnterpriseRow, MessageView, Standing, reference
 from daemon.campaign import DEFAULT_CALL, Call, CallRules
 from daemon.domain import Outcome, RosterEntry
@@ -284,6 +284,28 @@ def test_accepting_a_review_message_makes_the_enterprise_accepted_with_a_submiss
     assert message.outcome == "review"  # the automatic verdict stays in the history
     assert (reply.kind, reply.recipient, reply.state) == ("receipt", COLLEAGUE, "queued")
     assert "企业委托转发，材料齐全" in plain_text(reply.raw)
+
+
+def waiting(engine: Engine) -> tuple[list[int], int]:
+    """The review queue's message ids, and the count the 总览 page shows."""
+    with Session(engine) as session:
+        return [v.id for v in review_queue(session)], review_count(session)
+
+
+def test_the_review_queue_holds_undecided_review_messages_and_its_count_agrees(
+    recorder: Recorder, engine: Engine, planner: ReplyPlanner
+) -> None:
+    forwarded_package = recorder.record(forwarded(QINGDAO), "1.eml")
+    link = recorder.record(link_mail(LINYI), "2.eml")
+    accepted = recorder.record(package(JINAN), "3.eml")
+    assert (forwarded_package.outcome, link.outcome, accepted.outcome) == (Outcome.REVIEW,) * 2 + (Outcome.ACCEPTED,)
+    assert waiting(engine) == ([forwarded_package.record_id, link.record_id], 2)
+
+    person_decides(engine, planner, recorder, forwarded_package.record_id, True, "企业委托转发，材料齐全")
+    assert waiting(engine) == ([link.record_id], 1)  # decided on its one package, though the message says review
+
+    person_decides(engine, planner, recorder, link.record_id, False, "请直接发送附件")
+    assert waiting(engine) == ([], 0)
 
 
 def test_a_download_link_cannot_be_accepted_before_its_archive_is_attached(
