@@ -6,9 +6,11 @@
 Builds one campaign in a SQLite database, then times `shenbao status`, `shenbao digest --output DIR` and
 `shenbao export DIR` (each `python -m daemon ... --config F`, a fresh process as staff start them) and, as
 the floor, `shenbao status --call -` (starting Python, importing what status needs and opening the database,
-for a call that lists nobody). Each runs --runs times, in rounds, so that a change of load on the machine
-hits every command alike. Prints the median and the worst wall time, the database's size and how long
-building it took. Figures, not pass/fail: the goal is under a second.
+for a call that lists nobody); then the web console's 总览, 企业 and 待人工 pages as a viewer gets them from
+the running console (Flask's test client in this process, after a first request; the script adds the viewer).
+Each command runs --runs times, in rounds, so that a change of load on the machine hits every command alike.
+Prints the median and the worst wall time, the database's size and how long building it took. Figures, not
+pass/fail: the goal is under a second.
 
 The campaign: a roster workbook of N enterprises across the 16 cities of Shandong, loaded as the daemon loads
 its configured roster, and M messages over the 24 days before now, recorded in the order received by the
@@ -68,6 +70,7 @@ from sqlmodel import Session, select
 
 from daemon import pipeline
 from daemon.app import actions, audit
+from daemon.app.accounts import add_user, user_named
 from daemon.app.queries import enterprise_rows, verdict_counts
 from daemon.campaign import ArchiveLimits, DocumentLimits, Reading
 from daemon.config import Settings, load
@@ -82,8 +85,9 @@ from daemon.intake.similarity import signature
 from daemon.service import recorder as recording
 from daemon.service.runtime import Runtime
 from daemon.storage.db import set_meta
-from daemon.storage.models import Alert, Decision, DigestRecord, MessageRecord, OutboxItem
-from daemon.storage.states import OUTBOX_STEPS, OutboxState, advance
+from daemon.storage.models import Alert, Decision, DigestRecord, MessageRecord, OutboxItem, now
+from daemon.storage.states import OUTBOX_STEPS, OutboxState, UserRole, advance
+from daemon.web.app import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -702,6 +706,37 @@ def measure(config: Path, scratch: Path, runs: int) -> tuple[dict[str, list[floa
     return times, said
 
 
+PAGES = ("/", "/enterprises", "/review")
+VIEWER = ("bench-viewer", "a long enough password")
+
+
+def measure_pages(settings: Settings, runs: int) -> dict[str, list[float]]:
+    """The console's pages as a logged-in viewer gets them from the long-running web process: Flask's test
+    client in this process (no HTTP server, no browser), after one request each that loads the templates."""
+    runtime = Runtime.open(settings)
+    try:
+        with Session(runtime.engine) as session:
+            if user_named(session, VIEWER[0]) is None:
+                add_user(session, *VIEWER, UserRole.VIEWER, now())
+                session.commit()
+        client = create_app(runtime, secret_key=os.urandom(32)).test_client()
+        token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").get_data(as_text=True))
+        assert token is not None
+        client.post("/login", data={"csrf": token[1], "name": VIEWER[0], "password": VIEWER[1]})
+        times: dict[str, list[float]] = {}
+        for page in PAGES:
+            client.get(page)
+            for _ in range(runs):
+                started = time.perf_counter()
+                answer = client.get(page)
+                times.setdefault(f"web {page}", []).append(time.perf_counter() - started)
+                if answer.status_code != 200:
+                    raise SystemExit(f"{page} answered {answer.status_code}")
+        return times
+    finally:
+        runtime.engine.dispose()
+
+
 def _produced(label: str, stdout: bytes, out: Path) -> str:
     if not out.exists():
         lines = stdout.count(b"\n")
@@ -783,7 +818,8 @@ def main(argv: list[str]) -> int:
         )
         with tempfile.TemporaryDirectory(prefix="bench-staff-out-") as scratch:
             times, said = measure(config, Path(scratch), args.runs)
-        print(f"\n{'command':<36} {'median s':>9} {'max s':>7}   ({args.runs} runs each, python -m daemon)")
+        times |= measure_pages(settings, args.runs)
+        print(f"\n{'command or page':<36} {'median s':>9} {'max s':>7}   ({args.runs} runs each)")
         for label, values in times.items():
             print(f"{label:<36} {statistics.median(values):>9.2f} {max(values):>7.2f}")
         for line in said:
