@@ -7,9 +7,11 @@ same message again changes nothing.
 
 from __future__ import annotations
 
+import logging
 import tempfile
+import threading
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -38,6 +40,7 @@ from ..storage.models import (
     now,
 )
 from ..storage.states import NominationSource
+from .foresight import Foresight, NotedHistory
 from .history import DatabaseHistory
 from .roster_sync import database_rosters, enterprise_for, nominate, nominations_mark
 
@@ -76,6 +79,8 @@ def _codes(session: Session, message_id: int) -> str:
     return " ".join(session.exec(query).all())
 
 
+log = logging.getLogger(__name__)
+
 OnRecord = Callable[[Session, MessageRecord, Judgement], None]
 
 
@@ -96,6 +101,7 @@ class Recorder:
         self.history = DatabaseHistory(engine, blobs)
         self._rosters: dict[str, Roster] = {}
         self._mark: tuple[int, int] | None = None
+        self._judging = threading.Lock()
 
     def context(self, revising: int | None = None) -> Context:
         """What judging knows now: the rules, every call's roster, the senders staff confirmed, the past (as
@@ -120,28 +126,70 @@ class Recorder:
         *,
         oversize: int | None = None,
         on_record: OnRecord | None = None,
+        ahead: Foresight | None = None,
     ) -> Recorded:
         """Judge and record a raw message already in the blob store (under `sha256`).
 
         `on_record` runs inside the recording transaction (to queue the reply with the verdict, all or
         nothing). `oversize`: the blob holds only the headers of a message of that size, too large to fetch.
+        `ahead`: the message judged ahead (`foresee`), used when it still holds; closed here either way.
         """
-        existing = self._existing(sha256)
-        if existing is not None:
-            return existing
-        raw = self.blobs.path(sha256)
-        with tempfile.TemporaryDirectory(prefix="shenbao-intake-", dir=self._workroot()) as workdir:
-            judgement = judge(
-                raw, context=self.context(), workdir=Path(workdir), internaldate=internaldate, oversize=oversize
-            )
-            self._store_files(judgement)
         try:
-            return self._insert(judgement, sha256, oversize or raw.stat().st_size, source, on_record)
+            existing = self._existing(sha256)
+            if existing is not None:
+                return existing
+            context = self.context()
+            if ahead is not None and ahead.holds(context):
+                assert ahead.judgement is not None
+                judgement = ahead.judgement
+            else:
+                if ahead is not None:
+                    log.debug("%s is judged again in its turn: its judgement made ahead does not hold", sha256[:12])
+                with self._workdir() as workdir:
+                    judgement = self._judge(sha256, context, Path(workdir), internaldate, oversize)
+        finally:
+            if ahead is not None:
+                ahead.close()
+        try:
+            return self._insert(
+                judgement, sha256, oversize or self.blobs.path(sha256).stat().st_size, source, on_record
+            )
         except IntegrityError:  # recorded meanwhile by another process
             existing = self._existing(sha256)
             if existing is None:
                 raise
             return existing
+
+    def foresee(self, sha256: str, internaldate: datetime | None, oversize: int | None) -> Callable[[], Foresight]:
+        """Judging a stored message ahead of its turn (service/foresight.py). What judging knows is taken now,
+        in the calling thread; the call returned judges with it, in another thread, and stores its files."""
+        context = self.context()
+        ahead = replace(context, history=NotedHistory(context.history))
+
+        def judged() -> Foresight:
+            workdir = self._workdir()
+            try:
+                return Foresight(ahead, self._judge(sha256, ahead, Path(workdir.name), internaldate, oversize), workdir)
+            except Exception as error:  # judged again in its turn, where the error counts and is reported
+                log.debug("judging %s ahead failed; it is judged again in its turn", sha256[:12], exc_info=error)
+                return Foresight(ahead, None, workdir)
+
+        return judged
+
+    def _judge(
+        self, sha256: str, context: Context, workdir: Path, internaldate: datetime | None, oversize: int | None
+    ) -> Judgement:
+        """Judge a stored message and store its files. One message at a time: a message judged ahead and one
+        judged again in its turn would otherwise both hold their files and readers at once."""
+        with self._judging:
+            judgement = judge(
+                self.blobs.path(sha256), context=context, workdir=workdir, internaldate=internaldate, oversize=oversize
+            )
+            self._store_files(judgement)
+        return judgement
+
+    def _workdir(self) -> tempfile.TemporaryDirectory[str]:
+        return tempfile.TemporaryDirectory(prefix="shenbao-intake-", dir=self._workroot())
 
     def _workroot(self) -> Path:
         """Scratch space beside the blob store, so that large files move into it without a copy."""

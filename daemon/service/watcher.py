@@ -7,6 +7,8 @@ The order loses nothing and answers nothing twice, whatever crashes where:
     message recorded before a crash is found again, never judged twice);
 (c) only then is the message moved (or flagged) on the server;
 (d) the outbox sends separately: the server action never waits for SMTP.
+Each message keeps that order; across messages, the next one is downloaded and judged ahead, in another
+thread, while one is recorded and moved (foresight.py), so that two cores share the work.
 
 Each message is handled on its own: one whose handling raises, or that is too large for the free space, is
 set aside (setaside.py) and the rest of its folder goes on. Only a lost connection (or a failing disk) ends
@@ -15,13 +17,16 @@ the cycle.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from sqlmodel import Session, col, select
@@ -35,6 +40,7 @@ from ..storage.db import set_meta
 from ..storage.models import Alert, FolderState, MailboxItem, MessageRecord, OutboxItem, ProblemRecord, now
 from ..storage.states import ITEM_STEPS, OUTBOX_STEPS, ItemState, OutboxState, advance
 from .crashpoints import fail_on_subject, reached
+from .foresight import Foresight
 from .recorder import Recorded, Recorder
 from .replies import ReplyPlanner
 from .runtime import Runtime
@@ -46,6 +52,44 @@ _MESSAGE_IDS = re.compile(rb"<[^<>\s]{1,250}@[^<>\s]{1,250}>")
 _BOUNCE_SCAN_BYTES = 4 << 20
 _UNFINISHED = (ItemState.PENDING, ItemState.NO_ROOM, ItemState.DOWNLOADED, ItemState.RECORDED)
 _NOT_DOWNLOADED = (ItemState.PENDING, ItemState.NO_ROOM)
+
+
+@dataclass(frozen=True)
+class _Place:
+    """The folder a message is in, as the server numbers it now."""
+
+    folder: str
+    uidvalidity: int
+    junk: bool
+
+
+@dataclass
+class _Stored:
+    """A message in the store, its item saved, waiting for its turn to be recorded and moved."""
+
+    envelope: Envelope
+    item: MailboxItem
+    oversize: int | None
+    """The size of a message too large to fetch (only its headers are stored)."""
+    ahead: Future[Foresight] | None = None
+    """Its judgement, made ahead in another thread (service/foresight.py)."""
+
+    @property
+    def judging(self) -> tuple[str, datetime | None, int | None]:
+        """What `Recorder.foresee` needs: the stored message, its INTERNALDATE and its size when too large."""
+        assert self.item.raw_sha256 is not None
+        return self.item.raw_sha256, self.envelope.internaldate, self.oversize
+
+    def take(self) -> Foresight | None:
+        """The judgement made ahead, once done; the taker closes it."""
+        ahead, self.ahead = self.ahead, None
+        return ahead.result() if ahead is not None else None
+
+    def discard(self) -> None:
+        """Wait for a judgement made ahead that no one took, and remove its files."""
+        foresight = self.take()
+        if foresight is not None:
+            foresight.close()
 
 
 @dataclass
@@ -118,49 +162,106 @@ class Watcher:
             if item.state is ItemState.RECORDED and uid not in present:
                 self._set_state(item, ItemState.DONE)
         unfinished = [uid for uid in on_server if uid not in items or items[uid].state in _UNFINISHED]
-        for envelope in self.mailbox.envelopes(unfinished):
-            if self.stop.is_set():
-                return
-            self.heartbeat()
-            try:
-                self._handle(folder, uidvalidity, junk, envelope, items.get(envelope.uid), recorder, planner, report)
-            except EnvironmentFault:
-                raise  # our trouble, not the message's: nothing is recorded, the cycle stops and is tried again
-            except Exception as error:
-                if self.mailbox.lost(error):
-                    raise
-                report.lines.append(self.aside.failed(folder, uidvalidity, envelope, error))
+        envelopes = self.mailbox.envelopes(unfinished)
+        self._work_through(_Place(folder, uidvalidity, junk), envelopes, items, recorder, planner, report)
 
-    def _handle(
+    def _work_through(
         self,
-        folder: str,
-        uidvalidity: int,
-        junk: bool,
-        envelope: Envelope,
-        item: MailboxItem | None,
+        place: _Place,
+        envelopes: Iterable[Envelope],
+        items: dict[int, MailboxItem],
         recorder: Recorder,
         planner: ReplyPlanner,
         report: SyncReport,
     ) -> None:
+        """Each message stored, recorded and moved, in the server's order. A message is judged ahead, in
+        another thread, while the one before it is recorded (service/foresight.py): one message waits in the
+        store at most, and one judgement runs at a time."""
+        waiting: _Stored | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge-ahead") as pool:
+            try:
+                for envelope in envelopes:
+                    if self.stop.is_set():
+                        break
+                    self.heartbeat()
+                    stored = None
+                    with self._alone(place, envelope, report):
+                        stored = self._store(place, envelope, items.get(envelope.uid), report)
+                    if stored is not None and stored.item.state is ItemState.DOWNLOADED:
+                        self._foresee(stored, pool, recorder)
+                    previous, waiting = waiting, stored
+                    if previous is not None:
+                        self._finish_alone(place, previous, recorder, planner, report)
+                last, waiting = waiting, None
+                if last is not None:  # the one in hand is finished, even when stopping
+                    self._finish_alone(place, last, recorder, planner, report)
+            finally:
+                if waiting is not None:
+                    waiting.discard()
+
+    @staticmethod
+    def _foresee(stored: _Stored, pool: ThreadPoolExecutor, recorder: Recorder) -> None:
+        """Judge the stored message ahead, if what judging knows can be read now; else it is judged in its
+        turn, where an error counts."""
+        try:
+            stored.ahead = pool.submit(recorder.foresee(*stored.judging))
+        except EnvironmentFault:
+            raise
+        except Exception as error:
+            log.debug("UID %s is not judged ahead", stored.envelope.uid, exc_info=error)
+
+    @contextlib.contextmanager
+    def _alone(self, place: _Place, envelope: Envelope, report: SyncReport) -> Iterator[None]:
+        """One message's trouble sets that message aside and the rest of the folder goes on; only ours (an
+        EnvironmentFault: nothing is recorded, the cycle stops and is tried again) or a lost connection ends it."""
+        try:
+            yield
+        except EnvironmentFault:
+            raise
+        except Exception as error:
+            if self.mailbox.lost(error):
+                raise
+            report.lines.append(self.aside.failed(place.folder, place.uidvalidity, envelope, error))
+
+    def _store(self, place: _Place, envelope: Envelope, item: MailboxItem | None, report: SyncReport) -> _Stored | None:
+        """The message downloaded into the store with its item saved (or found there); None when it is not
+        handled now: it came before the mailbox opened, or waits for room."""
         self.guard()
         rules = self.runtime.rules
-        queued = False
         oversize = envelope.size if envelope.size > rules.max_message_bytes else None
         if item is None and self.opens and envelope.internaldate and envelope.internaldate < self.opens:
-            self._insert(new_item(folder, uidvalidity, envelope, ItemState.SKIPPED))
-            return
+            self._insert(new_item(place.folder, place.uidvalidity, envelope, ItemState.SKIPPED))
+            return None
         if item is None or item.state in _NOT_DOWNLOADED:
             if oversize is None and (short := self.aside.short_of_room(envelope.size)) is not None:
-                report.lines += self.aside.wait_for_room(folder, uidvalidity, envelope, item, short)
-                return
+                report.lines += self.aside.wait_for_room(place.folder, place.uidvalidity, envelope, item, short)
+                return None
             sha256 = self._download(envelope, oversize)
             reached("downloaded")
             if item is None:
-                item = self._insert(new_item(folder, uidvalidity, envelope, ItemState.DOWNLOADED, sha256))
+                item = self._insert(new_item(place.folder, place.uidvalidity, envelope, ItemState.DOWNLOADED, sha256))
             else:
                 item.raw_sha256 = sha256
                 self._set_state(item, ItemState.DOWNLOADED)
             reached("item_saved")
+        return _Stored(envelope, item, oversize)
+
+    def _finish_alone(
+        self, place: _Place, stored: _Stored, recorder: Recorder, planner: ReplyPlanner, report: SyncReport
+    ) -> None:
+        try:
+            with self._alone(place, stored.envelope, report):
+                self._finish(place, stored, recorder, planner, report)
+        finally:
+            stored.discard()
+
+    def _finish(
+        self, place: _Place, stored: _Stored, recorder: Recorder, planner: ReplyPlanner, report: SyncReport
+    ) -> None:
+        """A stored message recorded with its reply queued, then moved to its folder."""
+        self.guard()
+        envelope, item = stored.envelope, stored.item
+        queued = False
         if item.state is ItemState.DOWNLOADED:
             assert item.raw_sha256 is not None
             fail_on_subject(envelope.subject)
@@ -170,28 +271,31 @@ class Watcher:
             def on_record(session: Session, row: MessageRecord, judgement: Judgement) -> None:
                 """In the recording's transaction: the reply queued and the item recorded, all or nothing."""
                 self._mark_bounced(session, row, judgement)
-                answerable = self._answerable(junk, judgement.verdict.enterprise, recorder)
+                answerable = self._answerable(place.junk, judgement.verdict.enterprise, recorder)
                 if answerable:
                     planner.queue(session, row, now(), hold=self.dry_run)
-                stored = session.get(MailboxItem, downloaded.id)
-                assert stored is not None and row.id is not None
-                self._file(stored, row.id, judgement.verdict.outcome, keep=not answerable)
-                session.add(stored)
+                saved = session.get(MailboxItem, downloaded.id)
+                assert saved is not None and row.id is not None
+                self._file(saved, row.id, judgement.verdict.outcome, keep=not answerable)
+                session.add(saved)
 
             recorded = recorder.record_stored(
                 item.raw_sha256,
-                f"imap:{folder}:{uidvalidity}:{envelope.uid}",
+                f"imap:{place.folder}:{place.uidvalidity}:{envelope.uid}",
                 envelope.internaldate,
-                oversize=oversize,
+                oversize=stored.oversize,
                 on_record=on_record,
+                ahead=stored.take(),
             )
             reached("recorded")
-            keep = not self._answerable(junk, recorded.enterprise, recorder)  # the same whether recorded now or before
+            keep = not self._answerable(
+                place.junk, recorded.enterprise, recorder
+            )  # the same whether recorded now or before
             self._file(item, recorded.record_id, recorded.outcome, keep=keep)
             if not recorded.created:  # recorded before a crash or by another process: the item is filed now
                 self._save(item)
             report.handled += 1
-            report.lines.append(self._describe(folder, envelope, recorded, item.target))
+            report.lines.append(self._describe(place.folder, envelope, recorded, item.target))
             queued = recorded.created and not keep
         if item.state is ItemState.RECORDED and not self.dry_run:
             if item.target is None:

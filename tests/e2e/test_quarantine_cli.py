@@ -64,6 +64,7 @@ def test_one_failing_message_is_quarantined_the_rest_answered_and_requeue_brings
     )
     assert f"INBOX UID {uid}：连续 {QUARANTINE_AFTER} 次处理失败，已隔离" in runs[-1].stdout
     assert "Traceback" in runs[0].stderr  # the log says where it failed, for whoever fixes it
+    assert list((office / "files" / ".work").iterdir()) == []  # its judgement made ahead was removed too
     assert len(smtp.wait_for(2, TIMEOUT)) == 2
     assert replies_to(smtp, BAD) == []
     assert message_ids_in(imap, FOLDERS["accepted"]) == ["<valid@minghu-soft.cn>"]

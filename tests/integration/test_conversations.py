@@ -145,6 +145,21 @@ def test_three_volumes_in_three_emails_are_accepted_after_the_third_with_two_not
     assert message_ids_in(clerk.imap, FOLDERS["accepted"]) == clerks[2:]
 
 
+def test_three_volumes_waiting_together_are_each_judged_with_the_ones_recorded_before_them(clerk: Clerk) -> None:
+    """One pass over three volumes in the inbox: each is judged ahead while the one before it is recorded
+    (service/foresight.py), when the earlier volumes are not yet on record; those judgements do not hold and
+    the volumes are judged again in their turn, so the third still completes the set."""
+    for number in (1, 2, 3):
+        raw = package(archive=f"{ENTERPRISE}.part{number}.rar", fixture=f"volumes.part{number}.rar")
+        append(clerk.imap, with_message_id(raw, f"<clerk-{number}@minghu-soft.cn>"), when=RECEIVED)
+
+    answers = clerk.run(RECEIVED + timedelta(minutes=1))
+
+    assert [kind(reply) for reply in answers] == ["volumes", "volumes", "receipt"]
+    assert "3 卷" in text(answers[2])
+    assert message_ids_in(clerk.imap, FOLDERS["accepted"]) == ["<clerk-3@minghu-soft.cn>"]
+
+
 def test_two_of_three_volumes_get_one_rejection_naming_the_missing_one_when_the_window_passes(clerk: Clerk) -> None:
     notes = clerk.send(package(archive=f"{ENTERPRISE}.part1.rar", fixture="volumes.part1.rar"))
     notes += clerk.send(
