@@ -12,9 +12,8 @@ is judged again too: time is ours to give, never the sender's doing.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
@@ -55,7 +54,7 @@ class NotedHistory:
         return answer
 
 
-@dataclass
+@dataclass(frozen=True)
 class Foresight:
     """A stored message judged ahead, its files already in the blob store."""
 
@@ -63,8 +62,6 @@ class Foresight:
     """What judging knew, its history a NotedHistory."""
     judgement: Judgement | None
     """None when judging ahead raised: the message is judged again in its turn, where the error counts."""
-    workdir: tempfile.TemporaryDirectory[str] = field(repr=False)
-    """Where the judgement's files were written; removed by `close`."""
 
     def holds(self, now: Context) -> bool:
         """Whether judging the message now, with what judging knows now, would give this judgement."""
@@ -79,6 +76,3 @@ class Foresight:
             and then.volumes_across_emails == now.volumes_across_emails
             and then.history.answers_alike(now.history)
         )
-
-    def close(self) -> None:
-        self.workdir.cleanup()

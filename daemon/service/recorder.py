@@ -132,24 +132,20 @@ class Recorder:
 
         `on_record` runs inside the recording transaction (to queue the reply with the verdict, all or
         nothing). `oversize`: the blob holds only the headers of a message of that size, too large to fetch.
-        `ahead`: the message judged ahead (`foresee`), used when it still holds; closed here either way.
+        `ahead`: the message judged ahead (`foresee`), used when it still holds.
         """
-        try:
-            existing = self._existing(sha256)
-            if existing is not None:
-                return existing
-            context = self.context()
-            if ahead is not None and ahead.holds(context):
-                assert ahead.judgement is not None
-                judgement = ahead.judgement
-            else:
-                if ahead is not None:
-                    log.debug("%s is judged again in its turn: its judgement made ahead does not hold", sha256[:12])
-                with self._workdir() as workdir:
-                    judgement = self._judge(sha256, context, Path(workdir), internaldate, oversize)
-        finally:
+        existing = self._existing(sha256)
+        if existing is not None:
+            return existing
+        context = self.context()
+        if ahead is not None and ahead.holds(context):
+            assert ahead.judgement is not None
+            judgement = ahead.judgement
+        else:
             if ahead is not None:
-                ahead.close()
+                log.debug("%s is judged again in its turn: its judgement made ahead does not hold", sha256[:12])
+            with self._workdir() as workdir:
+                judgement = self._judge(sha256, context, Path(workdir), internaldate, oversize)
         try:
             return self._insert(
                 judgement, sha256, oversize or self.blobs.path(sha256).stat().st_size, source, on_record
@@ -167,12 +163,12 @@ class Recorder:
         ahead = replace(context, history=NotedHistory(context.history))
 
         def judged() -> Foresight:
-            workdir = self._workdir()
             try:
-                return Foresight(ahead, self._judge(sha256, ahead, Path(workdir.name), internaldate, oversize), workdir)
+                with self._workdir() as workdir:  # its files are in the blob store when it is done
+                    return Foresight(ahead, self._judge(sha256, ahead, Path(workdir), internaldate, oversize))
             except Exception as error:  # judged again in its turn, where the error counts and is reported
                 log.debug("judging %s ahead failed; it is judged again in its turn", sha256[:12], exc_info=error)
-                return Foresight(ahead, None, workdir)
+                return Foresight(ahead, None)
 
         return judged
 
@@ -189,6 +185,7 @@ class Recorder:
         return judgement
 
     def _workdir(self) -> tempfile.TemporaryDirectory[str]:
+        """An empty folder for judging one message, removed once its files are in the blob store."""
         return tempfile.TemporaryDirectory(prefix="shenbao-intake-", dir=self._workroot())
 
     def _workroot(self) -> Path:

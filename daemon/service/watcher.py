@@ -80,16 +80,9 @@ class _Stored:
         assert self.item.raw_sha256 is not None
         return self.item.raw_sha256, self.envelope.internaldate, self.oversize
 
-    def take(self) -> Foresight | None:
-        """The judgement made ahead, once done; the taker closes it."""
-        ahead, self.ahead = self.ahead, None
-        return ahead.result() if ahead is not None else None
-
-    def discard(self) -> None:
-        """Wait for a judgement made ahead that no one took, and remove its files."""
-        foresight = self.take()
-        if foresight is not None:
-            foresight.close()
+    def foreseen(self) -> Foresight | None:
+        """The judgement made ahead, once it is done."""
+        return self.ahead.result() if self.ahead is not None else None
 
 
 @dataclass
@@ -177,27 +170,27 @@ class Watcher:
         """Each message stored, recorded and moved, in the server's order. A message is judged ahead, in
         another thread, while the one before it is recorded (service/foresight.py): one message waits in the
         store at most, and one judgement runs at a time."""
+
+        def finish(stored: _Stored) -> None:
+            with self._alone(place, stored.envelope, report):
+                self._finish(place, stored, recorder, planner, report)
+
         waiting: _Stored | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="judge-ahead") as pool:
-            try:
-                for envelope in envelopes:
-                    if self.stop.is_set():
-                        break
-                    self.heartbeat()
-                    stored = None
-                    with self._alone(place, envelope, report):
-                        stored = self._store(place, envelope, items.get(envelope.uid), report)
-                    if stored is not None and stored.item.state is ItemState.DOWNLOADED:
-                        self._foresee(stored, pool, recorder)
-                    previous, waiting = waiting, stored
-                    if previous is not None:
-                        self._finish_alone(place, previous, recorder, planner, report)
-                last, waiting = waiting, None
-                if last is not None:  # the one in hand is finished, even when stopping
-                    self._finish_alone(place, last, recorder, planner, report)
-            finally:
-                if waiting is not None:
-                    waiting.discard()
+            for envelope in envelopes:
+                if self.stop.is_set():
+                    break
+                self.heartbeat()
+                stored = None
+                with self._alone(place, envelope, report):
+                    stored = self._store(place, envelope, items.get(envelope.uid), report)
+                if stored is not None and stored.item.state is ItemState.DOWNLOADED:
+                    self._foresee(stored, pool, recorder)
+                previous, waiting = waiting, stored
+                if previous is not None:
+                    finish(previous)
+            if waiting is not None:  # the one in hand is finished, even when stopping
+                finish(waiting)
 
     @staticmethod
     def _foresee(stored: _Stored, pool: ThreadPoolExecutor, recorder: Recorder) -> None:
@@ -246,15 +239,6 @@ class Watcher:
             reached("item_saved")
         return _Stored(envelope, item, oversize)
 
-    def _finish_alone(
-        self, place: _Place, stored: _Stored, recorder: Recorder, planner: ReplyPlanner, report: SyncReport
-    ) -> None:
-        try:
-            with self._alone(place, stored.envelope, report):
-                self._finish(place, stored, recorder, planner, report)
-        finally:
-            stored.discard()
-
     def _finish(
         self, place: _Place, stored: _Stored, recorder: Recorder, planner: ReplyPlanner, report: SyncReport
     ) -> None:
@@ -285,7 +269,7 @@ class Watcher:
                 envelope.internaldate,
                 oversize=stored.oversize,
                 on_record=on_record,
-                ahead=stored.take(),
+                ahead=stored.foreseen(),
             )
             reached("recorded")
             keep = not self._answerable(

@@ -71,12 +71,13 @@ def test_a_message_judged_ahead_is_recorded_with_that_judgement(
     recorder = recorder_for(engine, tmp_path)
     sha256, ahead = ahead_of(recorder, valid_submission())
     assert ahead.holds(recorder.context())
+    assert work_left(recorder) == []  # the files it read are in the blob store already
 
     recorded = recorder.record_stored(sha256, "1.eml", RECEIVED, ahead=ahead)
 
     assert recorded.outcome is Outcome.ACCEPTED and recorded.created
     assert judged == [ENTERPRISE]  # judged once, ahead
-    assert not Path(ahead.workdir.name).exists()
+    assert work_left(recorder) == []
 
 
 def test_a_volume_judged_before_the_one_before_it_was_recorded_is_judged_again(
@@ -95,7 +96,6 @@ def test_a_volume_judged_before_the_one_before_it_was_recorded_is_judged_again(
     assert len(joined_with(again)) == 1  # judged now, it joins the first volume on record
     assert len(judged) == 4  # the second volume ahead, the first, the second again (twice here)
     assert recorded.outcome is Outcome.PENDING
-    assert not Path(ahead.workdir.name).exists()
 
 
 def test_a_changed_roster_makes_the_judgement_made_ahead_not_hold(engine: Engine, tmp_path: Path) -> None:
@@ -107,7 +107,6 @@ def test_a_changed_roster_makes_the_judgement_made_ahead_not_hold(engine: Engine
         session.commit()
 
     assert not ahead.holds(recorder.context())
-    ahead.close()
 
 
 def test_a_judgement_that_ran_out_of_time_is_made_again_in_its_turn(
@@ -142,14 +141,18 @@ def test_judging_ahead_that_raises_leaves_the_message_to_be_judged_in_its_turn(
     recorded = recorder.record_stored(sha256, "1.eml", RECEIVED, ahead=ahead)
 
     assert recorded.outcome is Outcome.ACCEPTED and calls == ["judge", "judge"]
-    assert not Path(ahead.workdir.name).exists()
+    assert work_left(recorder) == []
 
 
 def joined_with(foresight: Foresight) -> tuple[str, ...]:
     """The earlier volumes on record that the judgement joins to the message's own."""
     assert foresight.judgement is not None
-    foresight.close()
     return foresight.judgement.joined
+
+
+def work_left(recorder: Recorder) -> list[Path]:
+    """What judging left in the scratch folder beside the blob store: nothing, once a message is judged."""
+    return list((recorder.blobs.root / ".work").iterdir())
 
 
 def replace_message_id(raw: bytes) -> bytes:
