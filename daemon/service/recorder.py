@@ -44,6 +44,8 @@ from .foresight import Foresight, NotedHistory
 from .history import DatabaseHistory
 from .roster_sync import database_rosters, enterprise_for, nominate, nominations_mark
 
+log = logging.getLogger(__name__)
+
 
 def add_version(session: Session, enterprise: Enterprise, package: PackageRecord) -> None:
     """Make an accepted package the enterprise's next version for its call (once).
@@ -78,8 +80,6 @@ def _codes(session: Session, message_id: int) -> str:
     )
     return " ".join(session.exec(query).all())
 
-
-log = logging.getLogger(__name__)
 
 OnRecord = Callable[[Session, MessageRecord, Judgement], None]
 
