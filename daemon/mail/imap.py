@@ -140,6 +140,7 @@ class Mailbox:
     def select(self, folder: str) -> int:
         """Select `folder` for writing; its UIDVALIDITY."""
         status = self.client.select_folder(folder)
+        self._announced()  # the folder's size as selected is no news
         value = status.get(b"UIDVALIDITY")
         try:
             uidvalidity = int(value)
@@ -150,6 +151,7 @@ class Mailbox:
         return uidvalidity
 
     def uids(self) -> list[int]:
+        self._announced()  # what the search finds, it need not be told of again
         return sorted(int(uid) for uid in self.client.search(["ALL"]))
 
     def envelopes(self, uids: list[int]) -> list[Envelope]:
@@ -243,6 +245,8 @@ class Mailbox:
             while (left := deadline - time.monotonic()) > 0 and not wake.wait(min(left, _WAIT_STEP)):
                 heartbeat()
             return False
+        if self._arrived():
+            return True
         self.client.idle()
         log.debug("IDLE started")
         news = self._news(0.0)  # what came with IDLE's continuation: mail after the last search
@@ -255,6 +259,23 @@ class Mailbox:
         if news:
             log.debug("IDLE ended: the server reported %s", news)
         return bool(news)
+
+    def _arrived(self) -> bool:
+        """Whether mail came since the last search, just before IDLE. A server announces new mail (EXISTS)
+        with the answer to whatever command it is answering, and a search may not include what it announces
+        with it (pymap searches first, then announces); imaplib keeps those announcements aside. A NOOP asks
+        for the rest: some servers (pymap again) report only what changes once IDLE has begun, and mail that
+        came in between would wait for the next IDLE to end."""
+        _, responses = self.client.noop()
+        asked = any(isinstance(r, tuple) and len(r) == 2 and r[1] == b"EXISTS" for r in responses)
+        arrived = self._announced() or asked
+        if arrived:
+            log.debug("mail came before IDLE")
+        return arrived
+
+    def _announced(self) -> bool:
+        """Whether the server announced mail (EXISTS) with its answers since this was last asked."""
+        return self.client._imap.untagged_responses.pop("EXISTS", None) is not None
 
     def _news(self, timeout: float) -> list[bytes]:
         """The whole lines the server sent during IDLE, waiting at most `timeout` for the first.
