@@ -76,6 +76,8 @@ class Mailbox:
         self.timeout = timeout
         self.client: Any = None
         self._described = False
+        self._size: int | None = None
+        """How many messages the selected folder held at the last select or search."""
 
     # -- connection ------------------------------------------------------------------------------------------
 
@@ -140,7 +142,9 @@ class Mailbox:
     def select(self, folder: str) -> int:
         """Select `folder` for writing; its UIDVALIDITY."""
         status = self.client.select_folder(folder)
-        self._announced()  # the folder's size as selected is no news
+        self._forget_news()
+        size = status.get(b"EXISTS")
+        self._size = size if isinstance(size, int) else None
         value = status.get(b"UIDVALIDITY")
         try:
             uidvalidity = int(value)
@@ -151,8 +155,10 @@ class Mailbox:
         return uidvalidity
 
     def uids(self) -> list[int]:
-        self._announced()  # what the search finds, it need not be told of again
-        return sorted(int(uid) for uid in self.client.search(["ALL"]))
+        self._forget_news()  # what the search finds, it need not be told of again
+        found = sorted(int(uid) for uid in self.client.search(["ALL"]))
+        self._size = len(found)
+        return found
 
     def envelopes(self, uids: list[int]) -> list[Envelope]:
         if not uids:
@@ -261,21 +267,32 @@ class Mailbox:
         return bool(news)
 
     def _arrived(self) -> bool:
-        """Whether mail came since the last search, just before IDLE. A server announces new mail (EXISTS)
-        with the answer to whatever command it is answering, and a search may not include what it announces
-        with it (pymap searches first, then announces); imaplib keeps those announcements aside. A NOOP asks
-        for the rest: some servers (pymap again) report only what changes once IDLE has begun, and mail that
-        came in between would wait for the next IDLE to end."""
-        _, responses = self.client.noop()
-        asked = any(isinstance(r, tuple) and len(r) == 2 and r[1] == b"EXISTS" for r in responses)
-        arrived = self._announced() or asked
+        """Whether mail came since the last select or search, asked just before IDLE.
+
+        A server announces the folder's new size (EXISTS) with its answer to whatever command it answers, and
+        a search may not include what is announced with it (pymap searches first, then announces); imaplib
+        keeps those announcements aside. A NOOP asks for the rest: some servers (pymap again) report only what
+        changes once IDLE has begun, so mail that came in between waited for the next IDLE to end. Mail came
+        when the folder is now larger than the search found it less what was removed since (our moves): a
+        server that repeats the size it already gave does not make the daemon sync again and again.
+        """
+        self.client.noop()
+        untagged = self.client._imap.untagged_responses
+        sizes = untagged.pop("EXISTS", [])
+        removed = len(untagged.pop("EXPUNGE", []))
+        if not sizes:
+            return False
+        arrived = self._size is None or int(sizes[-1]) > self._size - removed
         if arrived:
-            log.debug("mail came before IDLE")
+            log.debug(
+                "mail came before IDLE: %s messages, %s searched, %s removed since", sizes[-1], self._size, removed
+            )
         return arrived
 
-    def _announced(self) -> bool:
-        """Whether the server announced mail (EXISTS) with its answers since this was last asked."""
-        return self.client._imap.untagged_responses.pop("EXISTS", None) is not None
+    def _forget_news(self) -> None:
+        """Forget the sizes and removals the server announced: what follows (a select, a search) tells all."""
+        for kind in ("EXISTS", "EXPUNGE", "RECENT"):
+            self.client._imap.untagged_responses.pop(kind, None)
 
     def _news(self, timeout: float) -> list[bytes]:
         """The whole lines the server sent during IDLE, waiting at most `timeout` for the first.

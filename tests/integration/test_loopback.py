@@ -430,3 +430,25 @@ def append_elsewhere(server: LoopbackServer) -> None:
     other = connect(server)
     other.append("INBOX", raw_message(), msg_time=RECEIVED_AT)
     other.logout()
+
+
+def test_a_size_the_server_repeats_is_no_news_and_a_larger_one_is(imap_server: LoopbackServer) -> None:
+    """Before IDLE the mailbox checks what the server announced since its search (and asks with a NOOP): a
+    server that repeats the folder's size, or gives it after our moves, must not make the daemon sync again
+    and again, while a size past what the search found and what was moved since means mail came."""
+    append_elsewhere(imap_server)
+    settings = ImapSettings(
+        host=imap_server.host, port=imap_server.port, security=Security.NONE, username=imap_server.user
+    )
+    mailbox = Mailbox(settings, imap_server.password, timeout=TIMEOUT)
+    mailbox.connect()
+    try:
+        mailbox.select("INBOX")
+        assert len(mailbox.uids()) == 1
+        announced = mailbox.client._imap.untagged_responses
+        announced["EXISTS"] = [b"1"]  # the size the search found, said again
+        assert not mailbox.wait(0.2, threading.Event(), lambda: None)
+        announced["EXISTS"], announced["EXPUNGE"] = [b"1"], [b"1"]  # one moved out, then one came
+        assert mailbox.wait(0.2, threading.Event(), lambda: None)
+    finally:
+        mailbox.close()
