@@ -272,9 +272,8 @@ class Watcher:
                 ahead=stored.foreseen(),
             )
             reached("recorded")
-            keep = not self._answerable(
-                place.junk, recorded.enterprise, recorder
-            )  # the same whether recorded now or before
+            # the same whether recorded now or before
+            keep = not self._answerable(place.junk, recorded.enterprise, recorder)
             self._file(item, recorded.record_id, recorded.outcome, keep=keep)
             if not recorded.created:  # recorded before a crash or by another process: the item is filed now
                 self._save(item)

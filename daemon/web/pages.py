@@ -3,6 +3,7 @@ whole audit log. Each renders views from `daemon.app.queries`."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from datetime import timedelta
 
@@ -88,7 +89,7 @@ def enterprises() -> str:
     standing = next((s for s in Standing if s.code == wanted), None)
     with Session(runtime.engine) as session:
         rows = enterprise_rows(session, runtime.rules, call=call, city=city, standing=standing, search=search)
-    pages = max(1, -(-len(rows) // LIST_PAGE))
+    pages = max(1, math.ceil(len(rows) / LIST_PAGE))
     page = min(max(request.args.get("page", 1, type=int), 1), pages)
     first = (page - 1) * LIST_PAGE
     filters = {"city": city or "", "call": call or "", "q": search or "", "standing": wanted}

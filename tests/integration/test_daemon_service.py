@@ -6,12 +6,14 @@ in-process where the order of its log records does.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import signal
 import socket
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -85,6 +87,22 @@ def test_systemd_hears_ready_the_watchdog_and_stopping(imap: PymapServer, smtp: 
     assert any("等待新邮件（IDLE）" in status for status in statuses)
 
 
+@contextlib.contextmanager
+def watching(config: Path) -> Iterator[Daemon]:
+    """The daemon in this process with its watcher thread, as `shenbao run` starts them; stopped after."""
+    daemon = Daemon(load(config))
+    daemon.start()
+    watcher = threading.Thread(target=daemon.watch_loop, name="watcher")
+    watcher.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop.set()
+        daemon.wake.set()
+        watcher.join(TIMEOUT)
+        daemon.close()
+
+
 @pytest.mark.parametrize("held", [b"UID SEARCH", b"NOOP"])
 def test_mail_that_comes_while_the_sync_searches_is_found_without_waiting_for_idle(
     imap: PymapServer, smtp: SmtpCapture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, held: bytes
@@ -97,21 +115,14 @@ def test_mail_that_comes_while_the_sync_searches_is_found_without_waiting_for_id
     for key, value in imap_env(imap).items():
         monkeypatch.setenv(key, value)
     office = tmp_path / "office"
-    with FaultyProxy(imap.host, imap.port, hold_on=held) as proxy:
-        daemon = Daemon(load(write_config(office, imap, smtp, imap_port=proxy.port, idle_seconds=600)))
-        daemon.start()
-        watcher = threading.Thread(target=daemon.watch_loop, name="watcher")
-        watcher.start()
-        try:
-            assert proxy.held.wait(TIMEOUT), f"no {held.decode()} in the first sync"
-            append(imap, valid("meanwhile"))
-            proxy.release.set()
-            wait_until(lambda: query(office, "SELECT count(*) FROM message") == [(1,)], TIMEOUT, "the message judged")
-        finally:
-            daemon.stop.set()
-            daemon.wake.set()
-            watcher.join(TIMEOUT)
-            daemon.close()
+    with (
+        FaultyProxy(imap.host, imap.port, hold_on=held) as proxy,
+        watching(write_config(office, imap, smtp, imap_port=proxy.port, idle_seconds=600)),
+    ):
+        assert proxy.held.wait(TIMEOUT), f"no {held.decode()} in the first sync"
+        append(imap, valid("meanwhile"))
+        proxy.release.set()
+        wait_until(lambda: query(office, "SELECT count(*) FROM message") == [(1,)], TIMEOUT, "the message judged")
 
 
 def test_the_sync_starts_the_moment_idle_reports_mail(
@@ -125,20 +136,11 @@ def test_the_sync_starts_the_moment_idle_reports_mail(
     for key, value in imap_env(imap).items():
         monkeypatch.setenv(key, value)
     office = tmp_path / "office"
-    daemon = Daemon(load(write_config(office, imap, smtp, idle_seconds=600)))  # only news ends the wait
     caplog.set_level(logging.DEBUG, logger="daemon")
-    daemon.start()
-    watcher = threading.Thread(target=daemon.watch_loop, name="watcher")
-    watcher.start()
-    try:
+    with watching(write_config(office, imap, smtp, idle_seconds=600)):  # only news ends the wait
         wait_until(lambda: "IDLE started" in caplog.text, TIMEOUT, "the first sync done and IDLE begun")
         append(imap, valid("news"))
         wait_until(lambda: query(office, "SELECT count(*) FROM message") == [(1,)], TIMEOUT, "the message judged")
-    finally:
-        daemon.stop.set()
-        daemon.wake.set()
-        watcher.join(TIMEOUT)
-        daemon.close()
 
     records = caplog.records
     news = next(i for i, r in enumerate(records) if r.getMessage().startswith("IDLE ended"))

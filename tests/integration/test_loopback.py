@@ -7,6 +7,7 @@ installed), against Dovecot, so a difference between the two shows up here rathe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -387,21 +388,12 @@ def test_mail_that_came_after_the_last_search_ends_the_wait_at_once(imap_server:
     """Dovecot sends "* 1 EXISTS" with IDLE's continuation; imaplib buffers it, and polling the socket alone
     (imapclient's idle_check) would wait for the next news or the whole `idle_seconds`. (pymap reports only
     what changes during IDLE, so there is nothing to read ahead there.)"""
-    settings = ImapSettings(
-        host=imap_server.host, port=imap_server.port, security=Security.NONE, username=imap_server.user
-    )
-    mailbox = Mailbox(settings, imap_server.password, timeout=TIMEOUT)
-    mailbox.connect()
-    try:
+    with mailbox_of(imap_server) as mailbox:
         mailbox.select("INBOX")
-        other = connect(imap_server)
-        other.append("INBOX", raw_message(), msg_time=RECEIVED_AT)
-        other.logout()
+        append_elsewhere(imap_server)
         started = time.monotonic()
         told = mailbox.wait(600, threading.Event(), lambda: None)
         waited = time.monotonic() - started
-    finally:
-        mailbox.close()
     assert told
     assert waited < TIMEOUT  # far from the 600 s it would wait for a next news that never comes
 
@@ -410,20 +402,30 @@ def test_news_split_across_packets_during_idle_is_read_whole(imap_server: Loopba
     """imapclient's idle_check reads a non-blocking socket and failed on half a line ("unterminated line",
     mjs/imapclient#519; seen on CI with pymap's "* 1 FETCH (FLAGS (\\Recent))"): the daemon reconnected and
     the news waited a second. The mailbox reads whole lines once something has come."""
-    with FaultyProxy(imap_server.host, imap_server.port, stutter=0.05) as proxy:
-        settings = ImapSettings(host=proxy.host, port=proxy.port, security=Security.NONE, username=imap_server.user)
-        mailbox = Mailbox(settings, imap_server.password, timeout=TIMEOUT)
-        mailbox.connect()
-        try:
-            mailbox.select("INBOX")
-            appending = threading.Timer(0.5, lambda: append_elsewhere(imap_server))
-            appending.start()
-            told = mailbox.wait(600, threading.Event(), lambda: None)
-            appending.join()
-            assert mailbox.uids()  # the connection still works: the wait left no half-read line behind
-        finally:
-            mailbox.close()
+    with (
+        FaultyProxy(imap_server.host, imap_server.port, stutter=0.05) as proxy,
+        mailbox_of(imap_server, via=proxy) as mailbox,
+    ):
+        mailbox.select("INBOX")
+        appending = threading.Timer(0.5, lambda: append_elsewhere(imap_server))
+        appending.start()
+        told = mailbox.wait(600, threading.Event(), lambda: None)
+        appending.join()
+        assert mailbox.uids()  # the connection still works: the wait left no half-read line behind
     assert told
+
+
+@contextlib.contextmanager
+def mailbox_of(server: LoopbackServer, via: FaultyProxy | None = None) -> Iterator[Mailbox]:
+    """The daemon's mailbox, connected to `server` (through `via`), closed afterwards."""
+    host, port = (via.host, via.port) if via else (server.host, server.port)
+    settings = ImapSettings(host=host, port=port, security=Security.NONE, username=server.user)
+    mailbox = Mailbox(settings, server.password, timeout=TIMEOUT)
+    mailbox.connect()
+    try:
+        yield mailbox
+    finally:
+        mailbox.close()
 
 
 def append_elsewhere(server: LoopbackServer) -> None:
@@ -437,12 +439,7 @@ def test_a_size_the_server_repeats_is_no_news_and_a_larger_one_is(imap_server: L
     server that repeats the folder's size, or gives it after our moves, must not make the daemon sync again
     and again, while a size past what the search found and what was moved since means mail came."""
     append_elsewhere(imap_server)
-    settings = ImapSettings(
-        host=imap_server.host, port=imap_server.port, security=Security.NONE, username=imap_server.user
-    )
-    mailbox = Mailbox(settings, imap_server.password, timeout=TIMEOUT)
-    mailbox.connect()
-    try:
+    with mailbox_of(imap_server) as mailbox:
         mailbox.select("INBOX")
         assert len(mailbox.uids()) == 1
         announced = mailbox.client._imap.untagged_responses
@@ -450,5 +447,3 @@ def test_a_size_the_server_repeats_is_no_news_and_a_larger_one_is(imap_server: L
         assert not mailbox.wait(0.2, threading.Event(), lambda: None)
         announced["EXISTS"], announced["EXPUNGE"] = [b"1"], [b"1"]  # one moved out, then one came
         assert mailbox.wait(0.2, threading.Event(), lambda: None)
-    finally:
-        mailbox.close()
