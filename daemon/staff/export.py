@@ -6,6 +6,9 @@ Names come from rosters, tables and senders' archives, so each path component is
 takes (text.file_name: no separators or control characters, at most 255 bytes). Where that changed a name,
 the full one is in NAMES, which maps every exported file to its call, city, enterprise and original name,
 with what reviewers want to know before opening it: the 质量标杆名称, its length, pictures and seal.
+
+A stored file's SHA-256 in the manifest is its name in the store, taken when it arrived: a copy that differs
+(a disk that damaged the store since) fails `sha256sum -c` rather than being vouched for.
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ def export(session: Session, blobs: BlobStore, rules: CallRules, folder: Path, p
         for document in mine:
             destination = target / _unique(PurePosixPath(document.name).name, names)
             shutil.copyfile(blobs.path(document.sha256), destination)
-            written.append((_sha256(destination), destination))
+            written.append((document.sha256, destination))
             path = destination.relative_to(folder).as_posix()
             originals.append(
                 (path, call_names.get(row.call, row.call), row.city, row.name, document.name, *_facts(row, document))
@@ -86,7 +89,7 @@ def export(session: Session, blobs: BlobStore, rules: CallRules, folder: Path, p
         (folder / base).mkdir(parents=True, exist_ok=True)
         destination = folder / base / _unique(file.name, used, prefix=f"{base}/")
         shutil.copyfile(blobs.path(file.sha256), destination)
-        written.append((_sha256(destination), destination))
+        written.append((file.sha256, destination))
         originals.append(
             (
                 destination.relative_to(folder).as_posix(),
@@ -98,11 +101,9 @@ def export(session: Session, blobs: BlobStore, rules: CallRules, folder: Path, p
             )
         )
     summary = folder / WORKBOOK
-    summary.write_bytes(workbook.build(book, rules))
-    written.append((_sha256(summary), summary))
+    written.append(_write(summary, workbook.build(book, rules)))
     mapping = folder / NAMES
-    mapping.write_text("".join("\t".join(map(for_terminal, row)) + "\n" for row in originals), encoding="utf-8")
-    written.append((_sha256(mapping), mapping))
+    written.append(_write(mapping, "".join("\t".join(map(for_terminal, row)) + "\n" for row in originals).encode()))
     lines = [f"{sha}  {path.relative_to(folder).as_posix()}\n" for sha, path in written]
     (folder / MANIFEST).write_text("".join(lines), encoding="utf-8")
     return Exported(len(rows) - len(missing), len(written), missing, empty)
@@ -135,6 +136,6 @@ def _unique(name: str, used: set[str], prefix: str = "") -> str:
     return candidate
 
 
-def _sha256(path: Path) -> str:
-    with path.open("rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
+def _write(path: Path, data: bytes) -> tuple[str, Path]:
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest(), path

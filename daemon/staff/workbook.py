@@ -2,17 +2,18 @@
 every received message.
 
 Plain openpyxl features only (frozen header, column widths, fills, named cell styles), so that it opens
-cleanly in Excel, WPS and LibreOffice alike. Each cell gets a named style (looked up by name, where giving
-it a font or fill object would hash that object again for every cell), its width is measured as it is
-written, and rows are appended without being looked up again: 15,000 rows take seconds (bench/staff.py).
-Every text is data: made fit for a cell (text.for_cell) and stored as text, so that a subject such as
-`=HYPERLINK(…)` or `#N/A` is never read as a formula or an error value.
+cleanly in Excel, WPS and LibreOffice alike. Text is in the workbook's default font, whose theme gives
+Chinese its own typeface. Sheets are streamed (openpyxl's write-only mode), and a cell object is made only
+for a value that needs more than the defaults: 15,000 rows take a few seconds (bench/staff.py). Every text
+is data: made fit for a cell (text.for_cell) and stored as text, so that a subject such as `=HYPERLINK(…)`
+or `#N/A` is never read as a formula or an error value.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from copy import copy
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -55,14 +56,13 @@ ENTERPRISE_HEADERS = (
 )
 BUNDLE_HEADERS = ("市", "评选", "推荐文件", "汇总表", "列出企业", "已受理", "缺少", "迟报", "待解决")
 MESSAGE_HEADERS = ("序号", "收到时间", "发件人", "主题", "企业", "结论", "人工决定", "问题", "回复", "编号")
-_FONT_NAME = "等线"  # Office's default Chinese font; WPS and LibreOffice substitute their own
 _CENTRED_HEADERS = {"序号", "提交次数", "受理版本数", "状态", "结论", "列出企业", "已受理"}
 _TIMES = {"最近提交时间", "收到时间"}
 _STANDING_COLUMN = ENTERPRISE_HEADERS.index("状态")
 _MAX_WIDTH = 60
 _TIME_FORMAT = "yyyy-mm-dd hh:mm"
 
-_TEXT, _CENTRED, _TIME, _HEADER = "汇总表·文字", "汇总表·居中", "汇总表·时间", "汇总表·表头"
+_CENTRED, _TIME, _HEADER = "汇总表·居中", "汇总表·时间", "汇总表·表头"
 _FILLS = {
     Standing.ACCEPTED: "C6EFCE",
     Standing.REVIEW: "FFEB9C",
@@ -78,12 +78,12 @@ def _standing_style(standing: Standing) -> str:
 
 
 def _add_styles(workbook: Workbook) -> None:
-    from openpyxl.styles import Alignment, Font, NamedStyle, PatternFill
+    from openpyxl.styles import DEFAULT_FONT, Alignment, NamedStyle, PatternFill
 
-    font, bold = Font(name=_FONT_NAME), Font(name=_FONT_NAME, bold=True)
+    font, bold = copy(DEFAULT_FONT), copy(DEFAULT_FONT)
+    bold.b = True
     centred = Alignment(horizontal="center")
     styles = [
-        NamedStyle(_TEXT, font=font),
         NamedStyle(_CENTRED, font=font, alignment=centred),
         NamedStyle(_TIME, font=font, alignment=Alignment(horizontal="left"), number_format=_TIME_FORMAT),
         NamedStyle(
@@ -99,49 +99,59 @@ def _add_styles(workbook: Workbook) -> None:
 
 
 class _Table:
-    """One sheet as it is written: the header, each column's style, and the width each column's texts need."""
+    """One sheet. A streamed sheet takes its column widths before its first row, so the rows are kept, each
+    text's width measured, until `finish` writes them."""
 
     def __init__(self, workbook: Workbook, title: str, headers: Sequence[str]) -> None:
-        from openpyxl.cell.cell import Cell
+        self.workbook = workbook
+        self.title = title
+        self.headers = list(headers)
+        self.styles = [_TIME if h in _TIMES else _CENTRED if h in _CENTRED_HEADERS else None for h in headers]
+        self.widths = [display_width(header) for header in headers]
+        self.rows: list[tuple[list[object], dict[int, str] | None]] = []
 
-        self._cell = Cell
-        self.sheet = workbook.create_sheet(title)
-        self.styles = [_TIME if h in _TIMES else _CENTRED if h in _CENTRED_HEADERS else _TEXT for h in headers]
-        self.widths = [0] * len(headers)
-        self._append(list(headers), [_HEADER] * len(headers))
-        sheet = self.sheet
+    def append(self, values: list[object], *, styles: dict[int, str] | None = None) -> None:
+        """A row of data, its texts fit for a cell and kept as text; `styles` overrides a column's style."""
+        values = [for_cell(value) if isinstance(value, str) else value for value in values]
+        self.widths = [max(width, _display_width(value)) for width, value in zip(self.widths, values, strict=True)]
+        self.rows.append((values, styles))
+
+    def finish(self) -> None:
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.cell.cell import ERROR_CODES
+        from openpyxl.utils import get_column_letter
+        from openpyxl.worksheet.worksheet import Worksheet
+
+        sheet = self.workbook.create_sheet(self.title)
+        for index, width in enumerate(self.widths, start=1):
+            sheet.column_dimensions[get_column_letter(index)].width = min(max(width + 2, 6), _MAX_WIDTH)
         sheet.freeze_panes = "A2"
         # printed: landscape, as wide as one page, the header repeated on every page
         sheet.page_setup.orientation = "landscape"
-        sheet.page_setup.paperSize = sheet.PAPERSIZE_A4
+        sheet.page_setup.paperSize = Worksheet.PAPERSIZE_A4
         sheet.page_setup.fitToWidth = 1
         sheet.page_setup.fitToHeight = 0
         sheet.sheet_properties.pageSetUpPr.fitToPage = True
         sheet.print_title_rows = "1:1"
         sheet.print_options.gridLines = True
 
-    def append(self, values: list[object], *, styles: dict[int, str] | None = None) -> None:
-        """A row of data, its texts fit for a cell and kept as text; `styles` overrides a column's style."""
-        self._append(values, [styles.get(i, s) for i, s in enumerate(self.styles)] if styles else self.styles)
+        def streamed(value: object, style: str | None) -> object:
+            """The value itself, or a cell where it needs a style or must be kept as text although it reads
+            as a formula or an error value."""
+            formula_like = isinstance(value, str) and (value.startswith("=") or value in ERROR_CODES)
+            if style is None and not formula_like:
+                return value
+            cell = WriteOnlyCell(sheet, value=value)
+            if formula_like:
+                cell.data_type = "s"
+            if style is not None:
+                cell.style = style
+            return cell
 
-    def _append(self, values: list[object], styles: list[str]) -> None:
-        row = []
-        for index, (value, style) in enumerate(zip(values, styles, strict=True)):
-            if isinstance(value, str):
-                cell = self._cell(self.sheet, value=for_cell(value))
-                cell.data_type = "s"  # never a formula, whatever it starts with
-            else:
-                cell = self._cell(self.sheet, value=value)
-            cell.style = style
-            row.append(cell)
-            self.widths[index] = max(self.widths[index], _display_width(cell.value))
-        self.sheet.append(row)
-
-    def finish(self) -> None:
-        from openpyxl.utils import get_column_letter
-
-        for index, width in enumerate(self.widths, start=1):
-            self.sheet.column_dimensions[get_column_letter(index)].width = min(max(width + 2, 6), _MAX_WIDTH)
+        sheet.append([streamed(header, _HEADER) for header in self.headers])
+        for values, styles in self.rows:
+            chosen = [styles.get(i, s) for i, s in enumerate(self.styles)] if styles else self.styles
+            sheet.append([streamed(value, style) for value, style in zip(values, chosen, strict=True)])
 
 
 def filename(day: date) -> str:
@@ -152,10 +162,7 @@ def build(ledger: Ledger, rules: CallRules) -> bytes:
     from openpyxl import Workbook
 
     rows, messages, bundles = ledger.rows, ledger.messages, ledger.bundles
-    workbook = Workbook()
-    first = workbook.active
-    assert first is not None
-    workbook.remove(first)
+    workbook = Workbook(write_only=True)
     _add_styles(workbook)
     cities = {bureau.city: index for index, bureau in enumerate(rules.bureaus)}
     for call in rules.calls:

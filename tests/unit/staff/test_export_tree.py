@@ -292,6 +292,32 @@ def test_a_bureaus_letter_and_table_go_to_its_citys_folder_beside_its_enterprise
 # -- names and subjects from mail (issue 8, finding 5) -------------------------------------------------------
 
 
+def test_a_stored_file_damaged_since_it_arrived_fails_the_manifests_check(tmp_path: Path) -> None:
+    """The manifest vouches for what was received, not for what the disk holds now."""
+    site = site_in(tmp_path)
+    with Session(site.engine) as session:
+        form = session.exec(select(DocumentRecord).where(DocumentRecord.message_id == site.ids[QINGDAO][0])).first()
+    assert form is not None
+    stored = site.blobs.path(form.sha256)
+    stored.chmod(0o644)
+    stored.write_bytes(stored.read_bytes() + b"damaged")
+
+    run_export(site, tmp_path / "out")
+
+    listed = manifest(tmp_path / "out")
+    copies = {path for path, digest in listed.items() if digest == form.sha256}  # the same form, several senders
+    assert f"{CALL}/青岛/{QINGDAO}/{form.name}" in copies
+    for path in copies:
+        assert hashlib.sha256((tmp_path / "out" / path).read_bytes()).hexdigest() != form.sha256
+    tool = shutil.which("sha256sum")
+    if tool is not None:
+        checked = subprocess.run(
+            [tool, "--check", "--quiet", export.MANIFEST], cwd=tmp_path / "out", capture_output=True
+        )
+        assert checked.returncode != 0
+        assert set(checked.stdout.decode().splitlines()) == {f"{path}: FAILED" for path in copies}
+
+
 def names_file(root: Path) -> dict[str, list[str]]:
     """Exported path -> [call, city, enterprise, name in the archive], as the names file lists them."""
     header, *rows = [line.split("\t") for line in (root / export.NAMES).read_text(encoding="utf-8").splitlines()]
