@@ -751,7 +751,7 @@ def summary(settings: Settings) -> list[str]:
     try:
         with Session(runtime.engine) as session:
             verdicts = verdict_counts(session)
-            rows = enterprise_rows(session, runtime.rules)
+            rows = enterprise_rows(session)
             decisions = len(session.exec(select(Decision.id)).all())
             replies = Counter(state for state in session.exec(select(OutboxItem.state)))
     finally:

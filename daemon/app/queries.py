@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -349,7 +349,6 @@ def _effective_outcome() -> object:
 
 def enterprise_rows(
     session: Session,
-    rules: CallRules,
     *,
     call: str | None = None,
     city: str | None = None,
@@ -406,11 +405,9 @@ def enterprise_rows(
     found = []
     for listing in listings:
         key = (listing.enterprise.id, listing.call)
-        items = by_listing.get(key, [])
-        row = _row(listing, items, problems, rules)
-        if key in counted:
-            title, seal = facts[counted[key]]
-            row = replace(row, form_title=title, seal=seal, documents=tuple(files.get(counted[key], ())))
+        package_id = counted.get(key)
+        shown = (*facts[package_id], tuple(files.get(package_id, ()))) if package_id is not None else _NOTHING_SHOWN
+        row = _row(listing, by_listing.get(key, []), problems, shown)
         if standing is None or row.standing is standing:
             found.append(row)
     return found
@@ -430,7 +427,7 @@ def _counted(items: list[tuple[int, Outcome, bool, int, datetime, str | None]]) 
 
 def ledger(session: Session, rules: CallRules) -> Ledger:
     return Ledger(
-        enterprise_rows(session, rules, documents=True),
+        enterprise_rows(session, documents=True),
         message_views(session),
         bundle_views(session, rules),
         copies(session, rules),
@@ -482,12 +479,16 @@ def _package_problems(session: Session, which: Any, package_ids: set[int]) -> di
     return found
 
 
+_NOTHING_SHOWN: tuple[str | None, SealStatus | None, tuple[DocumentView, ...]] = (None, None, ())
+
+
 def _row(
     listing: _Listing,
     items: list[tuple[int, Outcome, bool, int, datetime, str | None]],
     problems: dict[int, list[Problem]],
-    rules: CallRules,
+    shown: tuple[str | None, SealStatus | None, tuple[DocumentView, ...]],
 ) -> EnterpriseRow:
+    """`shown`: the form's title, its seal and the documents of the package that counts."""
     outcomes = [(outcome, joined) for _, outcome, joined, _, _, _ in items]
     accepted = [item for item in items if item[1] is Outcome.ACCEPTED]
     standing = standing_of(outcomes)
@@ -514,6 +515,9 @@ def _row(
         latest_accepted=accepted[-1][0] if accepted else None,
         stranger=stranger,
         sources=tuple(dict.fromkeys(n.source.value for n in listing.nominations)),
+        form_title=shown[0],
+        seal=shown[1],
+        documents=shown[2],
     )
 
 

@@ -99,7 +99,7 @@ def run_status(args: argparse.Namespace) -> int:
     runtime = staff_runtime(args)
     rules = runtime.rules
     with Session(runtime.engine) as session:
-        rows = enterprise_rows(session, rules, call=args.call, city=args.city)
+        rows = enterprise_rows(session, call=args.call, city=args.city)
         bundles = bundle_views(session, rules, city=args.city, call=args.call) if args.city or args.bundles else []
     if args.json:
         print_lines(args, [_row_json(r, rules) for r in rows] + [_bundle_json(b) for b in bundles])
@@ -146,7 +146,7 @@ def run_show(args: argparse.Namespace) -> int:
             assert record.id is not None
             views, header, shared = message_views(session, ids=[record.id]), None, []
         else:
-            found = enterprise_rows(session, rules, search=args.name, documents=True)
+            found = enterprise_rows(session, search=args.name, documents=True)
             names = {r.enterprise_id for r in found}
             if len(names) != 1:
                 listed = "、".join(dict.fromkeys(for_terminal(r.name) for r in found)) or "没有"

@@ -63,7 +63,7 @@ def _enterprises(session: Session, rules: CallRules, call: Call, left: int, day:
         r.enterprise_id for r in session.exec(select(ReminderRecord).where(ReminderRecord.day == day.isoformat()))
     }
     found = []
-    for row in enterprise_rows(session, rules, call=call.code):
+    for row in enterprise_rows(session, call=call.code):
         if row.standing.value == "已受理":
             continue
         addresses = tuple(contact_addresses(row.email))

@@ -53,12 +53,17 @@ class EnumText(TypeDecorator[Any]):
     def __init__(self, enum: type[StrEnum]) -> None:
         super().__init__()
         self.enum = enum
+        # looked up for each row read: staff views read tens of thousands, where calling the enum is slower
+        self._members = {member.value: member for member in enum}
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
         return None if value is None else self.enum(value).value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> StrEnum | None:
-        return None if value is None else self.enum(value)
+        if value is None:
+            return None
+        member = self._members.get(value)
+        return self.enum(value) if member is None else member
 
 
 def enum_column(enum: type[StrEnum], *, index: bool = False, nullable: bool = False) -> Column:  # type: ignore[type-arg]

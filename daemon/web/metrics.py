@@ -58,7 +58,7 @@ class _Figures(Collector):
         with Session(self.runtime.engine) as session:
             verdicts = verdict_counts(session)
             decisions = decision_counts(session)
-            standings = Counter(r.standing for r in enterprise_rows(session, self.runtime.rules))
+            standings = Counter(r.standing for r in enterprise_rows(session))
             state = health(session)
         messages = GaugeMetricFamily(
             "shenbao_messages", "Messages received, by automatic verdict (before any decision)", labels=["verdict"]

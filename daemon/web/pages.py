@@ -52,7 +52,7 @@ def overview() -> str:
     rules = runtime.rules
     moment = now()
     with Session(runtime.engine) as session:
-        rows = enterprise_rows(session, rules)
+        rows = enterprise_rows(session)
         bundles = bundle_views(session, rules)
         state = health(session, alerts_since=moment - timedelta(days=ALERT_DAYS))
         waiting = review_count(session)
@@ -88,7 +88,7 @@ def enterprises() -> str:
     wanted = request.args.get("standing", "").strip()
     standing = next((s for s in Standing if s.code == wanted), None)
     with Session(runtime.engine) as session:
-        rows = enterprise_rows(session, runtime.rules, call=call, city=city, standing=standing, search=search)
+        rows = enterprise_rows(session, call=call, city=city, standing=standing, search=search)
     pages = max(1, math.ceil(len(rows) / LIST_PAGE))
     page = min(max(request.args.get("page", 1, type=int), 1), pages)
     first = (page - 1) * LIST_PAGE
@@ -111,7 +111,7 @@ def enterprises() -> str:
 def enterprise(enterprise_id: int) -> str:
     runtime = console().runtime
     with Session(runtime.engine) as session:
-        rows = enterprise_rows(session, runtime.rules, enterprise_id=enterprise_id)
+        rows = enterprise_rows(session, enterprise_id=enterprise_id)
         if not rows:
             abort(404, description="名单中没有这家企业。")
         views = list(reversed(messages_about(session, enterprise_id)))

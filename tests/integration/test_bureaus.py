@@ -148,7 +148,7 @@ def test_the_enterprises_of_a_table_join_the_roster_for_that_call(
 ) -> None:
     runtime = Runtime.open(load(config))
     with Session(runtime.engine) as session:
-        rows = enterprise_rows(session, runtime.rules, city="青岛")
+        rows = enterprise_rows(session, city="青岛")
     assert {(r.name, r.call, r.standing) for r in rows} == {
         (name, "province", Standing.ACCEPTED) for name in SPEC["bundles"]["青岛-province"]["table_enterprises"]
     }
@@ -208,7 +208,7 @@ def test_a_direct_sender_is_accepted_into_a_call_by_a_person(config: Path, capsy
             call="national",
         )
         session.commit()
-        rows = enterprise_rows(session, runtime.rules, call="national")
+        rows = enterprise_rows(session, call="national")
         sources = session.exec(select(Nomination.source).where(col(Nomination.call) == "national")).all()
     assert [(r.name, r.standing) for r in rows] == [(line["enterprise"], Standing.ACCEPTED)]
     assert sources == [NominationSource.STAFF]
@@ -259,7 +259,7 @@ def test_archives_a_bureau_sent_are_not_taken_for_a_strangers_submission(
     runtime = Runtime.open(load(config))
     with Session(runtime.engine) as session:
         built = digest.gather(session, runtime.rules, "2022年质量标杆", datetime(2022, 6, 25, 9, tzinfo=SHANGHAI))
-        rows = enterprise_rows(session, runtime.rules)
+        rows = enterprise_rows(session)
 
     accepted = [row for row in rows if row.standing is Standing.ACCEPTED]
     assert accepted and all(row.email for row in accepted)

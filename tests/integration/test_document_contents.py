@@ -168,7 +168,7 @@ def test_the_title_the_form_gives_reaches_the_enterprises_row(engine: Engine, tm
     recorder.record(sent(JINAN, "docx-form.rar"), "jinan.eml")
 
     with Session(engine) as session:
-        rows = {row.name: row for row in enterprise_rows(session, RULES)}
+        rows = {row.name: row for row in enterprise_rows(session)}
 
     assert rows[JINAN].form_title == TITLE
     assert rows[JINAN].seal is SealStatus.FOUND

@@ -22,7 +22,6 @@ from sqlmodel import Session, SQLModel, select
 
 from daemon.app.queries import enterprise_rows, message_views
 from daemon.app.views import Standing
-from daemon.campaign import CallRules
 from daemon.cli import main
 from daemon.domain import Outcome
 from daemon.storage import schema
@@ -105,7 +104,7 @@ def test_the_upgraded_database_reads_as_before(tmp_path: Path, old_database: Pat
     with Session(engine) as session:
         outcomes = [m.outcome for m in session.exec(select(MessageRecord).order_by(MessageRecord.id))]
         states = {item.state for item in session.exec(select(OutboxItem))}
-        standings = {r.name: r.standing for r in enterprise_rows(session, CallRules())}
+        standings = {r.name: r.standing for r in enterprise_rows(session)}
         views = {v.reference: v for v in message_views(session)}
 
     assert outcomes[:4] == [Outcome.ACCEPTED, Outcome.ACCEPTED, Outcome.ACCEPTED, Outcome.REJECTED]

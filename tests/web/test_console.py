@@ -131,7 +131,7 @@ def test_a_decision_made_with_the_command_is_in_the_audit_log_too(tmp_path: Path
     runtime = site.runtime()
     with Session(runtime.engine) as session:
         [entry] = audit_entries(session, message_ids=[3])
-        [linyi] = enterprise_rows(session, runtime.rules, search=LINYI)
+        [linyi] = enterprise_rows(session, search=LINYI)
     assert (entry.actor, entry.action, entry.detail, entry.address) == (
         getpass.getuser(),
         "rejected",
@@ -170,7 +170,7 @@ def test_the_enterprise_list_comes_in_pages_that_keep_the_filters(
     with Session(runtime.engine) as session:
         add_user(session, "lisi", "a long enough password", UserRole.VIEWER, now())
         session.commit()
-        names = [row.name for row in enterprise_rows(session, runtime.rules)]
+        names = [row.name for row in enterprise_rows(session)]
     monkeypatch.setattr("daemon.web.pages.LIST_PAGE", 2)
     client = create_app(runtime, secret_key=b"k" * 32).test_client()
     token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").get_data(as_text=True))
