@@ -8,6 +8,7 @@ never live in the file: it names the environment variables that hold them.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import tomllib
 from enum import StrEnum
 from pathlib import Path
@@ -343,6 +344,18 @@ class Settings(_Section):
             document_limits=DocumentLimits(archive.document_timeout_seconds, archive.document_memory_mb * MIB),
             listed_only=bool(self.bureaus or campaign.roster or any(c.roster for c in campaign.calls)),
         )
+
+
+class MissingSecret(Exception):
+    pass
+
+
+def secret(variable: str) -> str:
+    """A password from the environment variable the file names (password_env)."""
+    value = os.environ.get(variable)
+    if value is None:
+        raise MissingSecret(f"the environment variable {variable} (named by password_env) is not set")
+    return value
 
 
 def load(path: Path) -> Settings:

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..campaign import CallRules
-from ..config import ConfigError, Settings, load
+from ..config import ConfigError, MissingSecret, Settings, load, secret
+from ..intake.roster import RosterError
 from ..service.runtime import Runtime
-from ..staff.roster import RosterError
 from ..storage.db import SchemaMismatch
 from .exits import EnvironmentProblem, UsageError
 
@@ -43,7 +43,7 @@ def require_rar_tool(rules: CallRules) -> None:
 
 def roster_from_file(path: Path) -> Roster:
     from ..intake.match import Roster
-    from ..staff.roster import read_roster
+    from ..intake.roster import read_roster
 
     try:
         return Roster(read_roster(path))
@@ -72,7 +72,6 @@ def staff_runtime(args: argparse.Namespace) -> Runtime:
 
 
 def smtp_sender_for(settings: Settings) -> Sender:
-    from ..service.daemon import MissingSecret, secret
     from ..service.outbox import Sender
 
     if settings.smtp is None:

@@ -18,9 +18,9 @@ from ..domain import Problem, Verdict
 from ..explain import OUTCOME_WORDS, SEAL_WORDS, contents_text, human_size, reference, title
 from ..intake.context import Context
 from ..intake.faults import EnvironmentFault
+from ..intake.roster import RosterError, read_roster
 from ..pipeline import judge
 from ..service.roster_sync import import_roster
-from ..staff.roster import RosterError, read_roster
 from ..text import for_terminal
 from .common import progress, require_rar_tool, roster_from_file, runtime_from, settings_from
 from .exits import EXIT_OK, EnvironmentProblem, UsageError

@@ -15,16 +15,16 @@ from sqlmodel import Session
 from ..app import quarantine
 from ..app.errors import ActionError
 from ..campaign import MIB, CallRules
-from ..config import ConfigError, ImapSettings, Settings, SmtpSettings, load
+from ..config import ConfigError, ImapSettings, MissingSecret, Settings, SmtpSettings, load, secret
 from ..explain import human_size
 from ..intake.archive import UNRAR_HELP, self_test
+from ..intake.roster import RosterError, read_roster
 from ..mail.imap import Mailbox, MailboxError, UidValidityError
 from ..mail.smtp import check_login
-from ..service.daemon import FATAL, Daemon, DaemonFailed, MissingSecret, failure_text, secret
+from ..runner import FATAL, Daemon, DaemonFailed, failure_text
 from ..service.health import summary
 from ..service.lock import AlreadyRunning
 from ..service.roster_sync import listed
-from ..staff.roster import RosterError, read_roster
 from ..storage import schema
 from ..storage.db import DatabaseMissing, SchemaMismatch, open_database, sqlite_file
 from .common import require_rar_tool, runtime_from, say, settings_from

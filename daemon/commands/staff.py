@@ -26,10 +26,10 @@ from ..explain import (
     reference,
     shanghai_time,
 )
-from ..service.jobs import reminders_if_due
 from ..service.outbox import send_due
 from ..service.runtime import Runtime
 from ..staff import digest, export, reminders
+from ..staff.jobs import reminders_if_due
 from ..storage.models import OutboxItem, now
 from ..text import for_terminal
 from .common import (

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from ..app.queries import message_views
 from ..config import Settings, load
 from ..explain import OUTCOME_WORDS, REPLY_WORDS, STATE_WORDS, titles
-from ..service.daemon import Daemon
+from ..runner import Daemon
 from ..storage.db import open_database
 from ..storage.models import MailboxItem
 from ..tables import print_table

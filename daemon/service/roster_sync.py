@@ -17,7 +17,7 @@ from sqlmodel import Session, col, func, select
 
 from ..domain import RosterEntry
 from ..intake.match import Roster, normalise
-from ..staff.roster import read_roster
+from ..intake.roster import read_roster
 from ..storage.db import get_meta, set_meta
 from ..storage.models import Enterprise, Nomination
 from ..storage.states import NominationSource

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
-from ..service.daemon import MissingSecret, secret
+from ..config import MissingSecret, secret
 from ..service.outbox import Sender
 from ..service.runtime import Runtime
 from .limits import LoginLimiter

@@ -59,7 +59,7 @@ from daemon_support import (
 from daemon.config import load
 from daemon.demo.servers import PymapServer, SmtpCapture
 from daemon.mail.imap import MailboxError
-from daemon.service.daemon import Daemon
+from daemon.runner import Daemon
 from daemon.service.lock import AlreadyRunning, run_lock
 
 

@@ -31,10 +31,10 @@ from daemon_support import (
 )
 from sqlalchemy.exc import OperationalError
 
+from daemon import runner
 from daemon.config import load
 from daemon.demo.servers import PymapServer, SmtpCapture
-from daemon.service import daemon as daemon_module
-from daemon.service.daemon import Daemon
+from daemon.runner import Daemon
 
 
 def test_an_idle_daemon_writes_nothing_at_warning_or_above(
@@ -55,7 +55,7 @@ def test_an_idle_daemon_writes_nothing_at_warning_or_above(
     assert unprefixed == []  # every line, tracebacks and warnings included, carries a syslog priority
     assert [line for line in lines if int(line[1]) <= 4] == []
     assert not any(re.match(r"<\d>\d{4}-\d\d-\d\d", line) for line in lines)  # the journal stamps lines itself
-    assert "<6>daemon.service.daemon: shenbao running: watching INBOX" in lines
+    assert "<6>daemon.runner: shenbao running: watching INBOX" in lines
     assert lines.count("<7>daemon.service.watcher: sync started") >= 10
 
 
@@ -168,7 +168,7 @@ def test_a_database_error_while_the_outbox_checks_on_sending_ends_the_turn_not_t
             raise cut
         return None
 
-    monkeypatch.setattr(daemon_module, "oldest_deferred", failing_once)
+    monkeypatch.setattr(runner, "oldest_deferred", failing_once)
     outbox = threading.Thread(target=daemon.outbox_loop, name="outbox")
     outbox.start()
     try:

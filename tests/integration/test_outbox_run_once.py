@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from daemon.config import load
 from daemon.demo.servers import PymapServer, SmtpCapture
-from daemon.service.daemon import Daemon
+from daemon.runner import Daemon
 from daemon.service.outbox import Sent, enqueue
 from daemon.service.recorder import Recorded, Recorder
 from daemon.storage.db import open_database

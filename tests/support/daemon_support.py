@@ -35,7 +35,7 @@ from sqlalchemy.pool import NullPool
 
 from daemon.config import load
 from daemon.demo.servers import LoopbackServer, SmtpCapture, wait_until
-from daemon.service.daemon import Daemon, OnceResult
+from daemon.runner import Daemon, OnceResult
 
 ROOT = Path(__file__).resolve().parents[2]
 MAILBOX = "kejichu2019@shandong.cn"

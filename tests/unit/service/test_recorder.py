@@ -24,9 +24,9 @@ from daemon.campaign import DEFAULT_CALL, Call, CallRules
 from daemon.demo.servers import wait_until
 from daemon.domain import Outcome, RosterEntry
 from daemon.intake.match import Roster
+from daemon.intake.roster import read_roster
 from daemon.service.recorder import Recorder, add_version
 from daemon.service.roster_sync import RosterChange, database_rosters, import_roster, refresh_rosters
-from daemon.staff.roster import read_roster
 from daemon.storage.blobs import BlobStore
 from daemon.storage.db import open_database
 from daemon.storage.models import (

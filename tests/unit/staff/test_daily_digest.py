@@ -32,11 +32,10 @@ from daemon.demo.servers import SmtpCapture
 from daemon.domain import Code, Problem
 from daemon.explain import titles
 from daemon.render import Renderer
-from daemon.service import jobs
 from daemon.service.outbox import Sender, recover_interrupted, send_due
 from daemon.service.recorder import Recorder
 from daemon.service.runtime import Runtime
-from daemon.staff import digest
+from daemon.staff import digest, jobs
 from daemon.storage.blobs import BlobStore
 from daemon.storage.db import open_database, set_meta
 from daemon.storage.models import Alert, DigestRecord, MessageRecord, OutboxItem, now

@@ -21,9 +21,9 @@ from sqlmodel import Session, select
 
 from daemon.config import CampaignSettings, ImapSettings, Settings, StorageSettings
 from daemon.render import Renderer
-from daemon.service.jobs import reminders_if_due
 from daemon.service.runtime import Runtime
 from daemon.staff import reminders
+from daemon.staff.jobs import reminders_if_due
 from daemon.storage.models import Enterprise, OutboxItem, ReminderRecord
 
 DEADLINE = datetime(2022, 7, 5, 23, 59, 59, tzinfo=SHANGHAI)

@@ -11,7 +11,7 @@ from conftest import ENTERPRISE, ROSTER_ROWS, write_roster
 from openpyxl import Workbook
 
 from daemon.domain import RosterEntry
-from daemon.staff.roster import RosterError, read_roster
+from daemon.intake.roster import RosterError, read_roster
 
 EXPECTED = [
     RosterEntry(name=name, city=city, title=title, contact=contact, phone=phone, email=email)

@@ -3,9 +3,11 @@
 For ever, each runs a plain loop in its own thread. The watcher syncs, saves the Sent copies, then waits on
 IDLE (or polls) and syncs again the moment the server reports news: no scheduler stands between the news
 and the work. The outbox sends what is due, then sleeps until a reply is queued or its next turn comes.
-APScheduler runs only the timed jobs, the daily digest and the deadline reminders, each caught up once at
-start. Network errors reconnect with capped exponential backoff; SIGTERM lets the message in hand finish,
-then stops. Under systemd the daemon reports its state and the watcher feeds the watchdog (notify.py).
+APScheduler runs only the timed jobs: the daily digest and the deadline reminders (staff/jobs.py), each
+caught up once at start, and the closing of the windows of sets of volumes. Network errors reconnect with
+capped exponential backoff; SIGTERM lets the message in hand finish, then stops. Under systemd the daemon
+reports its state and the watcher feeds the watchdog (service/notify.py). This module sits above `staff`,
+whose jobs it runs, and nothing in the layers below imports it.
 
 The database is watched: a guard thread, each cycle and each message check that the SQLite file is still the
 one opened and that the run lock is still held; if not, or when database errors persist, the daemon logs at
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import shutil
 import signal
 import threading
@@ -31,24 +32,25 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlmodel import Session, select
 
-from ..campaign import MIB
-from ..config import Settings
-from ..explain import SHANGHAI, human_size, today
-from ..intake.archive import self_test
-from ..intake.faults import EnvironmentFault
-from ..mail.imap import Mailbox, MailboxError, imap_trouble
-from ..storage.blobs import BlobStore
-from ..storage.db import DatabaseMissing, get_meta, set_meta
-from ..storage.models import Alert, DigestRecord, now
-from ..storage.watch import DatabaseGone
-from .alerts import AlertBook
-from .health import DatabaseFailing, DatabaseHealth, summary
-from .jobs import digest_if_due, expire_volumes, reminders_if_due
-from .lock import LockLost, run_lock
-from .notify import Notifier
-from .outbox import Sender, SendingMeanwhile, Sent, oldest_deferred, recover_interrupted, release_held, send_due
-from .runtime import Runtime
-from .watcher import SyncReport, Watcher
+from .campaign import MIB
+from .config import MissingSecret, Settings, secret
+from .explain import SHANGHAI, human_size, today
+from .intake.archive import self_test
+from .intake.faults import EnvironmentFault
+from .mail.imap import Mailbox, MailboxError, imap_trouble
+from .service.alerts import AlertBook
+from .service.health import DatabaseFailing, DatabaseHealth, summary
+from .service.lock import LockLost, run_lock
+from .service.notify import Notifier
+from .service.outbox import Sender, SendingMeanwhile, Sent, oldest_deferred, recover_interrupted, release_held, send_due
+from .service.runtime import Runtime
+from .service.volumes import expire_volumes
+from .service.watcher import SyncReport, Watcher
+from .staff.jobs import digest_if_due, reminders_if_due
+from .storage.blobs import BlobStore
+from .storage.db import DatabaseMissing, get_meta, set_meta
+from .storage.models import Alert, DigestRecord, now
+from .storage.watch import DatabaseGone
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +65,6 @@ FATAL = (DatabaseGone, LockLost, DatabaseFailing)
 """Errors after which the daemon must not write any more: it stops."""
 
 
-class MissingSecret(Exception):
-    pass
-
-
 class DaemonFailed(Exception):
     """The daemon stopped because it could not go on safely; the message (Chinese, for staff) says why."""
 
@@ -78,13 +76,6 @@ def failure_text(error: BaseException) -> str:
     if isinstance(error, LockLost):
         return f"运行锁已失去，shenbao 已停止：共用这个数据库的另一个 shenbao 可能已经接手（{error}）"
     return f"数据库持续出错，shenbao 已停止，等待 systemd 重新启动（{error}）"
-
-
-def secret(variable: str) -> str:
-    value = os.environ.get(variable)
-    if value is None:
-        raise MissingSecret(f"the environment variable {variable} (named by password_env) is not set")
-    return value
 
 
 @dataclass

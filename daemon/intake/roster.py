@@ -1,8 +1,8 @@
 """The summary table (汇总表) in, as the roster of enterprises invited to submit.
 
-Reading the workbook is intake's job (`intake.spreadsheet`, shared with the city bureaus' tables), in the
-readers' isolated child like a bureau's table: the daemon itself never loads the workbook parser (openpyxl,
-which brings numpy and Pillow: 24 MB that stayed for good after the first roster). Here a table that cannot
+The workbook is read as a city bureau's table is (`spreadsheet.py`), in the readers' isolated child: the
+daemon itself never loads the workbook parser (openpyxl, which brings numpy and Pillow: 24 MB that stayed for
+good after the first roster). Here a table that cannot
 be read, or lists nobody, becomes a `RosterError` for the staff member loading it.
 """
 
@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from ..domain import RosterEntry
-from ..intake.spreadsheet import TableError
+from .spreadsheet import TableError
 
 
 class RosterError(Exception):
@@ -21,7 +21,7 @@ class RosterError(Exception):
 
 def read_roster(path: Path) -> list[RosterEntry]:
     """The listed enterprises; raises EnvironmentFault when the reader could not run (our side, not the file)."""
-    from ..intake.readers import read_summary  # here: commands that read no roster start without the readers
+    from .readers import read_summary  # here: commands that read no roster start without the readers
 
     with tempfile.TemporaryDirectory(prefix="shenbao-roster-") as workdir:
         table = read_summary(path, Path(workdir))
