@@ -42,7 +42,7 @@ def test_an_idle_daemon_writes_nothing_at_warning_or_above(
 ) -> None:
     """Issue 7, point 5: IDLE cycles used to log an APScheduler warning about once a second."""
     office = tmp_path / "office"
-    config = write_config(office, imap, smtp, idle_seconds=2)
+    config = write_config(office, imap, smtp, idle_seconds=1)
     append(imap, valid("before"))  # some work first, so replies and Sent copies have run too
     args = ("run", "--config", config, "--log-level", "debug")
     with Background(*args, env=daemon_env(imap), cwd=office, journal=True) as daemon:
