@@ -406,8 +406,9 @@ def enterprise_rows(
     for listing in listings:
         key = (listing.enterprise.id, listing.call)
         package_id = counted.get(key)
-        shown = (*facts[package_id], tuple(files.get(package_id, ()))) if package_id is not None else _NOTHING_SHOWN
-        row = _row(listing, by_listing.get(key, []), problems, shown)
+        title, seal = facts[package_id] if package_id is not None else (None, None)
+        shown = tuple(files[package_id]) if package_id in files else ()
+        row = _row(listing, by_listing.get(key, []), problems, form_title=title, seal=seal, documents=shown)
         if standing is None or row.standing is standing:
             found.append(row)
     return found
@@ -479,16 +480,16 @@ def _package_problems(session: Session, which: Any, package_ids: set[int]) -> di
     return found
 
 
-_NOTHING_SHOWN: tuple[str | None, SealStatus | None, tuple[DocumentView, ...]] = (None, None, ())
-
-
 def _row(
     listing: _Listing,
     items: list[tuple[int, Outcome, bool, int, datetime, str | None]],
     problems: dict[int, list[Problem]],
-    shown: tuple[str | None, SealStatus | None, tuple[DocumentView, ...]],
+    *,
+    form_title: str | None,
+    seal: SealStatus | None,
+    documents: tuple[DocumentView, ...],
 ) -> EnterpriseRow:
-    """`shown`: the form's title, its seal and the documents of the package that counts."""
+    """The last three: what the package that counts shows (its form's title and seal, its documents)."""
     outcomes = [(outcome, joined) for _, outcome, joined, _, _, _ in items]
     accepted = [item for item in items if item[1] is Outcome.ACCEPTED]
     standing = standing_of(outcomes)
@@ -515,9 +516,9 @@ def _row(
         latest_accepted=accepted[-1][0] if accepted else None,
         stranger=stranger,
         sources=tuple(dict.fromkeys(n.source.value for n in listing.nominations)),
-        form_title=shown[0],
-        seal=shown[1],
-        documents=shown[2],
+        form_title=form_title,
+        seal=seal,
+        documents=documents,
     )
 
 

@@ -2,8 +2,8 @@
 
 The workbook is read as a city bureau's table is (`spreadsheet.py`), in the readers' isolated child: the
 daemon itself never loads the workbook parser (openpyxl, which brings numpy and Pillow: 24 MB that stayed for
-good after the first roster). Here a table that cannot
-be read, or lists nobody, becomes a `RosterError` for the staff member loading it.
+good after the first roster). Here a table that cannot be read, or lists nobody, becomes a `RosterError` for
+the staff member loading it.
 """
 
 from __future__ import annotations
