@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, case, or_
+from sqlalchemy import Row, Select, or_
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, SQLModel, col, func, select
 
@@ -337,14 +337,15 @@ _AUTHORITY = {NominationSource.ROSTER: 0, NominationSource.TABLE: 1, NominationS
 
 def _effective_outcome() -> object:
     """SQL: a person's latest decision on the package, else its verdict."""
-    latest = (
-        select(func.max(Decision.id))
+    decided = (
+        select(Decision.outcome)
         .where(col(Decision.package_id) == PackageRecord.id)
+        .order_by(col(Decision.id).desc())
+        .limit(1)
         .correlate(PackageRecord)
         .scalar_subquery()
     )
-    decided = select(Decision.outcome).where(col(Decision.id) == latest).correlate(PackageRecord).scalar_subquery()
-    return case((decided.is_not(None), decided), else_=PackageRecord.outcome)
+    return func.coalesce(decided, PackageRecord.outcome)
 
 
 def enterprise_rows(
