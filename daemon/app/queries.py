@@ -552,8 +552,16 @@ def copies(session: Session, rules: CallRules) -> list[CopyView]:
         return []
     wanted = set(owner.values())
     names = dict(session.exec(select(Enterprise.id, Enterprise.name).where(col(Enterprise.id).in_(wanted))).all())
-    documents = list(session.exec(select(DocumentRecord).where(col(DocumentRecord.package_id).in_(list(owner)))))
-    by_file: dict[str, list[DocumentRecord]] = defaultdict(list)
+    columns: list[Any] = [
+        DocumentRecord.id,
+        DocumentRecord.package_id,
+        DocumentRecord.role,
+        DocumentRecord.name,
+        DocumentRecord.sha256,
+        DocumentRecord.signature,
+    ]
+    documents = session.execute(sql_select(*columns).where(col(DocumentRecord.package_id).in_(list(owner)))).all()
+    by_file: dict[str, list[Row[Any]]] = defaultdict(list)
     for document in documents:
         by_file[document.sha256].append(document)
     pairs = [
