@@ -138,10 +138,25 @@ def run_export(args: argparse.Namespace) -> int:
         },
         f"已导出 {result.enterprises} 家企业（{result.files} 个文件）到 {folder}；"
         f"校验：cd {folder} && sha256sum -c {export.MANIFEST}"
-        + (f"\n尚未受理、未导出：{_names(result.missing)}" if result.missing else "")
+        + (
+            f"\n尚未受理、未导出：{names_line(result.missing, whole=f'{folder / export.WORKBOOK} 的“状态”列')}"
+            if result.missing
+            else ""
+        )
         + (f"\n人工受理但没有材料记录（请用 attach 添加压缩包）：{_names(result.empty)}" if result.empty else ""),
     )
     return EXIT_OK
+
+
+SHOWN_NAMES = 20
+"""Names one line of a command's summary lists before it counts the rest (a campaign of thousands has more)."""
+
+
+def names_line(names: list[str], *, whole: str) -> str:
+    """The names, or the first of them and how many there are, with `whole`: where to read them all."""
+    if len(names) <= SHOWN_NAMES:
+        return _names(names)
+    return f"{_names(names[:SHOWN_NAMES])} 等 {len(names)} 家；完整名单见 {whole}"
 
 
 def _names(names: list[str]) -> str:
