@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -428,11 +429,12 @@ def _counted(items: list[tuple[int, Outcome, bool, int, datetime, str | None]]) 
 
 
 def ledger(session: Session, rules: CallRules) -> Ledger:
+    copies_found = _copies_ahead(session, rules)
     return Ledger(
         enterprise_rows(session, documents=True),
         message_views(session),
         bundle_views(session, rules),
-        copies(session, rules),
+        copies_found(),
     )
 
 
@@ -544,12 +546,18 @@ def counted_packages(session: Session) -> dict[tuple[int, str | None], int]:
 def copies(session: Session, rules: CallRules) -> list[CopyView]:
     """Documents two enterprises both sent in the packages that count: the same file (any role), or
     write-ups whose texts are at least `rules.similar_texts` similar. Each pair once."""
+    return _copies_ahead(session, rules)()
+
+
+def _copies_ahead(session: Session, rules: CallRules) -> Callable[[], list[CopyView]]:
+    """`copies`, whose texts are compared in the document reader's server while the caller goes on: call
+    the result for them. The server's start alone takes a second, which the ledger's other views overlap."""
     from ..intake.readers import similar_texts  # the document reader's client: only this view needs it
 
     counted = counted_packages(session)
     owner = {package_id: enterprise_id for (enterprise_id, _call), package_id in counted.items()}
     if not owner:
-        return []
+        return lambda: []
     wanted = set(owner.values())
     names = dict(session.exec(select(Enterprise.id, Enterprise.name).where(col(Enterprise.id).in_(wanted))).all())
     columns: list[Any] = [
@@ -561,28 +569,32 @@ def copies(session: Session, rules: CallRules) -> list[CopyView]:
         DocumentRecord.signature,
     ]
     documents = session.execute(sql_select(*columns).where(col(DocumentRecord.package_id).in_(list(owner)))).all()
-    by_file: dict[str, list[Row[Any]]] = defaultdict(list)
-    for document in documents:
-        by_file[document.sha256].append(document)
-    pairs = [
-        (CopyKind.SAME_FILE, first, second, 1.0)
-        for same in by_file.values()
-        for index, first in enumerate(same)
-        for second in same[index + 1 :]
-    ]
-    by_id = {d.id: d for d in documents}
     texts = [(d.id, d.signature) for d in documents if d.id is not None and d.signature]
-    pairs += [
-        (CopyKind.SIMILAR_TEXT, by_id[a], by_id[b], score)
-        for a, b, score in similar_texts(texts, rules.similar_texts, rules.document_limits)
-    ]
-    found: dict[tuple[str, int, int], CopyView] = {}
-    for kind, first, second, score in pairs:
-        a, b = owner[first.package_id], owner[second.package_id]
-        key = (first.role, min(a, b), max(a, b))
-        if a != b and key not in found:  # the same file is said once, not again as a similar text
-            found[key] = CopyView(kind, first.role, a, names[a], first.name, b, names[b], second.name, score)
-    return list(found.values())
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="similar-texts")
+    compared = pool.submit(similar_texts, texts, rules.similar_texts, rules.document_limits)
+    pool.shutdown(wait=False)  # its one thread ends with the comparison
+
+    def found() -> list[CopyView]:
+        by_file: dict[str, list[Row[Any]]] = defaultdict(list)
+        for document in documents:
+            by_file[document.sha256].append(document)
+        pairs = [
+            (CopyKind.SAME_FILE, first, second, 1.0)
+            for same in by_file.values()
+            for index, first in enumerate(same)
+            for second in same[index + 1 :]
+        ]
+        by_id = {d.id: d for d in documents}
+        pairs += [(CopyKind.SIMILAR_TEXT, by_id[a], by_id[b], score) for a, b, score in compared.result()]
+        views: dict[tuple[str, int, int], CopyView] = {}
+        for kind, first, second, score in pairs:
+            a, b = owner[first.package_id], owner[second.package_id]
+            key = (first.role, min(a, b), max(a, b))
+            if a != b and key not in views:  # the same file is said once, not again as a similar text
+                views[key] = CopyView(kind, first.role, a, names[a], first.name, b, names[b], second.name, score)
+        return list(views.values())
+
+    return found
 
 
 def standing_of(outcomes: Sequence[tuple[Outcome, bool]]) -> Standing:
