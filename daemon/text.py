@@ -47,7 +47,8 @@ def for_email(text: str) -> str:
 
 
 def for_cell(text: str) -> str:
-    """Text for a workbook cell: as for an email (openpyxl refuses the rest), cut to what Excel shows."""
+    """Text for a workbook cell: as for an email (a workbook's XML holds no other control character), cut to
+    what Excel shows."""
     safe = for_email(text)
     return safe if len(safe) <= CELL_MAX_CHARS else safe[: CELL_MAX_CHARS - 1] + "…"
 

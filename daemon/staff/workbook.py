@@ -1,19 +1,19 @@
 """The summary workbook (汇总表) out: a sheet per call in the notice's columns, the bureaus' bundles, and
 every received message.
 
-Plain openpyxl features only (frozen header, column widths, fills, named cell styles), so that it opens
-cleanly in Excel, WPS and LibreOffice alike. Text is in the workbook's default font, whose theme gives
-Chinese its own typeface. Sheets are streamed (openpyxl's write-only mode), and a cell object is made only
-for a value that needs more than the defaults: 15,000 rows take a few seconds (bench/staff.py). Every text
-is data: made fit for a cell (text.for_cell) and stored as text, so that a subject such as `=HYPERLINK(…)`
-or `#N/A` is never read as a formula or an error value.
+Plain features only (frozen header, column widths, fills, printing on A4 landscape), so that it opens
+cleanly in Excel, WPS and LibreOffice alike. Written with XlsxWriter, in less than half the time openpyxl
+takes (175,000 cells for 10,000 messages: 1.7 s against 4 s, bench/README.md); openpyxl still reads the
+workbooks senders send. Text is in the workbook's default font, whose theme gives Chinese its own typeface.
+Every text is data: made fit for a cell (text.for_cell) and written as text, so that a subject such as
+`=HYPERLINK(…)` or `#N/A` is never read as a formula or an error value.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from copy import copy
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -34,8 +34,10 @@ from ..explain import (
 from ..tables import display_width
 from ..text import for_cell
 
-if TYPE_CHECKING:  # openpyxl (with numpy and Pillow, 25 MB) is loaded when a workbook is first made
-    from openpyxl import Workbook
+if TYPE_CHECKING:  # XlsxWriter (10 MB) is loaded when a workbook is first made: the daemon may never make one
+    from xlsxwriter import Workbook
+    from xlsxwriter.format import Format
+    from xlsxwriter.worksheet import Worksheet
 
 ENTERPRISE_HEADERS = (
     "序号",
@@ -61,97 +63,88 @@ _TIMES = {"最近提交时间", "收到时间"}
 _STANDING_COLUMN = ENTERPRISE_HEADERS.index("状态")
 _MAX_WIDTH = 60
 _TIME_FORMAT = "yyyy-mm-dd hh:mm"
-
-_CENTRED, _TIME, _HEADER = "汇总表·居中", "汇总表·时间", "汇总表·表头"
+_A4 = 9
 _FILLS = {
-    Standing.ACCEPTED: "C6EFCE",
-    Standing.REVIEW: "FFEB9C",
-    Standing.PENDING: "E4DFEC",  # not the header's blue
-    Standing.REJECTED: "FFC7CE",
-    Standing.MISSING: "EDEDED",
+    Standing.ACCEPTED: "#C6EFCE",
+    Standing.REVIEW: "#FFEB9C",
+    Standing.PENDING: "#E4DFEC",  # not the header's blue
+    Standing.REJECTED: "#FFC7CE",
+    Standing.MISSING: "#EDEDED",
 }
-_HEADER_FILL = "DDEBF7"
+_HEADER_FILL = "#DDEBF7"
 
 
-def _standing_style(standing: Standing) -> str:
-    return f"汇总表·{standing.value}"
+@dataclass(frozen=True)
+class _Formats:
+    """The workbook's cell formats, each made once and shared by every cell that has it."""
 
+    header: Format
+    centred: Format
+    time: Format
+    standings: dict[Standing, Format]
 
-def _add_styles(workbook: Workbook) -> None:
-    from openpyxl.styles import DEFAULT_FONT, Alignment, NamedStyle, PatternFill
+    @classmethod
+    def of(cls, workbook: Workbook) -> _Formats:
+        def solid(colour: str) -> dict[str, object]:
+            return {"pattern": 1, "bg_color": colour}
 
-    font, bold = copy(DEFAULT_FONT), copy(DEFAULT_FONT)
-    bold.b = True
-    centred = Alignment(horizontal="center")
-    styles = [
-        NamedStyle(_CENTRED, font=font, alignment=centred),
-        NamedStyle(_TIME, font=font, alignment=Alignment(horizontal="left"), number_format=_TIME_FORMAT),
-        NamedStyle(
-            _HEADER, font=bold, alignment=Alignment(vertical="center"), fill=PatternFill("solid", fgColor=_HEADER_FILL)
-        ),
-    ]
-    styles += [
-        NamedStyle(_standing_style(standing), font=font, alignment=centred, fill=PatternFill("solid", fgColor=colour))
-        for standing, colour in _FILLS.items()
-    ]
-    for style in styles:
-        workbook.add_named_style(style)
+        return cls(
+            header=workbook.add_format({"bold": True, "valign": "vcenter", **solid(_HEADER_FILL)}),
+            centred=workbook.add_format({"align": "center"}),
+            time=workbook.add_format({"align": "left", "num_format": _TIME_FORMAT}),
+            standings={
+                standing: workbook.add_format({"align": "center", **solid(colour)})
+                for standing, colour in _FILLS.items()
+            },
+        )
 
 
 class _Table:
-    """One sheet. A streamed sheet takes its column widths before its first row, so the rows are kept, each
-    text's width measured, until `finish` writes them."""
+    """One sheet, written row by row; each text's width is measured for the column widths set at the end."""
 
-    def __init__(self, workbook: Workbook, title: str, headers: Sequence[str]) -> None:
-        self.workbook = workbook
-        self.title = title
-        self.headers = list(headers)
-        self.styles = [_TIME if h in _TIMES else _CENTRED if h in _CENTRED_HEADERS else None for h in headers]
+    def __init__(self, workbook: Workbook, formats: _Formats, title: str, headers: Sequence[str]) -> None:
+        self.sheet: Worksheet = workbook.add_worksheet(_sheet_title(title, workbook))
+        self.formats = [
+            formats.time if h in _TIMES else formats.centred if h in _CENTRED_HEADERS else None for h in headers
+        ]
         self.widths = [display_width(header) for header in headers]
-        self.rows: list[tuple[list[object], dict[int, str] | None]] = []
+        self.rows = 0
+        self._write(list(headers), [formats.header] * len(headers))
 
-    def append(self, values: list[object], *, styles: dict[int, str] | None = None) -> None:
-        """A row of data, its texts fit for a cell and kept as text; `styles` overrides a column's style."""
+    def append(self, values: list[object], *, formats: dict[int, Format] | None = None) -> None:
+        """A row of data, its texts fit for a cell and written as text; `formats` overrides a column's."""
         values = [for_cell(value) if isinstance(value, str) else value for value in values]
         self.widths = [max(width, _display_width(value)) for width, value in zip(self.widths, values, strict=True)]
-        self.rows.append((values, styles))
+        chosen = [formats.get(i, f) for i, f in enumerate(self.formats)] if formats else self.formats
+        self._write(values, chosen)
+
+    def _write(self, values: list[object], formats: list[Format | None]) -> None:
+        sheet, row = self.sheet, self.rows
+        for column, (value, cell_format) in enumerate(zip(values, formats, strict=True)):
+            if value is None or value == "":
+                if cell_format is not None:
+                    sheet.write_blank(row, column, None, cell_format)
+            elif isinstance(value, str):
+                sheet.write_string(row, column, value, cell_format)
+            elif isinstance(value, datetime):
+                sheet.write_datetime(row, column, value, cell_format)
+            elif isinstance(value, int | float):
+                sheet.write_number(row, column, value, cell_format)
+            else:
+                raise TypeError(f"no cell for {type(value).__name__}")
+        self.rows += 1
 
     def finish(self) -> None:
-        from openpyxl.cell import WriteOnlyCell
-        from openpyxl.cell.cell import ERROR_CODES
-        from openpyxl.utils import get_column_letter
-        from openpyxl.worksheet.worksheet import Worksheet
-
-        sheet = self.workbook.create_sheet(self.title)
-        for index, width in enumerate(self.widths, start=1):
-            sheet.column_dimensions[get_column_letter(index)].width = min(max(width + 2, 6), _MAX_WIDTH)
-        sheet.freeze_panes = "A2"
-        # printed: landscape, as wide as one page, the header repeated on every page
-        sheet.page_setup.orientation = "landscape"
-        sheet.page_setup.paperSize = Worksheet.PAPERSIZE_A4
-        sheet.page_setup.fitToWidth = 1
-        sheet.page_setup.fitToHeight = 0
-        sheet.sheet_properties.pageSetUpPr.fitToPage = True
-        sheet.print_title_rows = "1:1"
-        sheet.print_options.gridLines = True
-
-        def streamed(value: object, style: str | None) -> object:
-            """The value itself, or a cell where it needs a style or must be kept as text although it reads
-            as a formula or an error value."""
-            formula_like = isinstance(value, str) and (value.startswith("=") or value in ERROR_CODES)
-            if style is None and not formula_like:
-                return value
-            cell = WriteOnlyCell(sheet, value=value)
-            if formula_like:
-                cell.data_type = "s"
-            if style is not None:
-                cell.style = style
-            return cell
-
-        sheet.append([streamed(header, _HEADER) for header in self.headers])
-        for values, styles in self.rows:
-            chosen = [styles.get(i, s) for i, s in enumerate(self.styles)] if styles else self.styles
-            sheet.append([streamed(value, style) for value, style in zip(values, chosen, strict=True)])
+        sheet = self.sheet
+        for index, width in enumerate(self.widths):
+            sheet.set_column(index, index, min(max(width + 2, 6), _MAX_WIDTH))
+        sheet.freeze_panes(1, 0)
+        # printed: landscape, as wide as one page, the header repeated on every page, with gridlines
+        sheet.set_landscape()
+        sheet.set_paper(_A4)
+        sheet.fit_to_pages(1, 0)
+        sheet.repeat_rows(0)
+        sheet.hide_gridlines(0)
 
 
 def filename(day: date) -> str:
@@ -159,15 +152,16 @@ def filename(day: date) -> str:
 
 
 def build(ledger: Ledger, rules: CallRules) -> bytes:
-    from openpyxl import Workbook
+    from xlsxwriter import Workbook
 
     rows, messages, bundles = ledger.rows, ledger.messages, ledger.bundles
-    workbook = Workbook(write_only=True)
-    _add_styles(workbook)
+    buffer = io.BytesIO()
+    workbook = Workbook(buffer, {"in_memory": True})
+    formats = _Formats.of(workbook)
     cities = {bureau.city: index for index, bureau in enumerate(rules.bureaus)}
     for call in rules.calls:
         mine = sorted((r for r in rows if r.call == call.code), key=lambda r: _city_order(r.city, cities))
-        table = _Table(workbook, _sheet_title(call.name or "汇总表", workbook), ENTERPRISE_HEADERS)
+        table = _Table(workbook, formats, call.name or "汇总表", ENTERPRISE_HEADERS)
         for number, row in enumerate(mine, start=1):
             table.append(
                 [
@@ -190,11 +184,11 @@ def build(ledger: Ledger, rules: CallRules) -> bytes:
                         for c in ledger.copies_of(row.enterprise_id)
                     ),
                 ],
-                styles={_STANDING_COLUMN: _standing_style(row.standing)},
+                formats={_STANDING_COLUMN: formats.standings[row.standing]},
             )
         table.finish()
     if bundles:
-        table = _Table(workbook, "各市报送", BUNDLE_HEADERS)
+        table = _Table(workbook, formats, "各市报送", BUNDLE_HEADERS)
         for bundle in bundles:
             listed_call = rules.call(bundle.call)
             table.append(
@@ -213,7 +207,7 @@ def build(ledger: Ledger, rules: CallRules) -> bytes:
                 ],
             )
         table.finish()
-    log = _Table(workbook, "全部来信", MESSAGE_HEADERS)
+    log = _Table(workbook, formats, "全部来信", MESSAGE_HEADERS)
     for number, view in enumerate(messages, start=1):
         decision = view.decisions[-1] if view.decisions else None
         log.append(
@@ -234,8 +228,7 @@ def build(ledger: Ledger, rules: CallRules) -> bytes:
             ],
         )
     log.finish()
-    buffer = io.BytesIO()
-    workbook.save(buffer)
+    workbook.close()
     return buffer.getvalue()
 
 
@@ -251,10 +244,12 @@ def _city_order(city: str, cities: dict[str, int]) -> tuple[int, str]:
 
 
 def _sheet_title(name: str, workbook: Workbook) -> str:
-    """A sheet title Excel accepts: at most 31 characters, none of []:*?/\\, distinct."""
-    cleaned = "".join("_" if ch in "[]:*?/\\" else ch for ch in name)[:31] or "汇总表"
+    """A sheet title Excel accepts: at most 31 characters, none of []:*?/\\, no apostrophe at either end,
+    distinct from the others whatever the case."""
+    cleaned = "".join("_" if ch in "[]:*?/\\" else ch for ch in name)[:31].strip("'") or "汇总表"
+    taken = {sheet.get_name().lower() for sheet in workbook.worksheets()}
     title, counter = cleaned, 2
-    while title in workbook.sheetnames:
+    while title.lower() in taken:
         title, counter = f"{cleaned[:28]}（{counter}）", counter + 1
     return title
 

@@ -137,8 +137,11 @@ def records(sheet: Worksheet) -> list[dict[str, object]]:
 
 
 def width(sheet: Worksheet, header: str) -> float:
-    column = next(cell.column_letter for cell in sheet[1] if cell.value == header)
-    return float(sheet.column_dimensions[column].width)
+    """The width of the header's column, which the file may give in a range of adjacent columns alike."""
+    column = next(cell.column for cell in sheet[1] if cell.value == header)
+    widths = [d.width for d in sheet.column_dimensions.values() if d.min is not None and d.min <= column <= d.max]
+    assert len(widths) == 1, f"{header}: {len(widths)} widths"
+    return float(widths[0])
 
 
 def columns(text: str) -> int:
