@@ -117,7 +117,18 @@ def message_views(
     decisions = _decisions(session, within)
     packages = _packages(session, within, problems, decisions)
     replies: dict[int, list[ReplyView]] = defaultdict(list)
-    reply_query = _plain(OutboxItem).where(col(OutboxItem.message_id).is_not(None)).order_by(col(OutboxItem.id))
+    reply_columns: list[Any] = [  # not the replies' MIME, which the views never show: most of the table's bytes
+        OutboxItem.id,
+        OutboxItem.message_id,
+        OutboxItem.kind,
+        OutboxItem.recipient,
+        OutboxItem.state,
+        OutboxItem.subject,
+        OutboxItem.created_at,
+        OutboxItem.sent_at,
+        OutboxItem.last_error,
+    ]
+    reply_query = sql_select(*reply_columns).where(col(OutboxItem.message_id).is_not(None)).order_by(col(OutboxItem.id))
     if within is not None:
         reply_query = reply_query.where(col(OutboxItem.message_id).in_(within))
     for item in session.execute(reply_query):
