@@ -26,7 +26,8 @@ def _command(module: str, function: str) -> Runner:
     def run(args: argparse.Namespace) -> int:
         runner: Runner = getattr(importlib.import_module(f"daemon.commands.{module}"), function)
         # what the imports made lives as long as the process: kept out of the collector's rounds, which
-        # otherwise walk it again and again while a staff view reads tens of thousands of rows
+        # otherwise walk it again and again (a staff view makes objects by the hundred thousand, the daemon
+        # runs for months)
         gc.freeze()
         return runner(args)
 
