@@ -3,6 +3,7 @@ its control characters escaped (text.for_terminal)."""
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Sequence
 
@@ -23,4 +24,10 @@ def print_table(rows: Sequence[tuple[str, ...]]) -> None:
 def display_width(text: str) -> int:
     if text.isascii():
         return len(text)
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return sum(map(_character_width, text))
+
+
+@functools.cache
+def _character_width(character: str) -> int:
+    """Remembered: a roster of thousands of Chinese names repeats a few thousand characters."""
+    return 2 if unicodedata.east_asian_width(character) in "WF" else 1

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVarTuple
 
 from sqlalchemy import Row, Select, or_
 from sqlalchemy import select as sql_select
@@ -69,6 +69,17 @@ def _plain(model: type[SQLModel], *more: Any, without: tuple[Any, ...] = ()) -> 
     return sql_select(*columns, *more)
 
 
+_Columns = TypeVarTuple("_Columns")
+
+
+def _rows(session: Session, query: Select[*_Columns]) -> Sequence[Row[*_Columns]]:
+    """A query's rows straight from the database driver, all at once: read through the ORM, or one by one,
+    each row was copied again, a tenth of a staff view's time. What the session changed is flushed first, as
+    the ORM would."""
+    session.flush()
+    return session.connection().execute(query).all()
+
+
 _REFERENCE = re.compile(r"^(?:SB-?|#)?0*(\d+)$", re.IGNORECASE)
 _SEPARATORS = re.compile(r"[\s;；,，、/]+")
 
@@ -111,7 +122,7 @@ def message_views(
         query = query.where(col(MessageRecord.id).in_(list(ids)))
     if since is not None:
         query = query.where(col(MessageRecord.processed_at) > since)
-    records = session.execute(query).all()
+    records = _rows(session, query)
     wanted = [r.id for r in records if r.id is not None]
     if not wanted:
         return []
@@ -128,7 +139,7 @@ def message_views(
     )
     if within is not None:
         reply_query = reply_query.where(col(OutboxItem.message_id).in_(within))
-    for item in session.execute(reply_query):
+    for item in _rows(session, reply_query):
         assert item.message_id is not None and item.id is not None
         replies[item.message_id].append(
             ReplyView(
@@ -192,7 +203,7 @@ def _problems(session: Session, within: list[int] | None) -> dict[tuple[int, int
     if within is not None:
         query = query.where(col(ProblemRecord.message_id).in_(within))
     found: dict[tuple[int, int | None], list[Problem]] = defaultdict(list)
-    for row in session.execute(query):
+    for row in _rows(session, query):
         found[(row.message_id, row.package_id)].append(_problem(row))
     return found
 
@@ -206,7 +217,7 @@ def _decisions(session: Session, within: list[int] | None) -> dict[tuple[int, in
     if within is not None:
         query = query.where(col(Decision.message_id).in_(within))
     found: dict[tuple[int, int | None], list[DecisionView]] = defaultdict(list)
-    for row in session.execute(query):
+    for row in _rows(session, query):
         found[(row.message_id, row.package_id)].append(
             DecisionView(row.outcome, row.note, row.actor, row.decided_at, row.package_id)
         )
@@ -227,7 +238,7 @@ def _packages(
     if within is not None:
         query = query.where(col(PackageRecord.message_id).in_(within))
     found: dict[int, list[PackageView]] = defaultdict(list)
-    for row in session.execute(query):
+    for row in _rows(session, query):
         decided = decisions[(row.message_id, row.id)]
         found[row.message_id].append(
             PackageView(
@@ -311,7 +322,7 @@ def documents_of(session: Session, package_ids: Sequence[int]) -> dict[int, list
 
 def _documents(session: Session, which: Any) -> dict[int, list[DocumentView]]:
     found: dict[int, list[DocumentView]] = defaultdict(list)
-    for row in session.execute(_plain(DocumentRecord).where(which).order_by(col(DocumentRecord.id))):
+    for row in _rows(session, _plain(DocumentRecord).where(which).order_by(col(DocumentRecord.id))):
         found[row.package_id].append(DocumentView(row.role, row.name, row.size, row.sha256, row.id, _contents(row)))
     return found
 
@@ -327,18 +338,25 @@ def _contents(row: Row[Any]) -> Contents | None:
 
 @dataclass(frozen=True)
 class _Listing:
-    enterprise: Row[Any]
     call: str
     nominations: tuple[Row[Any], ...]
-    """Most authoritative first: the roster, a bureau's table, a person."""
+    """Most authoritative first: the roster, a bureau's table, a person. Each carries its enterprise's own
+    details too (`enterprise_name`, `enterprise_city`…)."""
+
+    @property
+    def enterprise_id(self) -> int:
+        return int(self.nominations[0].enterprise_id)
+
+    @property
+    def name(self) -> str:
+        return str(self.nominations[0].enterprise_name)
 
     def best(self, field: str) -> str:
-        """A detail from the most authoritative source that gives it."""
+        """A detail from the most authoritative source that gives it, else the enterprise's own."""
         for nomination in self.nominations:
-            value = str(getattr(nomination, field))
-            if value:
-                return value
-        return str(getattr(self.enterprise, field))
+            if value := getattr(nomination, field):
+                return str(value)
+        return str(getattr(self.nominations[0], f"enterprise_{field}"))
 
 
 _AUTHORITY = {NominationSource.ROSTER: 0, NominationSource.TABLE: 1, NominationSource.STAFF: 2}
@@ -388,12 +406,13 @@ def enterprise_rows(
         PackageRecord.title,
         PackageRecord.seal,
     ]
-    rows = session.execute(
+    rows = _rows(
+        session,
         sql_select(*columns)
         .join(MessageRecord, col(MessageRecord.id) == PackageRecord.message_id)
         .where(listed)
-        .order_by(col(MessageRecord.received_at), col(PackageRecord.id))
-    ).all()
+        .order_by(col(MessageRecord.received_at), col(PackageRecord.id)),
+    )
     by_listing: dict[tuple[int, str | None], list[tuple[int, Outcome, bool, int, datetime, str | None]]] = defaultdict(
         list
     )
@@ -414,7 +433,7 @@ def enterprise_rows(
     files = _documents(session, col(DocumentRecord.package_id).in_(of_listed)) if documents else {}
     found = []
     for listing in listings:
-        key = (listing.enterprise.id, listing.call)
+        key = (listing.enterprise_id, listing.call)
         package_id = counted.get(key)
         title, seal = facts[package_id] if package_id is not None else (None, None)
         shown = tuple(files[package_id]) if package_id in files else ()
@@ -447,8 +466,14 @@ def ledger(session: Session, rules: CallRules) -> Ledger:
 
 
 def _nominations(call: str | None, city: str | None, search: str | None, enterprise_id: int | None) -> Select[Any]:
-    """The listings wanted, as a query of nominations, which also serves as a subquery of their enterprises."""
-    query = _plain(Nomination).join(Enterprise, col(Enterprise.id) == Nomination.enterprise_id)
+    """The listings wanted, as a query of nominations with their enterprises' details, which also serves as a
+    subquery of their enterprises."""
+    details = (
+        column.label(f"enterprise_{column.key}")
+        for column in Enterprise.__table__.columns  # type: ignore[attr-defined]
+        if column.key != "id"  # the nomination's enterprise_id
+    )
+    query = _plain(Nomination, *details).join(Enterprise, col(Enterprise.id) == Nomination.enterprise_id)
     if enterprise_id is not None:
         query = query.where(col(Nomination.enterprise_id) == enterprise_id)
     if call is not None:
@@ -468,15 +493,11 @@ def _nominations(call: str | None, city: str | None, search: str | None, enterpr
 
 def _listings(session: Session, nominations: Select[Any]) -> list[_Listing]:
     grouped: dict[tuple[int, str], list[Row[Any]]] = defaultdict(list)
-    for nomination in session.execute(nominations.order_by(col(Nomination.id))):
+    for nomination in _rows(session, nominations.order_by(col(Nomination.id))):
         grouped[(nomination.enterprise_id, nomination.call)].append(nomination)
-    if not grouped:
-        return []
-    listed = col(Enterprise.id).in_(nominations.with_only_columns(col(Nomination.enterprise_id)))
-    enterprises = {row.id: row for row in session.execute(_plain(Enterprise).where(listed))}
     return [
-        _Listing(enterprises[eid], listed_call, tuple(sorted(n, key=lambda n: _AUTHORITY[n.source])))
-        for (eid, listed_call), n in grouped.items()
+        _Listing(listed_call, tuple(sorted(n, key=lambda n: _AUTHORITY[n.source])))
+        for (_, listed_call), n in grouped.items()
     ]
 
 
@@ -485,7 +506,7 @@ def _package_problems(session: Session, which: Any, package_ids: set[int]) -> di
     found: dict[int, list[Problem]] = defaultdict(list)
     if not package_ids:
         return found
-    for row in session.execute(_plain(ProblemRecord).where(which).order_by(col(ProblemRecord.position))):
+    for row in _rows(session, _plain(ProblemRecord).where(which).order_by(col(ProblemRecord.position))):
         if row.package_id in package_ids:
             found[row.package_id].append(_problem(row))
     return found
@@ -510,8 +531,8 @@ def _row(
     sender = accepted[-1][5] if accepted else None
     stranger = bool(sender is not None and contacts and sender not in contacts)
     return EnterpriseRow(
-        enterprise_id=listing.enterprise.id,
-        name=listing.enterprise.name,
+        enterprise_id=listing.enterprise_id,
+        name=listing.name,
         call=listing.call,
         city=listing.best("city"),
         title=listing.best("title"),
@@ -538,9 +559,10 @@ def counted_packages(session: Session) -> dict[tuple[int, str | None], int]:
     (a person's decision included), else its latest one waiting for a person."""
     outcome = _effective_outcome().label("outcome")  # type: ignore[attr-defined]
     columns: list[Any] = [PackageRecord.enterprise_id, PackageRecord.call, PackageRecord.id, outcome]
-    rows = session.execute(
-        sql_select(*columns).where(col(PackageRecord.enterprise_id).is_not(None)).order_by(col(PackageRecord.id))
-    ).all()
+    rows = _rows(
+        session,
+        sql_select(*columns).where(col(PackageRecord.enterprise_id).is_not(None)).order_by(col(PackageRecord.id)),
+    )
     accepted: dict[tuple[int, str | None], int] = {}
     waiting: dict[tuple[int, str | None], int] = {}
     for enterprise_id, call, package_id, result in rows:
@@ -576,7 +598,7 @@ def _copies_ahead(session: Session, rules: CallRules) -> Callable[[], list[CopyV
         DocumentRecord.sha256,
         DocumentRecord.signature,
     ]
-    documents = session.execute(sql_select(*columns).where(col(DocumentRecord.package_id).in_(list(owner)))).all()
+    documents = _rows(session, sql_select(*columns).where(col(DocumentRecord.package_id).in_(list(owner))))
     texts = [(d.id, d.signature) for d in documents if d.id is not None and d.signature]
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="similar-texts")
     compared = pool.submit(similar_texts, texts, rules.similar_texts, rules.document_limits)
