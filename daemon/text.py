@@ -48,9 +48,15 @@ def for_email(text: str) -> str:
 
 def for_cell(text: str) -> str:
     """Text for a workbook cell: as for an email (a workbook's XML holds no other control character), cut to
-    what Excel shows."""
+    what Excel shows. Excel counts UTF-16 units, where a character beyond the BMP (an emoji) takes two."""
     safe = for_email(text)
-    return safe if len(safe) <= CELL_MAX_CHARS else safe[: CELL_MAX_CHARS - 1] + "…"
+    if len(safe) <= CELL_MAX_CHARS // 2:
+        return safe
+    units = safe.encode("utf-16-le")
+    if len(units) <= 2 * CELL_MAX_CHARS:
+        return safe
+    # a surrogate pair cut in half is dropped
+    return units[: 2 * (CELL_MAX_CHARS - 1)].decode("utf-16-le", errors="ignore") + "…"
 
 
 def file_name(name: str, tag: str = "") -> str:

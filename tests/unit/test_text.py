@@ -70,6 +70,23 @@ def test_for_cell_cuts_what_excel_would_not_show() -> None:
     assert len(for_cell("\x00" * CELL_MAX_CHARS)) == CELL_MAX_CHARS
 
 
+@pytest.mark.parametrize("text", ["😀" * CELL_MAX_CHARS, "名" + "😀" * CELL_MAX_CHARS, "😀" * (CELL_MAX_CHARS // 2)])
+def test_for_cell_counts_as_excel_does_and_the_summary_writer_keeps_the_whole_cell(text: str) -> None:
+    """Excel and XlsxWriter count UTF-16 units: an emoji is two, and XlsxWriter cuts what is longer silently."""
+    import xlsxwriter
+
+    cell = for_cell(text)
+    buffer = io.BytesIO()
+    with xlsxwriter.Workbook(buffer) as workbook:
+        workbook.add_worksheet().write_string(0, 0, cell)
+
+    read = load_workbook(io.BytesIO(buffer.getvalue())).active
+    assert read is not None
+    assert read["A1"].value == cell
+    assert len(cell.encode("utf-16-le")) <= 2 * CELL_MAX_CHARS
+    assert cell == text if len(text.encode("utf-16-le")) <= 2 * CELL_MAX_CHARS else cell.endswith("😀…")
+
+
 @pytest.mark.parametrize(
     ("name", "safe"),
     [
