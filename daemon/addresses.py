@@ -1,5 +1,5 @@
 """What we write into headers: an address that is exactly one plain mailbox (or BadRecipient), and text
-without control characters.
+without control characters; and the mailboxes in headers we read.
 
 Apart from rendering (jinja2) so that the staff views, which check the roster's contact cells, start quickly.
 """
@@ -7,6 +7,7 @@ Apart from rendering (jinja2) so that the staff views, which check the roster's 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from email.errors import MessageError
 from email.headerregistry import Address
 from email.utils import getaddresses
@@ -20,6 +21,15 @@ def header_text(text: str) -> str:
     return _CONTROL.sub("", text).strip()
 
 
+def mailboxes(values: Sequence[str]) -> list[tuple[str, str]]:
+    """The (display name, address) pairs in header values; none when comments nest deeper than the parser's
+    recursion goes (a few hundred `(`: nothing there to trust)."""
+    try:
+        return getaddresses(values)
+    except RecursionError:
+        return []
+
+
 class BadRecipient(ValueError):
     """The address cannot safely be written into a To: header."""
 
@@ -28,7 +38,7 @@ def single_address(text: str) -> str:
     """The one address in `text`, validated; BadRecipient when it is not exactly one plain mailbox."""
     if _PLAIN_ADDRESS.fullmatch(text):  # the usual case, without parsing it as a header (5,000 roster rows)
         return text
-    found = [address for _, address in getaddresses([text]) if address]
+    found = [address for _, address in mailboxes([text]) if address]
     if len(found) != 1 or _CONTROL.search(text):
         raise BadRecipient(text)
     try:

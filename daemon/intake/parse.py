@@ -17,9 +17,10 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
+from ..addresses import mailboxes
 from ..domain import Attachment, ParsedMessage
 from .charsets import decode_bytes, decode_header_value, raw_bytes
 from .faults import EnvironmentFault, fault, is_environmental
@@ -170,14 +171,14 @@ def _single_sender(message: Message) -> tuple[str | None, str]:
     like an address (clients often use the address itself) must not be parsed again (RFC 2047 section 5).
     """
     values = [str(v) for v in message.get_all("from") or []]
-    mailboxes = [
+    found = [
         (decode_header_value(name).strip(), decode_header_value(address).strip().lower())
-        for name, address in getaddresses(values)
+        for name, address in mailboxes(values)
         if "@" in address
     ]
-    if len(mailboxes) != 1:
-        return None, mailboxes[0][0] if mailboxes else ""
-    address, name = mailboxes[0][1], mailboxes[0][0]
+    if len(found) != 1:
+        return None, found[0][0] if found else ""
+    address, name = found[0][1], found[0][0]
     return address, name
 
 

@@ -237,6 +237,15 @@ def test_two_addresses_in_from_give_no_sender(workdir: Path) -> None:
     assert parse(raw, workdir).sender is None
 
 
+def test_comments_nested_past_the_parsers_recursion_give_no_sender_but_a_readable_message(workdir: Path) -> None:
+    """A display name of a thousand `(` made the email package's address parser recurse until Python stopped
+    it: the message was judged unreadable."""
+    raw = email(b"Subject: x").replace(b"From: ops@minghu-soft.cn", b"From: " + b"(" * 992 + b" <ops@minghu-soft.cn>")
+    parsed = parse(raw, workdir)
+    assert parsed.sender is None
+    assert parsed.subject == "x"
+
+
 # -- received time -----------------------------------------------------------------------------------------
 
 
