@@ -73,6 +73,8 @@ class ImapSettings(_Section):
     poll_seconds: Annotated[float, Field(gt=0)] = 60.0
     idle_seconds: Annotated[float, Field(gt=0, le=1500)] = 240.0
     timeout_seconds: Annotated[float, Field(gt=0)] = 120.0
+    reconnect_max_seconds: Annotated[float, Field(ge=1)] = 300.0
+    """The longest wait between attempts to reach the mailbox again; the wait doubles from one second."""
     targets: TargetFolders = TargetFolders()
 
 

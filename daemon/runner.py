@@ -55,7 +55,6 @@ from .storage.watch import DatabaseGone
 log = logging.getLogger(__name__)
 
 _BACKOFF_START = 1.0
-_BACKOFF_CAP = 300.0
 _OUTBOX_SECONDS = 10.0
 _PAUSE_STEP = 2.0
 """How often a backoff pause feeds the watchdog and looks at the stop event."""
@@ -122,7 +121,7 @@ class Daemon:
 
     def _opened(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.alerts = AlertBook(runtime.engine, self.settings.alerts, runtime.renderer())
+        self.alerts = AlertBook(runtime.engine, self.settings.alerts, runtime.renderer(), self.outbox_wake.set)
 
     def _open(self) -> Runtime:
         # A database that vanished while files remain is restored from a backup, never silently made anew.
@@ -386,10 +385,11 @@ class Daemon:
                 session.commit()
 
     def _reconnect_later(self, why: str) -> None:
+        assert self.settings.imap is not None
         self._drop_connection()
         self.notifier.status(f"邮箱连接出错（{why}），{self.backoff:.0f} 秒后重连")
         self._pause(self.backoff)
-        self.backoff = min(self.backoff * 2, _BACKOFF_CAP)
+        self.backoff = min(self.backoff * 2, self.settings.imap.reconnect_max_seconds)
 
     def _pause(self, seconds: float) -> None:
         """Wait `seconds` or until stopped, feeding the watchdog meanwhile: a backoff is not a hang."""

@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 import urllib.request
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
@@ -32,10 +33,14 @@ _WEBHOOK_TIMEOUT = 10.0
 class AlertBook:
     """The open conditions of one running daemon, and the alerts they raise."""
 
-    def __init__(self, engine: Engine, settings: AlertsSettings, renderer: Renderer) -> None:
+    def __init__(
+        self, engine: Engine, settings: AlertsSettings, renderer: Renderer, queued: Callable[[], None] = lambda: None
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.renderer = renderer
+        self.queued = queued
+        """Called when an alert's mail is in the outbox: the daemon's outbox sends it now, not at its next turn."""
         self.after = timedelta(minutes=settings.after_minutes)
         self._since: dict[str, datetime] = {}
 
@@ -54,6 +59,7 @@ class AlertBook:
             session.add(alert)
             self._notify(session, f"【系统告警】{text}", moment)
             session.commit()
+        self.queued()
         log.warning("alert opened (%s): %s", key, text)
 
     def recovered(self, key: str) -> None:
@@ -68,6 +74,7 @@ class AlertBook:
             session.add(alert)
             self._notify(session, f"【恢复】{alert.text}（已于 {moment:%Y-%m-%d %H:%M} UTC 恢复）", moment)
             session.commit()
+        self.queued()
         log.info("alert cleared (%s)", key)
 
     @staticmethod

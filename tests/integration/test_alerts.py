@@ -56,7 +56,9 @@ def hook() -> Iterator[Hook]:
 
 
 def configure(folder: Path, imap: PymapServer, smtp: SmtpCapture | None, hook: Hook, *, smtp_port: int = 0) -> Path:
-    config = write_config(folder, imap, smtp, poll_seconds=1, idle_seconds=2, timeout_seconds=5)
+    config = write_config(
+        folder, imap, smtp, poll_seconds=1, idle_seconds=2, timeout_seconds=5, reconnect_max_seconds=1
+    )
     text = config.read_text(encoding="utf-8")
     if smtp is None:  # a mail server that is down: nothing listens on its port
         text = text.replace(

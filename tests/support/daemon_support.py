@@ -119,6 +119,7 @@ def write_config(
     poll_seconds: float | None = None,
     idle_seconds: float | None = None,
     timeout_seconds: float | None = None,
+    reconnect_max_seconds: float | None = None,
     imap_port: int | None = None,
     smtp_connections: int | None = None,
     roster: bool = True,
@@ -143,6 +144,7 @@ def write_config(
         ("poll_seconds", poll_seconds),
         ("idle_seconds", idle_seconds),
         ("timeout_seconds", timeout_seconds),
+        ("reconnect_max_seconds", reconnect_max_seconds),
     ):
         if value is not None:
             lines.append(f"{key} = {value}")
