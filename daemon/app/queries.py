@@ -322,7 +322,9 @@ def documents_of(session: Session, package_ids: Sequence[int]) -> dict[int, list
 
 def _documents(session: Session, which: Any) -> dict[int, list[DocumentView]]:
     found: dict[int, list[DocumentView]] = defaultdict(list)
-    for row in _rows(session, _plain(DocumentRecord).where(which).order_by(col(DocumentRecord.id))):
+    # not the write-ups' MinHash signatures, which no view shows: the copies view reads them itself
+    query = _plain(DocumentRecord, without=(DocumentRecord.signature,))
+    for row in _rows(session, query.where(which).order_by(col(DocumentRecord.id))):
         found[row.package_id].append(DocumentView(row.role, row.name, row.size, row.sha256, row.id, _contents(row)))
     return found
 
@@ -330,7 +332,7 @@ def _documents(session: Session, which: Any) -> dict[int, list[DocumentView]]:
 def _contents(row: Row[Any]) -> Contents | None:
     if not row.read:
         return None
-    return Contents(row.words, row.pages, row.pictures or 0, row.title, row.signature, row.seal, row.seal_picture)
+    return Contents(row.words, row.pages, row.pictures or 0, row.title, seal=row.seal, seal_picture=row.seal_picture)
 
 
 # -- enterprises -----------------------------------------------------------------------------------------------
