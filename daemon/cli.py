@@ -32,11 +32,14 @@ def _command(module: str, function: str, *, brief: bool = False) -> Runner:
         # `status`'s start walked them again and again), and kept out of every round after (a staff view
         # makes objects by the hundred thousand, the daemon runs for months)
         gc.disable()
-        runner: Runner = getattr(importlib.import_module(f"daemon.commands.{module}"), function)
-        gc.freeze()
-        if not brief:
-            gc.enable()
-        return runner(args)
+        try:
+            runner: Runner = getattr(importlib.import_module(f"daemon.commands.{module}"), function)
+            gc.freeze()
+            if not brief:
+                gc.enable()
+            return runner(args)
+        finally:
+            gc.enable()  # for whoever called main() in-process (the tests)
 
     return run
 

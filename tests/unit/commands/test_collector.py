@@ -1,4 +1,4 @@
-"""The cycle collector around a command: off while its modules load, off for good only in brief commands."""
+"""The cycle collector around a command: off while its modules load, and while a brief command runs."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ def test_a_command_runs_with_the_collector(probe: list[bool]) -> None:
     assert probe == [True]
 
 
-def test_a_brief_command_runs_without_it(probe: list[bool]) -> None:
+def test_a_brief_command_runs_without_it_and_gives_it_back(probe: list[bool]) -> None:
     assert _command("probe", "run_probe", brief=True)(argparse.Namespace()) == 0
     assert probe == [False]
+    assert gc.isenabled()
