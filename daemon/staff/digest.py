@@ -61,7 +61,7 @@ def gather(session: Session, rules: CallRules, campaign: str, moment: datetime) 
     rows, bundles = book.rows, book.bundles
     last = session.exec(select(DigestRecord).order_by(col(DigestRecord.created_at).desc())).first()
     since = last.created_at if last else None
-    arrived = message_views(session, since=since) if since else message_views(session)
+    arrived = [view for view in book.messages if since is None or view.processed_at > since]
     waiting = review_queue(session)
     failed = session.exec(
         select(OutboxItem).where(col(OutboxItem.state).in_(_FAILED_STATES)).order_by(col(OutboxItem.id))
