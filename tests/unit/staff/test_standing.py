@@ -286,6 +286,26 @@ def test_accepting_a_review_message_makes_the_enterprise_accepted_with_a_submiss
     assert "企业委托转发，材料齐全" in plain_text(reply.raw)
 
 
+def test_a_view_read_in_the_session_that_changed_something_sees_the_change(recorder: Recorder, engine: Engine) -> None:
+    """The views read rows straight from the driver, past the ORM's autoflush: they flush first themselves."""
+    review = recorder.record(forwarded(QINGDAO), "1.eml")
+    decided = Decision(
+        message_id=review.record_id,
+        package_id=package_of(engine, review.record_id),
+        outcome=Outcome.ACCEPTED,
+        actor="staff",
+        decided_at=DECIDED,
+    )
+
+    with Session(engine) as session:
+        session.add(decided)
+        [qingdao] = [row for row in enterprise_rows(session) if row.name == QINGDAO]
+        [message] = message_views(session, ids=[review.record_id])
+
+    assert qingdao.standing is Standing.ACCEPTED
+    assert message.outcome is Outcome.ACCEPTED and message.decisions[-1].actor == "staff"
+
+
 def waiting(engine: Engine) -> tuple[list[int], int]:
     """The review queue's message ids, and the count the 总览 page shows."""
     with Session(engine) as session:
