@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from pydantic import ConfigDict
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, String, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -74,7 +75,15 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-class Enterprise(SQLModel, table=True):
+class _Table(SQLModel):
+    """Every table's base: pydantic builds a table's validator when one is first needed, not at import (a
+    fifth of the tables' import time, at every start of every command), since rows come from the database
+    and the code, not from input to validate."""
+
+    model_config = ConfigDict(defer_build=True)  # type: ignore[assignment]  # SQLModel's config extends it
+
+
+class Enterprise(_Table, table=True):
     """An enterprise known to the mailbox: from a roster, a bureau's table, or its own mail."""
 
     id: int | None = Field(default=None, primary_key=True)
@@ -88,7 +97,7 @@ class Enterprise(SQLModel, table=True):
     email: str = ""
 
 
-class Nomination(SQLModel, table=True):
+class Nomination(_Table, table=True):
     """An enterprise listed for one call: by the staff's roster, a bureau's summary table, or a person."""
 
     __table_args__ = (
@@ -110,7 +119,7 @@ class Nomination(SQLModel, table=True):
     """The bureau email whose table listed it, or whose decision added it."""
 
 
-class MessageRecord(SQLModel, table=True):
+class MessageRecord(_Table, table=True):
     __tablename__ = "message"
     __table_args__ = (
         CheckConstraint(check_constraint("outcome", Outcome), name="ck_message_outcome"),
@@ -136,7 +145,7 @@ class MessageRecord(SQLModel, table=True):
     """A bureau's email: the call it is for."""
 
 
-class PackageRecord(SQLModel, table=True):
+class PackageRecord(_Table, table=True):
     """One enterprise's files in a message, and their verdict."""
 
     __tablename__ = "package"
@@ -167,7 +176,7 @@ class PackageRecord(SQLModel, table=True):
     """The 质量标杆名称 its documents give."""
 
 
-class ProblemRecord(SQLModel, table=True):
+class ProblemRecord(_Table, table=True):
     __tablename__ = "problem"
     __table_args__ = (CheckConstraint(check_constraint("severity", Severity), name="ck_problem_severity"),)
 
@@ -184,7 +193,7 @@ class ProblemRecord(SQLModel, table=True):
     severity: Severity | None = Field(default=None, sa_column=enum_column(Severity, nullable=True))
 
 
-class AttachmentRecord(SQLModel, table=True):
+class AttachmentRecord(_Table, table=True):
     """Every file the message carried, stored, whatever the verdict."""
 
     __tablename__ = "attachment"
@@ -201,7 +210,7 @@ class AttachmentRecord(SQLModel, table=True):
     """Added by staff with `shenbao attach` (fetched by hand from a download link), not sent by mail."""
 
 
-class DocumentRecord(SQLModel, table=True):
+class DocumentRecord(_Table, table=True):
     __tablename__ = "document"
     __table_args__ = (CheckConstraint(check_constraint("seal", SealStatus), name="ck_document_seal"),)
 
@@ -225,7 +234,7 @@ class DocumentRecord(SQLModel, table=True):
     seal_picture: str | None = None
 
 
-class Submission(SQLModel, table=True):
+class Submission(_Table, table=True):
     """An accepted package; version n is the enterprise's n-th for that call."""
 
     id: int | None = Field(default=None, primary_key=True)
@@ -236,7 +245,7 @@ class Submission(SQLModel, table=True):
     version: int
 
 
-class BureauFile(SQLModel, table=True):
+class BureauFile(_Table, table=True):
     """A bureau's recommendation letter or summary table, as received (the file itself is in the store)."""
 
     __tablename__ = "bureau_file"
@@ -260,7 +269,7 @@ class BureauFile(SQLModel, table=True):
     """A table's enterprises' names, one per line, as read."""
 
 
-class BureauSender(SQLModel, table=True):
+class BureauSender(_Table, table=True):
     """An address staff confirmed as speaking for a city's bureau (on top of the configuration's)."""
 
     __tablename__ = "bureau_sender"
@@ -272,14 +281,14 @@ class BureauSender(SQLModel, table=True):
     added_at: datetime = Field(sa_column=utc_column())
 
 
-class Meta(SQLModel, table=True):
+class Meta(_Table, table=True):
     """Small facts about the database itself, e.g. which roster file was loaded last."""
 
     key: str = Field(primary_key=True)
     value: str
 
 
-class OutboxItem(SQLModel, table=True):
+class OutboxItem(_Table, table=True):
     """A reply to send. Rendered and given its Message-ID when queued, in the same transaction as the
     verdict, so a retry after a lost server answer carries the same Message-ID."""
 
@@ -305,7 +314,7 @@ class OutboxItem(SQLModel, table=True):
     """Whether a copy was appended to the mailbox's Sent folder, for staff reading it in their client."""
 
 
-class FolderState(SQLModel, table=True):
+class FolderState(_Table, table=True):
     """What we know of one watched IMAP folder."""
 
     __tablename__ = "folder_state"
@@ -315,7 +324,7 @@ class FolderState(SQLModel, table=True):
     """Unsigned 32-bit in IMAP: past PostgreSQL's `integer`."""
 
 
-class MailboxItem(SQLModel, table=True):
+class MailboxItem(_Table, table=True):
     """One message on the IMAP server, by UIDVALIDITY and UID, and how far its handling got."""
 
     __tablename__ = "mailbox_item"
@@ -343,7 +352,7 @@ class MailboxItem(SQLModel, table=True):
     last_error: str | None = None
 
 
-class Alert(SQLModel, table=True):
+class Alert(_Table, table=True):
     """Something staff must hear about: the digest, `doctor` and the web page list these.
 
     A condition that lasts (IMAP failing, the disk full) has a `key` and stays open until `cleared_at`;
@@ -357,7 +366,7 @@ class Alert(SQLModel, table=True):
     cleared_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
-class Decision(SQLModel, table=True):
+class Decision(_Table, table=True):
     """A person's verdict on a package (or a message), overriding the automatic one; the history keeps both."""
 
     __table_args__ = (CheckConstraint("outcome IN ('accepted', 'rejected')", name="ck_decision_outcome"),)
@@ -373,7 +382,7 @@ class Decision(SQLModel, table=True):
     decided_at: datetime = Field(sa_column=utc_column())
 
 
-class DigestRecord(SQLModel, table=True):
+class DigestRecord(_Table, table=True):
     """The day's digest was sent: a restart or a late scheduler never sends two or skips one."""
 
     __tablename__ = "digest"
@@ -384,7 +393,7 @@ class DigestRecord(SQLModel, table=True):
     created_at: datetime = Field(sa_column=utc_column())
 
 
-class ReminderRecord(SQLModel, table=True):
+class ReminderRecord(_Table, table=True):
     """A deadline reminder for one enterprise on one scheduled day: never two for the same day."""
 
     __tablename__ = "reminder"
@@ -397,7 +406,7 @@ class ReminderRecord(SQLModel, table=True):
     created_at: datetime = Field(sa_column=utc_column())
 
 
-class BureauReminder(SQLModel, table=True):
+class BureauReminder(_Table, table=True):
     """A deadline reminder to one city's bureau for one call on one scheduled day: never two."""
 
     __tablename__ = "bureau_reminder"
@@ -411,7 +420,7 @@ class BureauReminder(SQLModel, table=True):
     created_at: datetime = Field(sa_column=utc_column())
 
 
-class Revision(SQLModel, table=True):
+class Revision(_Table, table=True):
     """A message judged again (after a roster fix, or with an archive staff fetched by hand): the verdict
     before and after, so the history keeps both."""
 
@@ -429,7 +438,7 @@ class Revision(SQLModel, table=True):
         return (self.old_outcome, self.old_codes) != (self.new_outcome, self.new_codes)
 
 
-class WebUser(SQLModel, table=True):
+class WebUser(_Table, table=True):
     """A person who may log in to the web console. The password is kept only as an Argon2 hash."""
 
     __tablename__ = "web_user"
@@ -442,7 +451,7 @@ class WebUser(SQLModel, table=True):
     created_at: datetime = Field(sa_column=utc_column())
 
 
-class AuditEntry(SQLModel, table=True):
+class AuditEntry(_Table, table=True):
     """Something a person did (in the web console, or with a staff command): who, what, when, about which
     message or enterprise."""
 
