@@ -50,13 +50,10 @@ def for_cell(text: str) -> str:
     """Text for a workbook cell: as for an email (a workbook's XML holds no other control character), cut to
     what Excel shows. Excel counts UTF-16 units, where a character beyond the BMP (an emoji) takes two."""
     safe = for_email(text)
-    if len(safe) <= CELL_MAX_CHARS // 2:
-        return safe
-    units = safe.encode("utf-16-le")
-    if len(units) <= 2 * CELL_MAX_CHARS:
-        return safe
-    # a surrogate pair cut in half is dropped
-    return units[: 2 * (CELL_MAX_CHARS - 1)].decode("utf-16-le", errors="ignore") + "…"
+    if len(safe) > CELL_MAX_CHARS // 2 and len(units := safe.encode("utf-16-le")) > 2 * CELL_MAX_CHARS:
+        # a surrogate pair cut in half is dropped
+        return units[: 2 * (CELL_MAX_CHARS - 1)].decode("utf-16-le", errors="ignore") + "…"
+    return safe
 
 
 def file_name(name: str, tag: str = "") -> str:

@@ -34,7 +34,7 @@ class AlertBook:
     """The open conditions of one running daemon, and the alerts they raise."""
 
     def __init__(
-        self, engine: Engine, settings: AlertsSettings, renderer: Renderer, queued: Callable[[], None] = lambda: None
+        self, engine: Engine, settings: AlertsSettings, renderer: Renderer, queued: Callable[[], None]
     ) -> None:
         self.engine = engine
         self.settings = settings
