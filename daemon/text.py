@@ -38,6 +38,8 @@ _WINDOWS_RESERVED = frozenset(
 
 def for_terminal(text: str) -> str:
     """One line for a terminal or a text file: every control character, tab and line break escaped."""
+    if text.isprintable():  # none of them, nor any format character or surrogate: a status table's every cell
+        return text
     return _ANY_UNSAFE.sub(_escape, text)
 
 

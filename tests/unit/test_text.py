@@ -45,6 +45,13 @@ def test_for_terminal_leaves_nothing_a_terminal_acts_on_and_encodes_as_utf8() ->
     shown.encode("utf-8")  # no lone surrogate left
 
 
+def test_for_terminal_changes_no_printable_character() -> None:
+    """It returns printable text as it is, without looking further: none of it may need an escape."""
+    printable = "".join(character for code in range(0x110000) if (character := chr(code)).isprintable())
+
+    assert for_terminal(printable + "\x00") == printable + "\\x00"
+
+
 def test_for_email_keeps_tabs_and_line_breaks_but_escapes_the_rest() -> None:
     assert for_email("a\tb\nc\r\x0b\x00\x1b[1m\u202e") == "a\tb\nc\\r\\x0b\\x00\\x1b[1m\\u202e"
 
