@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from sqlmodel import Session, col, select
 
-from ..app.queries import documents_of, ledger
+from ..app.queries import ledger
 from ..app.views import DocumentView, EnterpriseRow
 from ..campaign import CallRules
 from ..explain import SEAL_WORDS
@@ -59,7 +59,6 @@ def export(session: Session, blobs: BlobStore, rules: CallRules, folder: Path, p
     used: set[str] = set()
     call_names = {call.code: call.name or call.code for call in rules.calls}
     calls = {code: file_name(name) for code, name in call_names.items()}
-    documents = documents_of(session, [r.latest_accepted for r in rows if r.latest_accepted is not None])
     for number, row in enumerate(rows, start=1):
         progress(number, len(rows), row.name)
         if row.latest_accepted is None:
@@ -69,7 +68,7 @@ def export(session: Session, blobs: BlobStore, rules: CallRules, folder: Path, p
         base = f"{calls.get(row.call, row.call)}/{city}"
         target = folder / base / _unique(row.name, used, prefix=f"{base}/")
         target.mkdir(parents=True, exist_ok=True)
-        mine = documents[row.latest_accepted]
+        mine = row.documents  # those of the package that counts: the latest accepted, as it has one
         if not mine:
             empty.append(row.name)
         names: set[str] = set()
