@@ -2,6 +2,7 @@
 """Staff views on a whole campaign (issue 13, "staff views within a second"): wall time of each command.
 
     python bench/staff.py [--enterprises 5000] [--messages 10000] [--runs 3] [--keep DIR] [--seed 13]
+                          [--instructions]
 
 Builds one campaign in a SQLite database, then times `shenbao status`, `shenbao digest --output DIR` and
 `shenbao export DIR` (each `python -m daemon ... --config F`, a fresh process as staff start them) and, as
@@ -30,6 +31,10 @@ copies another's, which staff should see). Reading every archive for real would 
 and the same documents under every enterprise would make the copy check quadratic, which no campaign is.
 While building, roster names are normalised once and the blob store skips fsync (`shortcuts`); about eight
 minutes at full size on two busy cores, mostly the daemon's own recording (judging, inserts, replies).
+
+--instructions also counts the instructions each `status` command executes, under valgrind's callgrind
+(`apt install valgrind`; about a minute each). Unlike wall time they do not drift with the machine's speed,
+which changes by a third from hour to hour here: two commits compare in one run each, to a thousandth.
 
 --keep DIR builds into DIR and keeps it (database, files, roster, shenbao.toml); run again with the same DIR
 to measure without building. Reduce --enterprises and --messages (e.g. 200 and 400) for a quick try.
@@ -706,6 +711,28 @@ def measure(config: Path, scratch: Path, runs: int) -> tuple[dict[str, list[floa
     return times, said
 
 
+INSTRUCTIONS_OF = ("shenbao status --call - (start-up, nobody listed)", "shenbao status")
+"""The commands counted with --instructions: digest and export take most of an hour under valgrind."""
+
+
+def count_instructions(config: Path, scratch: Path) -> dict[str, int]:
+    """The instructions each command executes in user space, Python's start and exit included."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("--instructions needs valgrind: apt install valgrind")
+    counts = {}
+    for label in INSTRUCTIONS_OF:
+        command = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-m", "daemon"]
+        done = subprocess.run(
+            [*command, *COMMANDS[label](config, scratch / "out")], cwd=ROOT, capture_output=True, check=False
+        )
+        collected = re.search(rb"Collected : (\d+)", done.stderr)
+        if done.returncode != 0 or collected is None:
+            raise SystemExit(f"{label} under valgrind exited {done.returncode}:\n{done.stderr.decode()[-2000:]}")
+        counts[label] = int(collected[1])
+    return counts
+
+
 PAGES = ("/", "/enterprises", "/review")
 VIEWER = ("bench-viewer", "a long enough password")
 
@@ -787,6 +814,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--keep", type=Path, metavar="DIR", help="build into DIR and keep it; reuse it if built")
+    parser.add_argument("--instructions", action="store_true", help="also count status's instructions (valgrind)")
     args = parser.parse_args(argv)
     print(f"code: {_commit()}")
     folder = args.keep.resolve() if args.keep else Path(tempfile.mkdtemp(prefix="bench-staff-"))
@@ -818,12 +846,17 @@ def main(argv: list[str]) -> int:
         )
         with tempfile.TemporaryDirectory(prefix="bench-staff-out-") as scratch:
             times, said = measure(config, Path(scratch), args.runs)
+            instructions = count_instructions(config, Path(scratch)) if args.instructions else {}
         times |= measure_pages(settings, args.runs)
         print(f"\n{'command or page':<36} {'median s':>9} {'max s':>7}   ({args.runs} runs each)")
         for label, values in times.items():
             print(f"{label:<36} {statistics.median(values):>9.2f} {max(values):>7.2f}")
         for line in said:
             print(f"  {line}")
+        if instructions:
+            print(f"\n{'command':<50} {'instructions':>16}   (callgrind, one run each)")
+            for label, count in instructions.items():
+                print(f"{label:<50} {count / 1e9:>14.3f} G")
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
