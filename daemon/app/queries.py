@@ -23,7 +23,7 @@ from ..addresses import BadRecipient, single_address
 from ..campaign import CallRules
 from ..domain import Code, Contents, CopyKind, MessageKind, Outcome, Problem, Seal, SealStatus
 from ..intake.match import normalise
-from ..service.history import confirmed_bureau_messages
+from ..storage.conditions import confirmed_bureau_messages
 from ..storage.db import get_meta
 from ..storage.models import (
     Alert,

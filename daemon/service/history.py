@@ -9,17 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from ..domain import Attachment, Code, MessageKind, Outcome, RosterEntry
+from ..domain import Attachment, Outcome, RosterEntry
 from ..intake.bureau import Bundle
 from ..intake.context import EarlierVolumes
 from ..intake.match import normalise
 from ..storage.blobs import BlobStore
+from ..storage.conditions import confirmed_bureau_messages
 from ..storage.models import (
     AttachmentRecord,
     BureauFile,
@@ -28,18 +28,8 @@ from ..storage.models import (
     Nomination,
     OutboxItem,
     PackageRecord,
-    ProblemRecord,
 )
 from ..storage.states import NominationSource
-
-
-def confirmed_bureau_messages(call: str | None = None) -> Any:
-    """SQL: the ids of bureaus' emails from senders that speak for a city (listed, or confirmed by staff)."""
-    unconfirmed = select(ProblemRecord.message_id).where(ProblemRecord.code == Code.BUREAU_UNCONFIRMED.value)
-    query = select(MessageRecord.id).where(
-        MessageRecord.kind == MessageKind.BUREAU, col(MessageRecord.id).not_in(unconfirmed)
-    )
-    return query.where(MessageRecord.call == call) if call is not None else query
 
 
 class DatabaseHistory:
