@@ -848,15 +848,16 @@ def main(argv: list[str]) -> int:
             times, said = measure(config, Path(scratch), args.runs)
             instructions = count_instructions(config, Path(scratch)) if args.instructions else {}
         times |= measure_pages(settings, args.runs)
-        print(f"\n{'command or page':<36} {'median s':>9} {'max s':>7}   ({args.runs} runs each)")
+        wide = max(map(len, times))
+        print(f"\n{'command or page':<{wide}} {'median s':>9} {'max s':>7}   ({args.runs} runs each)")
         for label, values in times.items():
-            print(f"{label:<36} {statistics.median(values):>9.2f} {max(values):>7.2f}")
+            print(f"{label:<{wide}} {statistics.median(values):>9.2f} {max(values):>7.2f}")
         for line in said:
             print(f"  {line}")
         if instructions:
-            print(f"\n{'command':<50} {'instructions':>16}   (callgrind, one run each)")
+            print(f"\n{'command':<{wide}} {'instructions':>14}   (callgrind, one run each)")
             for label, count in instructions.items():
-                print(f"{label:<50} {count / 1e9:>14.3f} G")
+                print(f"{label:<{wide}} {count / 1e9:>12.3f} G")
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
