@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -263,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # pydantic reads every installed distribution's entry points for plugins as it builds its first validator:
+    # shenbao uses none, and the scan is a hundredth of each command's start
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     args = build_parser().parse_args(argv)
     logs.setup(args.log_level or getattr(args, "default_log_level", "warning"))
     try:
