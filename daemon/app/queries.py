@@ -340,27 +340,19 @@ def _contents(row: Row[Any]) -> Contents | None:
 
 @dataclass(frozen=True)
 class _Listing:
+    """An enterprise listed for a call, each detail from the most authoritative source that gives it (the
+    roster, a bureau's table, a person), else the enterprise's own."""
+
+    enterprise_id: int
+    name: str
     call: str
-    nominations: tuple[Row[Any], ...]
-    """Most authoritative first: the roster, a bureau's table, a person. Each carries its enterprise's own
-    details too (`enterprise_name`, `enterprise_city`…)."""
-
-    @property
-    def enterprise_id(self) -> int:
-        return int(self.nominations[0].enterprise_id)
-
-    @property
-    def name(self) -> str:
-        return str(self.nominations[0].enterprise_name)
-
-    def best(self, field: str) -> str:
-        """A detail from the most authoritative source that gives it, else the enterprise's own."""
-        for nomination in self.nominations:
-            if value := getattr(nomination, field):
-                return str(value)
-        return str(getattr(self.nominations[0], f"enterprise_{field}"))
+    details: dict[str, str]
+    """city, title, contact, phone, email"""
+    sources: tuple[str, ...]
+    """Who listed it, most authoritative first."""
 
 
+_DETAILS = ("city", "title", "contact", "phone", "email")
 _AUTHORITY = {NominationSource.ROSTER: 0, NominationSource.TABLE: 1, NominationSource.STAFF: 2}
 
 
@@ -468,8 +460,8 @@ def ledger(session: Session, rules: CallRules) -> Ledger:
 
 
 def _nominations(call: str | None, city: str | None, search: str | None, enterprise_id: int | None) -> Select[Any]:
-    """The listings wanted, as a query of nominations with their enterprises' details, which also serves as a
-    subquery of their enterprises."""
+    """The listings wanted, as a query of nominations with their enterprises' details (`enterprise_name`,
+    `enterprise_city`…, as `_listings` reads them), which also serves as a subquery of their enterprises."""
     details = (
         column.label(f"enterprise_{column.key}")
         for column in Enterprise.__table__.columns  # type: ignore[attr-defined]
@@ -494,13 +486,25 @@ def _nominations(call: str | None, city: str | None, search: str | None, enterpr
 
 
 def _listings(session: Session, nominations: Select[Any]) -> list[_Listing]:
+    rows = _rows(session, nominations.order_by(col(Nomination.id)))
+    if not rows:
+        return []
+    # columns by position: a row looks an attribute up by its name each time, eight times a listing here
+    at = {name: position for position, name in enumerate(rows[0]._fields)}
     grouped: dict[tuple[int, str], list[Row[Any]]] = defaultdict(list)
-    for nomination in _rows(session, nominations.order_by(col(Nomination.id))):
-        grouped[(nomination.enterprise_id, nomination.call)].append(nomination)
-    return [
-        _Listing(listed_call, tuple(sorted(n, key=lambda n: _AUTHORITY[n.source])))
-        for (_, listed_call), n in grouped.items()
-    ]
+    for row in rows:
+        grouped[(row[at["enterprise_id"]], row[at["call"]])].append(row)
+    listings = []
+    for (enterprise_id, call), found in grouped.items():
+        found.sort(key=lambda nomination: _AUTHORITY[nomination[at["source"]]])
+        own = found[0]
+        details = {
+            field: str(next((value for n in found if (value := n[at[field]])), own[at[f"enterprise_{field}"]]))
+            for field in _DETAILS
+        }
+        sources = tuple(dict.fromkeys(n[at["source"]].value for n in found))
+        listings.append(_Listing(enterprise_id, str(own[at["enterprise_name"]]), call, details, sources))
+    return listings
 
 
 def _package_problems(session: Session, which: Any, package_ids: set[int]) -> dict[int, list[Problem]]:
@@ -528,7 +532,7 @@ def _row(
     accepted = [item for item in items if item[1] is Outcome.ACCEPTED]
     standing = standing_of(outcomes)
     latest = items[-1] if items else None
-    email = listing.best("email")
+    email = listing.details["email"]
     contacts = contact_addresses(email)
     sender = accepted[-1][5] if accepted else None
     stranger = bool(sender is not None and contacts and sender not in contacts)
@@ -536,10 +540,10 @@ def _row(
         enterprise_id=listing.enterprise_id,
         name=listing.name,
         call=listing.call,
-        city=listing.best("city"),
-        title=listing.best("title"),
-        contact=listing.best("contact"),
-        phone=listing.best("phone"),
+        city=listing.details["city"],
+        title=listing.details["title"],
+        contact=listing.details["contact"],
+        phone=listing.details["phone"],
         email=email,
         standing=standing,
         packages=len(items),
@@ -549,7 +553,7 @@ def _row(
         latest_message=latest[3] if latest else None,
         latest_accepted=accepted[-1][0] if accepted else None,
         stranger=stranger,
-        sources=tuple(dict.fromkeys(n.source.value for n in listing.nominations)),
+        sources=listing.sources,
         form_title=form_title,
         seal=seal,
         documents=documents,
