@@ -6,7 +6,7 @@ The one place for the Chinese wording of every code: replies, the digest and the
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -211,8 +211,10 @@ def title(problem: Problem, rules: CallRules) -> str:
     return f"{TITLES[problem.code]}：{role.label}" if role else TITLES[problem.code]
 
 
-def titles(problems: Iterable[Problem], rules: CallRules) -> str:
+def titles(problems: Collection[Problem], rules: CallRules) -> str:
     """One line of problem titles; a title said of several enterprises or files is said once, counted."""
+    if not problems:  # most of a status's rows: accepted, or nothing sent
+        return ""
     counted = Counter(title(p, rules) for p in problems)
     return "；".join(f"{said}（{n} 项）" if n > 1 else said for said, n in counted.items())
 
