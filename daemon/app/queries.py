@@ -533,9 +533,9 @@ def _row(
     standing = standing_of(outcomes)
     latest = items[-1] if items else None
     email = listing.details["email"]
-    contacts = contact_addresses(email)
     sender = accepted[-1][5] if accepted else None
-    stranger = bool(sender is not None and contacts and sender not in contacts)
+    contacts = contact_addresses(email) if sender is not None else []
+    stranger = bool(contacts) and sender not in contacts
     return EnterpriseRow(
         enterprise_id=listing.enterprise_id,
         name=listing.name,
