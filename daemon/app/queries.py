@@ -494,17 +494,29 @@ def _listings(session: Session, nominations: Select[Any]) -> list[_Listing]:
     grouped: dict[tuple[int, str], list[Row[Any]]] = defaultdict(list)
     for row in rows:
         grouped[(row[at["enterprise_id"]], row[at["call"]])].append(row)
+    source, enterprise_name = at["source"], at["enterprise_name"]
+    positions = [(field, at[field], at[f"enterprise_{field}"]) for field in _DETAILS]
     listings = []
     for (enterprise_id, call), found in grouped.items():
-        found.sort(key=lambda nomination: _AUTHORITY[nomination[at["source"]]])
-        own = found[0]
-        details = {
-            field: str(next((value for n in found if (value := n[at[field]])), own[at[f"enterprise_{field}"]]))
-            for field in _DETAILS
-        }
-        sources = tuple(dict.fromkeys(n[at["source"]].value for n in found))
-        listings.append(_Listing(enterprise_id, str(own[at["enterprise_name"]]), call, details, sources))
+        found.sort(key=lambda nomination: _AUTHORITY[nomination[source]])
+        listings.append(
+            _Listing(
+                enterprise_id,
+                str(found[0][enterprise_name]),
+                call,
+                {field: _best(found, given, own) for field, given, own in positions},
+                tuple(dict.fromkeys(n[source].value for n in found)),
+            )
+        )
     return listings
+
+
+def _best(nominations: list[Row[Any]], given: int, own: int) -> str:
+    """The detail at position `given` from the first nomination that gives it, else the enterprise's own."""
+    for nomination in nominations:
+        if value := nomination[given]:
+            return str(value)
+    return str(nominations[0][own])
 
 
 def _package_problems(session: Session, which: Any, package_ids: set[int]) -> dict[int, list[Problem]]:
