@@ -429,9 +429,9 @@ def enterprise_rows(
         list
     )
     facts: dict[int, tuple[str | None, SealStatus | None]] = {}
-    for enterprise, package_call, package_id, result, joined, message_id, received, sender, kind, title, seal in rows:
+    # the verdict is an Outcome as read: the coalesce is read as the decision's column is
+    for enterprise, package_call, package_id, verdict, joined, message_id, received, sender, kind, title, seal in rows:
         facts[package_id] = (title, seal)
-        verdict: Outcome = result  # an Outcome already: the coalesce is read as the decision's column is
         if verdict is not Outcome.IGNORED:
             # a bureau sends its enterprises' archives: its address is no enterprise's contact to compare
             own_sender = None if kind is MessageKind.BUREAU else sender
