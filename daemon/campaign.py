@@ -69,7 +69,7 @@ class DocumentLimits:
 
     timeout_seconds: float = 60.0
     memory_bytes: int = 2048 * MIB
-    """The reader's address-space cap: its image libraries alone map about 650 MB."""
+    """The reader's address-space cap: its image libraries alone map about 435 MB (each on one thread)."""
 
 
 @dataclass(frozen=True)

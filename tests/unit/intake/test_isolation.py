@@ -109,6 +109,11 @@ def test_a_timeout_counts_only_the_processor_time_of_its_own_call(isolation: Iso
     assert timeout.value.cpu_seconds < 0.5
 
 
+def test_a_child_runs_the_image_libraries_on_its_one_thread(isolation: Isolation, tmp_path: Path) -> None:
+    """Their own thread pools would only spin beside the call, and count against its memory cap."""
+    assert isolation.run(ROOMY, tmp_path, tasks.threads_with_image_libraries) == 1
+
+
 def test_what_the_function_raises_is_raised_here(isolation: Isolation, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="sender's fault"):
         isolation.run(ROOMY, tmp_path, tasks.fail, "sender's fault")
