@@ -159,7 +159,8 @@ class PackageRecord(_Table, table=True):
     message_id: int = Field(foreign_key="message.id", index=True)
     position: int
     enterprise_id: int | None = Field(default=None, foreign_key="enterprise.id", index=True)
-    enterprise_name: str | None = None
+    enterprise_name: str | None = Field(default=None, index=True)
+    """Who the package is for, as judged; each submission asks for that enterprise's accepted archive."""
     call: str | None = None
     outcome: Outcome = Field(sa_column=enum_column(Outcome, index=True))
     archive_name: str | None = None
