@@ -131,8 +131,8 @@ def test_a_file_that_is_no_word_document_is_refused(tmp_path: Path) -> None:
 def test_a_pdf_scan_becomes_one_picture_per_page_up_to_the_cap() -> None:
     pages = render_pdf(SEALS / "two-pages.pdf")
     assert [(p.name, p.format, max(p.width, p.height)) for p in pages] == [
-        ("page-1", "PNG", 1754),
-        ("page-2", "PNG", 1754),
+        ("page-1", "TIFF", 1754),
+        ("page-2", "TIFF", 1754),
     ]
     assert [p.name for p in render_pdf(SEALS / "two-pages.pdf", WordLimits(max_pdf_pages=1))] == ["page-1"]
 
