@@ -11,6 +11,8 @@ import pytest
 from conftest import FIXTURES
 from PIL import Image
 
+from daemon.domain import SealStatus
+from daemon.intake.seal import find_seal
 from daemon.intake.word import (
     Picture,
     UnreadableDocument,
@@ -135,6 +137,14 @@ def test_a_pdf_scan_becomes_one_picture_per_page_up_to_the_cap() -> None:
         ("page-2", "TIFF", 1754),
     ]
     assert [p.name for p in render_pdf(SEALS / "two-pages.pdf", WordLimits(max_pdf_pages=1))] == ["page-1"]
+
+
+@needs_pdftoppm
+def test_the_seal_of_a_scanned_pdf_is_found_on_its_page_and_an_unstamped_pdf_has_none() -> None:
+    """The pages are pictures the seal search reads as it reads a form's own pictures."""
+    stamped, plain = find_seal(render_pdf(SEALS / "scan-page.pdf")), find_seal(render_pdf(SEALS / "two-pages.pdf"))
+    assert (stamped.status, stamped.picture) == (SealStatus.FOUND, "page-2")
+    assert plain.status is SealStatus.NOT_FOUND
 
 
 @needs_pdftoppm
