@@ -1,6 +1,6 @@
 """An index on the package's enterprise name: judging each submission asks for the enterprise's latest
-accepted archive by that name (the same archive sent again is recognised), which read every accepted package
-of the campaign without it: 1.6 ms a message with 5,000 accepted, 6 µs with it.
+accepted archive by that name (the same archive sent again is recognised). Without it the query read every
+accepted package of the campaign: 1.6 ms with 5,000 accepted, against 6 µs in SQLite with the index.
 
 Revision ID: 0009
 Revises: 0008
