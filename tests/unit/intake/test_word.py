@@ -12,7 +12,7 @@ from conftest import FIXTURES
 from PIL import Image
 
 from daemon.domain import SealStatus
-from daemon.intake.seal import find_seal
+from daemon.intake.seal import WORK_SIDE, find_seal
 from daemon.intake.word import (
     Picture,
     UnreadableDocument,
@@ -130,11 +130,11 @@ def test_a_file_that_is_no_word_document_is_refused(tmp_path: Path) -> None:
 
 
 @needs_pdftoppm
-def test_a_pdf_scan_becomes_one_picture_per_page_up_to_the_cap() -> None:
+def test_a_pdf_scan_becomes_one_picture_per_page_up_to_the_cap_at_the_size_the_seal_search_works_at() -> None:
     pages = render_pdf(SEALS / "two-pages.pdf")
     assert [(p.name, p.format, max(p.width, p.height)) for p in pages] == [
-        ("page-1", "TIFF", 1754),
-        ("page-2", "TIFF", 1754),
+        ("page-1", "TIFF", WORK_SIDE),
+        ("page-2", "TIFF", WORK_SIDE),
     ]
     assert [p.name for p in render_pdf(SEALS / "two-pages.pdf", WordLimits(max_pdf_pages=1))] == ["page-1"]
 
