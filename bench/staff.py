@@ -10,6 +10,7 @@ the floor, `shenbao status --call -` (starting Python, importing what status nee
 for a call that lists nobody); then the web console's 总览, 企业 and 待人工 pages as a viewer gets them from
 the running console (Flask's test client in this process, after a first request; the script adds the viewer).
 Each command runs --runs times, in rounds, so that a change of load on the machine hits every command alike.
+Every output stays in a temporary folder until all are timed (about 160 MB an export at full size).
 Prints the median and the worst wall time, the database's size and how long building it took. Figures, not
 pass/fail: the goal is under a second.
 
