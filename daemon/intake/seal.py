@@ -34,11 +34,8 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from ..domain import SealStatus
-from .word import Picture
+from .word import WORK_SIDE, Picture
 
-WORK_SIDE = 1000
-"""Pictures are scaled so their longer side has at most this many pixels: a seal on an A4 page keeps a
-radius of about 65 pixels and a line of about 4."""
 MAX_PIXELS = 60_000_000
 _CANON = 64
 """Radius of the ring once mapped to a circle, in pixels."""

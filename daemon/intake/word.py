@@ -39,6 +39,11 @@ _CJK_PUNCTUATION = "\u3000-\u303f\uff00-\uffef"
 _WORD = re.compile(f"[{_CJK}]|[^\\s{_CJK}{_CJK_PUNCTUATION}]+")
 
 
+WORK_SIDE = 1000
+"""The seal search scales pictures so their longer side has at most this many pixels: a seal on an A4 page
+keeps a radius of about 65 pixels and a line of about 4. PDF pages are rendered at this size."""
+
+
 class UnreadableDocument(Exception):
     """The file is no Word document these readers can open, or reading it tripped a cap or timed out."""
 
@@ -55,10 +60,10 @@ class WordLimits:
     max_picture_pixels: int = 60_000_000
     """Larger pictures are left out: an A4 page scanned at 600 dpi has 35 million."""
     max_pdf_pages: int = 20
-    pdf_long_side: int = 1000
-    """Pages are rendered so their longer side has this many pixels: the size the seal search works at
-    (seal.WORK_SIDE), which scaled larger pages down to it. Rendered at 1,754 (A4 at 150 dpi) and scaled,
-    37 scanned PDFs took 8.0 s and gave the same 37 verdicts as rendered at this size in 4.3 s."""
+    pdf_long_side: int = WORK_SIDE
+    """Pages are rendered so their longer side has this many pixels: the size the seal search works at,
+    which scaled larger pages down to it. Rendered at 1,754 (A4 at 150 dpi) and scaled, 37 scanned PDFs
+    took 8.0 s and gave the same 37 verdicts as rendered at this size in 4.3 s."""
     timeout_seconds: float = 30.0
 
 

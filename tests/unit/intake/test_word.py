@@ -12,8 +12,9 @@ from conftest import FIXTURES
 from PIL import Image
 
 from daemon.domain import SealStatus
-from daemon.intake.seal import WORK_SIDE, find_seal
+from daemon.intake.seal import find_seal
 from daemon.intake.word import (
+    WORK_SIDE,
     Picture,
     UnreadableDocument,
     WordLimits,
