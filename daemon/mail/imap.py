@@ -78,6 +78,10 @@ class Mailbox:
         self._described = False
         self._size: int | None = None
         """How many messages the selected folder held at the last select or search."""
+        self._folders: set[str] = set()
+        """Folders this connection has seen exist: a move or an append does not LIST its folder each time."""
+        self._sent: str | None = None
+        """The Sent folder, once this connection has found it."""
 
     # -- connection ------------------------------------------------------------------------------------------
 
@@ -108,6 +112,7 @@ class Mailbox:
             log.info("IMAP ID reply: %s", identity)
             self._described = True
         self.client = client
+        self._folders, self._sent = set(), None
 
     def close(self) -> None:
         client, self.client = self.client, None
@@ -202,16 +207,33 @@ class Mailbox:
     # -- acting ----------------------------------------------------------------------------------------------
 
     def ensure_folder(self, folder: str) -> None:
+        if folder in self._folders:
+            return
         if not self.client.folder_exists(folder):
             self.client.create_folder(folder)
+        self._folders.add(folder)
 
     def move(self, uid: int, folder: str) -> None:
         """MOVE where the server has it; otherwise mark the message handled where it is."""
         if self.has("MOVE"):
-            self.ensure_folder(folder)
-            self.client.move([uid], folder)
+            self._into(folder, lambda: self.client.move([uid], folder))
         else:
             self.client.add_flags([uid], [imapclient.SEEN, imapclient.FLAGGED])
+
+    def _into(self, folder: str, action: Callable[[], object]) -> None:
+        """`action` on `folder`, which is created first when missing, and again when a person deleted it
+        since this connection saw it."""
+        self.ensure_folder(folder)
+        try:
+            action()
+        except IMAPClientAbortError:
+            raise
+        except IMAPClientError:
+            self._folders.discard(folder)
+            if self.client.folder_exists(folder):
+                raise
+            self.ensure_folder(folder)
+            action()
 
     def flag(self, uid: int) -> None:
         """Mark a message for staff's attention where it is (quarantined)."""
@@ -225,17 +247,22 @@ class Mailbox:
         return bool(found) and str(found) == folder
 
     def sent_folder(self) -> str:
+        if self._sent is None:
+            self._sent = self._find_sent()
+        return self._sent
+
+    def _find_sent(self) -> str:
         found = self.client.find_special_folder(SENT)
-        if found:
-            return str(found)
-        for name in ("已发送", "Sent", "Sent Messages", "Sent Items"):
-            if self.client.folder_exists(name):
+        names = [str(found)] if found else ["已发送", "Sent", "Sent Messages", "Sent Items"]
+        for name in names:
+            if found or self.client.folder_exists(name):
+                self._folders.add(name)
                 return name
-        self.client.create_folder("已发送")
-        return "已发送"
+        return "已发送"  # created by the first append
 
     def save_sent(self, raw: bytes, when: datetime) -> None:
-        self.client.append(self.sent_folder(), raw, flags=[imapclient.SEEN], msg_time=when)
+        folder = self.sent_folder()
+        self._into(folder, lambda: self.client.append(folder, raw, flags=[imapclient.SEEN], msg_time=when))
 
     # -- waiting ---------------------------------------------------------------------------------------------
 

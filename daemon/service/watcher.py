@@ -407,8 +407,9 @@ class Watcher:
         self._save(item)
 
     def _save(self, item: MailboxItem) -> None:
+        """The item's changes written: it is detached, and remembers what changed since it was last saved."""
         with Session(self.runtime.engine, expire_on_commit=False) as session:
-            session.add(session.merge(item))
+            session.add(item)
             session.commit()
 
     def _file(self, item: MailboxItem, record_id: int, outcome: Outcome, *, keep: bool) -> None:

@@ -447,3 +447,25 @@ def test_a_size_the_server_repeats_is_no_news_and_a_larger_one_is(imap_server: L
         assert not mailbox.wait(0.2, threading.Event(), lambda: None)
         announced["EXISTS"], announced["EXPUNGE"] = [b"1"], [b"1"]  # one moved out, then one came
         assert mailbox.wait(0.2, threading.Event(), lambda: None)
+
+
+def test_a_folder_deleted_by_a_person_after_the_mailbox_saw_it_is_made_again(imap_server: LoopbackServer) -> None:
+    """The mailbox lists a folder once a connection, not before every move and copy to Sent; when staff
+    delete one in their client meanwhile, the next move or copy makes it again instead of failing."""
+    for _ in range(2):
+        append_elsewhere(imap_server)
+    with mailbox_of(imap_server) as mailbox:
+        mailbox.select("INBOX")
+        first, second = mailbox.uids()
+        mailbox.move(first, ACCEPTED_FOLDER)
+        mailbox.save_sent(raw_message("回执一"), RECEIVED_AT)
+        sent = mailbox.sent_folder()
+        with connect(imap_server) as person:
+            person.delete_folder(ACCEPTED_FOLDER)
+            person.delete_folder(sent)
+        mailbox.move(second, ACCEPTED_FOLDER)
+        mailbox.save_sent(raw_message("回执二"), RECEIVED_AT)
+    with connect(imap_server) as client:
+        for folder in (ACCEPTED_FOLDER, sent):
+            client.select_folder(folder, readonly=True)
+            assert len(client.search(["ALL"])) == 1, folder
