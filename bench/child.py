@@ -51,6 +51,13 @@ def _checkpoint(phases: list[dict[str, Any]], name: str, started: float) -> None
     )
 
 
+def _own_cpu_seconds() -> float:
+    """User and system time of this process alone (all its threads, none of its children): the part of the
+    work that shares one interpreter, and so one GIL."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return round(usage.ru_utime + usage.ru_stime, 3)
+
+
 def run_daemon(report: Path, argv: list[str]) -> int:
     from daemon.cli import main
 
@@ -65,6 +72,7 @@ def run_daemon(report: Path, argv: list[str]) -> int:
                     "self_hwm_kib": _status_kib("VmHWM"),
                     "self_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                     "children_maxrss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+                    "self_cpu_seconds": _own_cpu_seconds(),
                 }
             ),
             encoding="utf-8",
