@@ -39,6 +39,7 @@ _WAIT_STEP = 2.0
 """How often a wait looks at its wake event and calls its heartbeat."""
 CLIENT_ID = {"name": "shenbao", "version": "0.1", "vendor": "shenbao", "support-email": "kejichu2019@shandong.cn"}
 
+_SENT_NAMES = ("已发送", "Sent", "Sent Messages", "Sent Items")
 _JUNK_NAMES = frozenset({"垃圾邮件", "垃圾箱", "junk", "spam", "junk e-mail", "junk email", "bulk mail"})
 
 MailboxError = (IMAPClientError, OSError, EOFError)
@@ -252,13 +253,14 @@ class Mailbox:
         return self._sent
 
     def _find_sent(self) -> str:
+        """The special-use Sent folder, else the first usual name that exists, else 已发送 (the first copy
+        makes it)."""
         found = self.client.find_special_folder(SENT)
-        names = [str(found)] if found else ["已发送", "Sent", "Sent Messages", "Sent Items"]
-        for name in names:
-            if found or self.client.folder_exists(name):
-                self._folders.add(name)
-                return name
-        return "已发送"  # created by the first append
+        name = str(found) if found else next((n for n in _SENT_NAMES if self.client.folder_exists(n)), None)
+        if name is None:
+            return _SENT_NAMES[0]
+        self._folders.add(name)
+        return name
 
     def save_sent(self, raw: bytes, when: datetime) -> None:
         folder = self.sent_folder()
