@@ -32,7 +32,7 @@ from .domain import (
     SummaryTable,
     Verdict,
 )
-from .intake.archive import Inspection, Status, inspect_archive, member_attachment
+from .intake.archive import Inspection, Status, inspect_archive, member_attachment, start_archive_reader
 from .intake.attachments import choose_archive, find_archives, is_rar, join_volumes
 from .intake.bureau import (
     Bundle,
@@ -56,7 +56,7 @@ from .intake.links import download_links
 from .intake.match import Match, differences, is_typo, match_subject, normalise
 from .intake.parse import Unreadable, parse_message, reply_ids
 from .intake.pdf import PdfError
-from .intake.readers import read_documents, read_letter, read_summary
+from .intake.readers import read_documents, read_letter, read_summary, start_document_reader
 from .intake.rules import check_before_opening, check_deadline, check_inspection, check_review_sender
 from .intake.spreadsheet import TableError, call_hint, is_workbook
 
@@ -71,6 +71,13 @@ class Judgement:
     from archives), as (SHA-256, where it is now): the recorder keeps them."""
     joined: tuple[str, ...] = ()
     """SHA-256s of volumes that earlier emails carried and this verdict judged with its own."""
+
+
+def start_readers() -> None:
+    """Start the archive and document readers' servers now, so that their imports (half a second for the
+    image libraries) overlap the caller's own start instead of delaying its first message."""
+    start_archive_reader()
+    start_document_reader()
 
 
 def judge(

@@ -68,6 +68,17 @@ class DaemonFailed(Exception):
     """The daemon stopped because it could not go on safely; the message (Chinese, for staff) says why."""
 
 
+def _start_readers() -> None:
+    """The readers' servers started ahead. Failing here only delays them: the first message starts them
+    again, and reports what stops them."""
+    from .pipeline import start_readers
+
+    try:
+        start_readers()
+    except EnvironmentFault as error:
+        log.warning("the readers were not started ahead: %s", error)
+
+
 def failure_text(error: BaseException) -> str:
     """What staff read when the daemon stops on one of the FATAL errors."""
     if isinstance(error, DatabaseGone):
@@ -110,7 +121,7 @@ class Daemon:
 
     def start(self) -> Runtime:
         """Take the run lock, open the database and tidy the outbox (SQLAlchemyError if that cannot be done)."""
-        self.lock.acquire()
+        self._take_lock()
         try:
             self._opened(self._open())
         except BaseException:
@@ -118,6 +129,11 @@ class Daemon:
             raise
         assert self.runtime is not None
         return self.runtime
+
+    def _take_lock(self) -> None:
+        """The run lock; then the readers' servers start, while the daemon opens its database and mailbox."""
+        self.lock.acquire()
+        _start_readers()
 
     def _opened(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -150,7 +166,7 @@ class Daemon:
     def _start_when_writable(self) -> bool:
         """start(), trying again while the database cannot be opened or written (a read-only file, a server
         not up yet), at most a minute apart; False if stopped meanwhile."""
-        self.lock.acquire()
+        self._take_lock()
         while not self.stop.is_set():
             try:
                 runtime = self._open()

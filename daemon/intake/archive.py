@@ -26,7 +26,16 @@ from .isolation import Isolation, Limits, TimedOut
 from .reading import Status
 from .signatures import Kind
 
-__all__ = ["UNRAR_HELP", "Inspection", "Kind", "Status", "inspect_archive", "member_attachment", "self_test"]
+__all__ = [
+    "UNRAR_HELP",
+    "Inspection",
+    "Kind",
+    "Status",
+    "inspect_archive",
+    "member_attachment",
+    "self_test",
+    "start_archive_reader",
+]
 
 _READER = Isolation(preload=("daemon.intake.archive_worker", "rarfile", "olefile"))
 """The reader's server; rarfile and olefile are imported there only (the daemon itself never needs them)."""
@@ -46,6 +55,11 @@ class Inspection:
     """RAR or ZIP, by content; None when it was neither, or could not be told."""
     duplicates: tuple[str, ...] = ()
     """Names that more than one member has (compared without case): a reviewer unpacking it would see one."""
+
+
+def start_archive_reader() -> None:
+    """Start the reader's server ahead of the first archive (Isolation.start)."""
+    _READER.start()
 
 
 def inspect_archive(archive: ArchiveFile, workdir: Path, limits: ArchiveLimits) -> Inspection:

@@ -54,6 +54,11 @@ _BUSY_SHARE = 0.25
 _TOO_SLOW = "文件结构异常，无法在合理时间内读取，请重新导出后发送"
 
 
+def start_document_reader() -> None:
+    """Start the document reader's server ahead of the first package (Isolation.start)."""
+    _DOCUMENTS.start()
+
+
 def read_letter(path: Path, workdir: Path) -> PdfInfo | PdfError:
     try:
         return _READERS.run(_LIMITS, Path(tempfile.mkdtemp(prefix="letter-", dir=workdir)), read_pdf, path)

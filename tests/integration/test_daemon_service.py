@@ -180,3 +180,31 @@ def test_a_database_error_while_the_outbox_checks_on_sending_ends_the_turn_not_t
         outbox.join(TIMEOUT)
         daemon.close()
     assert daemon.failure is None
+
+
+def test_the_readers_are_up_before_the_first_message(imap: PymapServer, smtp: SmtpCapture, tmp_path: Path) -> None:
+    """Issue 13: the document reader's server imports the image libraries for about half a second; started
+    with the daemon, that overlaps its own start instead of delaying the first reply."""
+    office = tmp_path / "office"
+    config = write_config(office, imap, smtp, idle_seconds=600)
+    with Background("run", "--config", config, "--log-level", "debug", env=daemon_env(imap), cwd=office) as daemon:
+        daemon.wait_for_output("IDLE started")
+        servers = {
+            preloaded
+            for child in children_of(daemon.process.pid)
+            for preloaded in ("daemon.intake.archive_worker", "daemon.intake.document_reader")
+            if preloaded in child
+        }
+        assert daemon.terminate() == 0
+    assert servers == {"daemon.intake.archive_worker", "daemon.intake.document_reader"}
+    assert query(office, "SELECT count(*) FROM message") == [(0,)]
+
+
+def children_of(pid: int) -> list[str]:
+    """The command lines of the processes `pid` started."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        with contextlib.suppress(OSError):
+            if f"\nPPid:\t{pid}\n" in status.read_text():
+                found.append((status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+    return found

@@ -57,6 +57,30 @@ def test_the_function_runs_in_a_child_leading_its_own_group_in_the_given_folder(
     assert first[3] not in (os.getpid(), server.process.pid)
 
 
+def test_a_server_started_ahead_serves_the_first_call(isolation: Isolation, tmp_path: Path) -> None:
+    isolation.start()
+    server = isolation._server
+    assert server is not None and server.alive()
+    isolation.start()  # already running: nothing more
+    serving(isolation, ROOMY, tmp_path)
+    assert isolation._server is server
+
+
+def test_the_server_ends_at_once_without_finalising_what_it_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finalising the image libraries' modules made every stop of the daemon wait 0.16 s for the server."""
+    mark = tmp_path / "finalised"
+    monkeypatch.setenv("ISOLATED_EXIT_MARK", str(mark))
+    runner = Isolation(preload=("isolated_tasks", "isolated_exit"))
+    serving(runner, ROOMY, tmp_path)
+    server = runner._server
+    assert server is not None
+    runner.close()
+    assert server.process.returncode == 0
+    assert not mark.exists()
+
+
 def test_a_child_serves_a_fixed_number_of_calls_then_a_fresh_one_takes_over(tmp_path: Path) -> None:
     runner = Isolation(preload=("isolated_tasks",), calls_per_child=2)
     try:
