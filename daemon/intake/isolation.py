@@ -102,7 +102,8 @@ class TimedOut(Exception):
 
 
 class Isolation:
-    """A warm server whose limited children serve the calls. Thread-safe; the server starts on first use."""
+    """A warm server whose limited children serve the calls. Thread-safe; the server starts on first use, or
+    earlier with `start`."""
 
     def __init__(
         self, preload: tuple[str, ...], *, calls_per_child: int = _CALLS_PER_CHILD, idle_seconds: float = _IDLE_SECONDS
