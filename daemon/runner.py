@@ -38,6 +38,7 @@ from .explain import SHANGHAI, human_size, today
 from .intake.archive import self_test
 from .intake.faults import EnvironmentFault
 from .mail.imap import Mailbox, MailboxError, imap_trouble
+from .pipeline import start_readers
 from .service.alerts import AlertBook
 from .service.health import DatabaseFailing, DatabaseHealth, summary
 from .service.lock import LockLost, run_lock
@@ -66,17 +67,6 @@ FATAL = (DatabaseGone, LockLost, DatabaseFailing)
 
 class DaemonFailed(Exception):
     """The daemon stopped because it could not go on safely; the message (Chinese, for staff) says why."""
-
-
-def _start_readers() -> None:
-    """The readers' servers started ahead. Failing here only delays them: the first message starts them
-    again, and reports what stops them."""
-    from .pipeline import start_readers
-
-    try:
-        start_readers()
-    except EnvironmentFault as error:
-        log.warning("the readers were not started ahead: %s", error)
 
 
 def failure_text(error: BaseException) -> str:
@@ -131,9 +121,13 @@ class Daemon:
         return self.runtime
 
     def _take_lock(self) -> None:
-        """The run lock; then the readers' servers start, while the daemon opens its database and mailbox."""
+        """The run lock; then the readers' servers start, while the daemon opens its database and mailbox.
+        Failing to start them only delays them: the first message starts them again, and reports why not."""
         self.lock.acquire()
-        _start_readers()
+        try:
+            start_readers()
+        except EnvironmentFault as error:
+            log.warning("the readers were not started ahead: %s", error)
 
     def _opened(self, runtime: Runtime) -> None:
         self.runtime = runtime
