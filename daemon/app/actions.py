@@ -192,9 +192,7 @@ def _accept(session: Session, package: PackageRecord) -> None:
         raise ActionError("该邮件没有可受理的材料记录（如材料在下载链接中，请先用 attach 添加下载的压缩包）")
     if package.enterprise_id is None:
         raise ActionError("该邮件未对应到名单中的企业：请用 --enterprise 指明企业全称")
-    enterprise = session.get(Enterprise, package.enterprise_id)
-    assert enterprise is not None
-    add_version(session, enterprise, package)
+    add_version(session, package)
 
 
 def _confirm_bureau(

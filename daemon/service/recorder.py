@@ -47,25 +47,26 @@ from .roster_sync import database_rosters, enterprise_for, nominate, nominations
 log = logging.getLogger(__name__)
 
 
-def add_version(session: Session, enterprise: Enterprise, package: PackageRecord) -> None:
-    """Make an accepted package the enterprise's next version for its call (once).
+def add_version(session: Session, package: PackageRecord) -> None:
+    """Make an accepted package its enterprise's next version for its call (once).
 
     The enterprise's row is locked first: on PostgreSQL the daemon and a staff command accepting at the same
     time would otherwise both count n versions and both write n + 1 (SQLite lets one writer in at a time).
     """
-    assert enterprise.id is not None and package.id is not None
+    enterprise_id = package.enterprise_id
+    assert enterprise_id is not None and package.id is not None
     if session.exec(select(Submission).where(Submission.package_id == package.id)).first() is not None:
         return
-    session.exec(select(Enterprise.id).where(Enterprise.id == enterprise.id).with_for_update()).one()
+    session.exec(select(Enterprise.id).where(Enterprise.id == enterprise_id).with_for_update()).one()
     call = package.call or ""
     versions = session.exec(
         select(func.count())
         .select_from(Submission)
-        .where(Submission.enterprise_id == enterprise.id, Submission.call == call)
+        .where(Submission.enterprise_id == enterprise_id, Submission.call == call)
     ).one()
     session.add(
         Submission(
-            enterprise_id=enterprise.id,
+            enterprise_id=enterprise_id,
             message_id=package.message_id,
             package_id=package.id,
             call=call,
@@ -229,13 +230,14 @@ class Recorder:
             )
             session.add(row)
             session.flush()
-            self._write_verdict(session, row, judgement)
+            self._write_verdict(session, row, judgement, new=True)
             if on_record is not None:
                 session.flush()
                 on_record(session, row, judgement)
+            record_id = row.id  # read before the commit expires it: no query to read it back
             session.commit()
-            assert row.id is not None
-            return Recorded(row.id, verdict.outcome, verdict.enterprise, created=True)
+            assert record_id is not None
+            return Recorded(record_id, verdict.outcome, verdict.enterprise, created=True)
 
     def revise(
         self,
@@ -310,9 +312,12 @@ class Recorder:
         row: MessageRecord,
         judgement: Judgement,
         by_staff: Collection[str] = (),
+        *,
+        new: bool = False,
     ) -> None:
         """The verdict's rows for `row`: packages, problems, files, documents, the bureau's letter and table,
-        the table's nominations, and a version for each accepted package."""
+        the table's nominations, and a version for each accepted package. `new`: `row` was just made, and
+        has no rows yet."""
         verdict, message = judgement.verdict, judgement.message
         assert row.id is not None
         row.kind = verdict.kind
@@ -322,7 +327,7 @@ class Recorder:
         for problem in verdict.own:
             session.add(_problem(row.id, None, position, problem))
             position += 1
-        packages = self._packages(session, row.id, verdict.packages)
+        packages = self._packages(session, row.id, verdict.packages, new=new)
         for package, record in zip(verdict.packages, packages, strict=True):
             assert record.id is not None
             for problem in package.problems:
@@ -347,17 +352,16 @@ class Recorder:
         self._bureau_files(session, row, verdict)
         self._join(session, judgement.joined, packages)
         for package, record in zip(verdict.packages, packages, strict=True):
-            if record.outcome is Outcome.ACCEPTED and record.enterprise_id is not None:
-                enterprise = session.get(Enterprise, record.enterprise_id)
-                assert enterprise is not None
-                if Code.SAME_AS_ACCEPTED not in {p.code for p in package.problems}:
-                    add_version(session, enterprise, record)
+            accepted = record.outcome is Outcome.ACCEPTED and record.enterprise_id is not None
+            if accepted and Code.SAME_AS_ACCEPTED not in {p.code for p in package.problems}:
+                add_version(session, record)
 
-    def _packages(self, session: Session, message_id: int, packages: tuple[Package, ...]) -> list[PackageRecord]:
-        """The package rows, updated in place by position when the message is judged again."""
-        existing = {
-            p.position: p for p in session.exec(select(PackageRecord).where(PackageRecord.message_id == message_id))
-        }
+    def _packages(
+        self, session: Session, message_id: int, packages: tuple[Package, ...], *, new: bool
+    ) -> list[PackageRecord]:
+        """The package rows, updated in place by position when the message is judged again (not `new`)."""
+        query = select(PackageRecord).where(PackageRecord.message_id == message_id)
+        existing = {} if new else {p.position: p for p in session.exec(query)}
         records = []
         for position, package in enumerate(packages):
             record = existing.get(position) or PackageRecord(

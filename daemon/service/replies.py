@@ -141,6 +141,7 @@ class ReplyPlanner:
         call = rules.call(row.call) or (rules.call(packages[0].call) if packages else None) or rules.own_call
         mine = items[0] if row.kind is MessageKind.SUBMISSION and items else None
         every = own + (mine["found"] if mine else [])
+        bureau_files = self._bureau_files(session, row.id)
         return {
             "campaign": (call.name if call and call.name else "") or self.campaign,
             "reference": reference(row.id),
@@ -167,8 +168,8 @@ class ReplyPlanner:
             # a bureau's email
             "city": row.city,
             "bureau_deadline": shanghai_time(call.bureau_deadline) if call and call.bureau_deadline else "",
-            "letter": self._file(session, row.id, "letter"),
-            "table": self._file(session, row.id, "table"),
+            "letter": bureau_files.get("letter"),
+            "table": bureau_files.get("table"),
             "packages": items,
             "checks": self._explained(own),
         }
@@ -214,10 +215,10 @@ class ReplyPlanner:
         ]
 
     @staticmethod
-    def _file(session: Session, message_id: int, kind: str) -> dict[str, object] | None:
-        found = session.exec(
-            select(BureauFile).where(BureauFile.message_id == message_id, BureauFile.kind == kind)
-        ).first()
-        if found is None:
-            return None
-        return {"name": found.name, "pages": found.pages, "rows": found.rows}
+    def _bureau_files(session: Session, message_id: int) -> dict[str, dict[str, object]]:
+        """A bureau's letter and table in this message, by kind (`letter`, `table`)."""
+        found: dict[str, dict[str, object]] = {}
+        query = select(BureauFile).where(BureauFile.message_id == message_id).order_by(col(BureauFile.id))
+        for file in session.exec(query):
+            found.setdefault(file.kind, {"name": file.name, "pages": file.pages, "rows": file.rows})
+        return found

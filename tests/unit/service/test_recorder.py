@@ -410,20 +410,19 @@ def test_two_acceptances_at_once_take_two_versions_on_postgresql(recorder: Recor
     instead of counting the same versions (SQLite lets one writer in at a time anyway)."""
     first = recorder.record(submission(ENTERPRISE, body="第一封"), source="1.eml").record_id
     second = recorder.record(submission(ENTERPRISE, body="第二封"), source="2.eml").record_id
-    [enterprise] = [e for e in rows(engine, Enterprise) if e.name == ENTERPRISE]
     packages = {p.message_id: p for p in rows(engine, PackageRecord)}
     errors: list[BaseException] = []
 
     def accept_second() -> None:
         try:
             with Session(engine) as other:
-                add_version(other, enterprise, packages[second])
+                add_version(other, packages[second])
                 other.commit()
         except BaseException as error:  # noqa: BLE001 - reported by the assertion below
             errors.append(error)
 
     with Session(engine) as session:
-        add_version(session, enterprise, packages[first])
+        add_version(session, packages[first])
         session.flush()
         thread = threading.Thread(target=accept_second)
         thread.start()
