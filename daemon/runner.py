@@ -20,13 +20,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -45,6 +43,7 @@ from .service.lock import LockLost, run_lock
 from .service.notify import Notifier
 from .service.outbox import Sender, SendingMeanwhile, Sent, oldest_deferred, recover_interrupted, release_held, send_due
 from .service.runtime import Runtime
+from .service.stop_signals import StopSignals
 from .service.volumes import expire_volumes
 from .service.watcher import SyncReport, Watcher
 from .staff.jobs import digest_if_due, reminders_if_due
@@ -60,6 +59,8 @@ _OUTBOX_SECONDS = 10.0
 _PAUSE_STEP = 2.0
 """How often a backoff pause feeds the watchdog and looks at the stop event."""
 _GUARD_SECONDS = 5.0
+_MAIN_TICK = 0.5
+"""How soon the main thread sees a stop that another thread asked for (a signal wakes it at once)."""
 _ONCE_RETRIES = 3
 FATAL = (DatabaseGone, LockLost, DatabaseFailing)
 """Errors after which the daemon must not write any more: it stops."""
@@ -108,6 +109,8 @@ class Daemon:
         self.scheduler: BackgroundScheduler | None = None
         self.alerts: AlertBook | None = None
         self.failure: str | None = None
+        self.signals: StopSignals | None = None
+        """SIGTERM and SIGINT, caught while `run_forever` runs."""
 
     def start(self) -> Runtime:
         """Take the run lock, open the database and tidy the outbox (SQLAlchemyError if that cannot be done)."""
@@ -168,7 +171,7 @@ class Daemon:
                 self.health.failed(error)  # no giving up: a restart would find the same database
                 delay = self.health.backoff()
                 log.critical("the database cannot be used: %s; trying again in %.0f s", summary(error), delay)
-                self._pause(delay)
+                self._pause(delay, self._main_sleep)
                 continue
             self._opened(runtime)
             self._database_works()
@@ -237,15 +240,13 @@ class Daemon:
 
     def run_forever(self) -> None:
         """Until SIGTERM (returns), or until the database or the run lock fails (DaemonFailed)."""
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            if self._start_when_writable():
-                self._serve()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            self.close()
-            self.notifier.close()
+        with StopSignals() as self.signals:
+            try:
+                if self._start_when_writable():
+                    self._serve()
+            finally:
+                self.close()
+                self.notifier.close()
         if self.failure is not None:
             raise DaemonFailed(self.failure)
 
@@ -264,7 +265,8 @@ class Daemon:
         log.info("shenbao running: watching %s", folders)
         self.notifier.ready(f"正在监视 {folders}")
         try:
-            self.stop.wait()
+            while not self._main_sleep(_MAIN_TICK):
+                pass
         finally:
             log.info("stopping: finishing the message in hand")
             self.notifier.stopping()
@@ -290,10 +292,16 @@ class Daemon:
         scheduler.add_job(self.health_job, "interval", minutes=5, id="health", **grace)
         return scheduler
 
-    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s", signal.Signals(signum).name)
-        self.stop.set()
-        self.wake.set()
+    def _main_sleep(self, seconds: float) -> bool:
+        """The main thread's sleep, which a signal cuts short whichever thread took it, and stops the daemon
+        (service/stop_signals.py); whether the daemon is stopping."""
+        assert self.signals is not None
+        received = self.signals.wait(seconds)
+        if received is not None and not self.stop.is_set():
+            log.info("received %s", received.name)
+            self.stop.set()
+            self.wake.set()
+        return self.stop.is_set()
 
     def wake_outbox(self) -> None:
         self.outbox_wake.set()
@@ -401,10 +409,12 @@ class Daemon:
         self._pause(self.backoff)
         self.backoff = min(self.backoff * 2, self.settings.imap.reconnect_max_seconds)
 
-    def _pause(self, seconds: float) -> None:
-        """Wait `seconds` or until stopped, feeding the watchdog meanwhile: a backoff is not a hang."""
+    def _pause(self, seconds: float, sleep: Callable[[float], bool] | None = None) -> None:
+        """Wait `seconds` or until stopped, feeding the watchdog meanwhile: a backoff is not a hang. `sleep`:
+        how the calling thread sleeps, if not on the stop event (the main thread's `_main_sleep`)."""
+        sleep = sleep or self.stop.wait
         deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0 and not self.stop.wait(min(left, _PAUSE_STEP)):
+        while (left := deadline - time.monotonic()) > 0 and not sleep(min(left, _PAUSE_STEP)):
             self.notifier.watchdog()
 
     def _drop_connection(self) -> None:

@@ -7,6 +7,7 @@ in-process where the order of its log records does.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import re
 import signal
@@ -198,6 +199,23 @@ def test_the_readers_are_up_before_the_first_message(imap: PymapServer, smtp: Sm
         assert daemon.terminate() == 0
     assert servers == {"daemon.intake.archive_worker", "daemon.intake.document_reader"}
     assert query(office, "SELECT count(*) FROM message") == [(0,)]
+
+
+def test_a_sigterm_that_another_thread_takes_still_stops_the_daemon(
+    imap: PymapServer, smtp: SmtpCapture, tmp_path: Path
+) -> None:
+    """The kernel may hand a process's SIGTERM to any of its threads. Python runs the handler in the main
+    thread only, and the main thread used to sleep in an Event's wait, which such a signal does not wake: the
+    daemon then ignored the stop for good (seen once in CI as a stop that took over 15 s)."""
+    office = tmp_path / "office"
+    config = write_config(office, imap, smtp, idle_seconds=600)
+    with Background("run", "--config", config, "--log-level", "debug", env=daemon_env(imap), cwd=office) as daemon:
+        daemon.wait_for_output("IDLE started")
+        pid = daemon.process.pid
+        other = next(int(task.name) for task in Path(f"/proc/{pid}/task").iterdir() if int(task.name) != pid)
+        assert ctypes.CDLL(None, use_errno=True).tgkill(pid, other, signal.SIGTERM) == 0
+        assert daemon.process.wait(TIMEOUT) == 0
+    assert "received SIGTERM" in daemon.output()
 
 
 def children_of(pid: int) -> list[str]:
