@@ -6,9 +6,9 @@ wake a main thread asleep in a lock: an Event's wait sleeps on, for ever when it
 thread sleeps in select() on a socket to which Python's C-level handler writes each signal's number, from
 whatever thread took it (`signal.set_wakeup_fd`), and reads the number from there.
 
-The Python-level handler only notes the signal as well. It runs between any two steps of the main thread,
-even inside a method of an Event, whose lock is not reentrant: setting that Event from the handler could
-wait for the lock the same thread holds.
+The Python-level handler does nothing: it is there so that the signal is caught rather than ending the
+process. It runs between any two steps of the main thread, even inside a method of an Event, whose lock is
+not reentrant: setting that Event from the handler could wait for the lock the same thread holds.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class StopSignals:
         self._wakeup = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
         self._handlers = {sig: signal.getsignal(sig) for sig in self.signals}
         for sig in self.signals:
-            signal.signal(sig, self._note)
+            signal.signal(sig, _caught)
         return self
 
     def __exit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
@@ -56,6 +56,6 @@ class StopSignals:
                         self.received = signal.Signals(number)
         return self.received
 
-    def _note(self, signum: int, _frame: FrameType | None) -> None:
-        if self.received is None:
-            self.received = signal.Signals(signum)
+
+def _caught(_signum: int, _frame: FrameType | None) -> None:
+    """The signal's number is on the wakeup socket, where `StopSignals.wait` reads it."""
